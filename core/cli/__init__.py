@@ -1,0 +1,1 @@
+"""Command-line entry points (Hydra apps): melforge-train, melforge-sample, melforge-plugins."""

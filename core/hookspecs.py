@@ -1,0 +1,60 @@
+"""The plugin API: one pluggy hook per kind of part.
+
+A plugin is any module or object with functions marked ``@hookimpl`` whose names match the
+specs below. melforge's built-ins are plugins of exactly this kind (see
+:data:`melforge.core.plugins.BUILTIN_PLUGINS`); third-party packages declare theirs under the
+entry-point group ``melforge`` in their ``pyproject.toml``::
+
+    [project.entry-points.melforge]
+    my_plugin = "my_package.melforge_plugin"
+
+and implement, for example::
+
+    from melforge.core.hookspecs import hookimpl
+
+    @hookimpl
+    def melforge_register_head(registry):
+        registry.register("logistic_mixture", LogisticMixtureHead)
+
+Each hook receives a registrar bound to the calling plugin, so the registry knows who
+registered what (``melforge-plugins`` lists it). A hook may register any number of entries.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "melforge"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class MelforgeSpecs:
+    """Hook specifications. Every hook takes one argument, ``registry``: a
+    :class:`melforge.core.registry.Registrar` for that kind; implementations return nothing."""
+
+    @hookspec
+    def melforge_register_representation(self, registry) -> None:
+        """Register :class:`melforge.core.representation.Representation` subclasses
+        (feature analysis of audio, e.g. ``log_mel``)."""
+
+    @hookspec
+    def melforge_register_backbone(self, registry) -> None:
+        """Register :class:`melforge.core.backbone.Backbone` subclasses (networks that compute
+        causal features for every element, e.g. ``melnet``)."""
+
+    @hookspec
+    def melforge_register_head(self, registry) -> None:
+        """Register :class:`melforge.core.head.Head` subclasses (likelihood heads: per-element
+        distribution parameters, NLL and sampling, e.g. ``gmm``)."""
+
+    @hookspec
+    def melforge_register_inverter(self, registry) -> None:
+        """Register :class:`melforge.core.inverter.Inverter` subclasses (magnitude spectrogram →
+        waveform, e.g. ``griffin_lim``)."""
+
+    @hookspec
+    def melforge_register_dataset(self, registry) -> None:
+        """Register :class:`melforge.core.dataset.AudioDataset` subclasses (corpora of audio
+        clips, e.g. ``audio_folder``)."""

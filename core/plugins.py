@@ -1,0 +1,175 @@
+"""Plugin loading: built-ins and third-party entry points fill the registries through pluggy.
+
+``load_registries()`` builds a fresh :class:`Registries`; ``registries()`` returns a process-wide
+cached one (what the command-line tools use).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pluggy
+
+from .hookspecs import PROJECT, MelforgeSpecs
+from .registry import Registrar, Registry
+
+ENTRY_POINT_GROUP = "melforge"
+
+#: Modules of the built-in plugins, loaded exactly as a third-party plugin would be.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "melforge.plugins.representations.plugin",
+    "melforge.plugins.melnet.plugin",
+    "melforge.plugins.gmm.plugin",
+    "melforge.inverters.plugin",
+    "melforge.datasets.plugin",
+)
+
+KINDS: tuple[str, ...] = ("representation", "backbone", "head", "inverter", "dataset")
+
+
+class PluginLoadError(RuntimeError):
+    """A plugin could not be imported or registered (raised in strict mode; otherwise warned)."""
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that was skipped: its name (distribution name for entry points) and the error."""
+
+    plugin: str
+    error: str
+
+
+@dataclass
+class Registries:
+    """The five registries, plus the plugins that were skipped while filling them."""
+
+    representation: Registry
+    backbone: Registry
+    head: Registry
+    inverter: Registry
+    dataset: Registry
+    plugins: list[str] = field(default_factory=list)
+    failures: list[PluginFailure] = field(default_factory=list)
+
+    def of(self, kind: str) -> Registry:
+        """The registry for ``kind`` (one of :data:`KINDS`).
+
+        Raises:
+            KeyError: ``kind`` is not a known kind.
+        """
+        if kind not in KINDS:
+            raise KeyError(f"unknown kind {kind!r}; kinds are: {', '.join(KINDS)}")
+        return getattr(self, kind)
+
+
+def _new_registries() -> Registries:
+    from .backbone import Backbone
+    from .dataset import AudioDataset
+    from .head import Head
+    from .inverter import Inverter
+    from .representation import Representation
+
+    return Registries(
+        representation=Registry("representation", Representation),
+        backbone=Registry("backbone", Backbone),
+        head=Registry("head", Head),
+        inverter=Registry("inverter", Inverter),
+        dataset=Registry("dataset", AudioDataset),
+    )
+
+
+def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str, strict: bool) -> None:
+    """Call one plugin's hooks with registrars bound to it; on failure in non-strict mode the
+    entries it registered stay out (registration is done into a scratch copy first)."""
+    plugin = pm.get_plugin(plugin_name)
+    staged: list[tuple[str, str, Any]] = []
+    for kind in KINDS:
+        caller = getattr(pm.hook, f"melforge_register_{kind}")
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            scratch = Registry(kind, regs.of(kind).base)
+            impl.function(registry=Registrar(scratch, plugin_name))
+            staged.extend((kind, e.name, e.factory) for e in scratch.entries())
+    for kind, name, factory in staged:
+        regs.of(kind).register(name, factory, plugin=plugin_name)
+
+
+def load_registries(
+    *,
+    strict: bool = False,
+    builtins: Iterable[str] = BUILTIN_PLUGINS,
+    entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
+    extra_plugins: Iterable[tuple[str, Any]] = (),
+) -> Registries:
+    """Build the registries from the built-in plugins, the ``melforge`` entry points and
+    ``extra_plugins`` (``(name, module_or_object)`` pairs, e.g. for tests).
+
+    Each plugin is imported and registered on its own: one that fails is reported (a
+    ``RuntimeWarning`` naming its distribution and the error) and skipped, unless ``strict``.
+
+    Raises:
+        PluginLoadError: in strict mode, the first plugin that fails to load or register.
+        DuplicateEntryError: two plugins register the same name (always: a clash is never
+            silently resolved).
+    """
+    regs = _new_registries()
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(MelforgeSpecs)
+
+    candidates: list[tuple[str, Any]] = []  # (plugin name, loader)
+    for mod in builtins:
+        candidates.append((mod, lambda mod=mod: importlib.import_module(mod)))
+    if entry_points is None:
+        entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    for ep in entry_points:
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.name if dist is not None else "<unknown distribution>"
+        candidates.append((f"{dist_name}:{ep.name}", ep.load))
+    for name, obj in extra_plugins:
+        candidates.append((name, lambda obj=obj: obj))
+
+    from .registry import DuplicateEntryError
+
+    for name, loader in candidates:
+        try:
+            obj = loader()
+            pm.register(obj, name=name)
+            pm.check_pending()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the host down
+            _fail(regs, pm, name, exc, strict)
+            continue
+        try:
+            _fill(pm, regs, name, strict)
+        except DuplicateEntryError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            _fail(regs, pm, name, exc, strict)
+            continue
+        regs.plugins.append(name)
+    return regs
+
+
+def _fail(regs: Registries, pm: pluggy.PluginManager, name: str, exc: BaseException, strict: bool) -> None:
+    if pm.get_plugin(name) is not None:
+        pm.unregister(name=name)
+    msg = f"melforge plugin {name} failed to load and was skipped: {type(exc).__name__}: {exc}"
+    if strict:
+        raise PluginLoadError(msg) from exc
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    regs.failures.append(PluginFailure(name, f"{type(exc).__name__}: {exc}"))
+
+
+_CACHED: Registries | None = None
+
+
+def registries(*, strict: bool = False) -> Registries:
+    """The process-wide registries, loaded on first use (see :func:`load_registries`)."""
+    global _CACHED
+    if _CACHED is None:
+        _CACHED = load_registries(strict=strict)
+    return _CACHED

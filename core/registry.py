@@ -1,0 +1,218 @@
+"""Typed registries: one per kind of part (representation, backbone, head, inverter, dataset).
+
+A registry maps a name (``"log_mel"``, ``"melnet"``, ...) to a factory (usually a class) and to
+the plugin that registered it. Registries are filled by pluggy hooks (see
+:mod:`melforge.core.hookspecs`); each hook implementation receives a :class:`Registrar`, a view
+of the registry bound to that plugin's name, so every entry knows where it came from.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class RegistryError(Exception):
+    """Base class of the errors raised by registries."""
+
+
+class UnknownEntryError(RegistryError, KeyError):
+    """A name was looked up that no plugin registered; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateEntryError(RegistryError):
+    """Two plugins registered the same name; the message names both registrants."""
+
+
+class EntryConfigError(RegistryError, TypeError):
+    """A config for an entry holds a key its factory does not accept, or lacks a required one."""
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered part.
+
+    Attributes:
+        kind: the registry's kind, e.g. ``"backbone"``.
+        name: the name configs use, e.g. ``"melnet"``.
+        factory: a callable (usually a subclass of the registry's base) returning a ``T``.
+        plugin: the name of the plugin that registered it (a module name for built-ins, the
+            distribution name for third-party packages).
+    """
+
+    kind: str
+    name: str
+    factory: Callable[..., T]
+    plugin: str
+
+    @property
+    def description(self) -> str:
+        """First line of the factory's docstring, or an empty string."""
+        doc = inspect.getdoc(self.factory) or ""
+        return doc.splitlines()[0] if doc else ""
+
+
+class Registry(Generic[T]):
+    """Name → factory table for one kind of part, typed by a base class.
+
+    Args:
+        kind: what the registry holds, e.g. ``"inverter"`` (used in error messages).
+        base: the class every created object must be an instance of; a factory that is a class
+            must subclass it.
+    """
+
+    def __init__(self, kind: str, base: type[T]):
+        self.kind = kind
+        self.base = base
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(self, name: str, factory: Callable[..., T], *, plugin: str = "<direct>") -> Entry[T]:
+        """Add ``name`` → ``factory``.
+
+        Raises:
+            DuplicateEntryError: ``name`` is already registered (names both plugins).
+            TypeError: ``name`` is not a non-empty string, or ``factory`` is a class that does not
+                subclass ``base``, or is not callable.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{self.kind} name must be a non-empty string, got {name!r} from {plugin}")
+        if not callable(factory):
+            raise TypeError(f"{self.kind} {name!r} from {plugin}: factory {factory!r} is not callable")
+        if inspect.isclass(factory) and not issubclass(factory, self.base):
+            raise TypeError(
+                f"{self.kind} {name!r} from {plugin}: {factory.__qualname__} does not subclass "
+                f"{self.base.__module__}.{self.base.__qualname__}"
+            )
+        if name in self._entries:
+            first = self._entries[name]
+            raise DuplicateEntryError(
+                f"{self.kind} {name!r} is registered twice: by {first.plugin} and by {plugin}"
+            )
+        entry = Entry(self.kind, name, factory, plugin)
+        self._entries[name] = entry
+        return entry
+
+    def get(self, name: str) -> Entry[T]:
+        """The entry for ``name``.
+
+        Raises:
+            UnknownEntryError: no such name; the message lists the known names.
+        """
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self._entries)) or "(none)"
+            raise UnknownEntryError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}") from None
+
+    def create(self, name: str, /, **kwargs: Any) -> T:
+        """Call the factory of ``name`` with ``kwargs`` and check the result's type.
+
+        Raises:
+            UnknownEntryError: no such name.
+            EntryConfigError: a keyword the factory does not accept, or a missing required one
+                (the message names the key and the entry).
+            TypeError: the factory returned something that is not a ``base``.
+        """
+        entry = self.get(name)
+        _check_kwargs(entry, kwargs)
+        obj = entry.factory(**kwargs)
+        if not isinstance(obj, self.base):
+            raise TypeError(
+                f"{self.kind} {name!r} from {entry.plugin} returned {type(obj).__qualname__}, "
+                f"expected a {self.base.__qualname__}"
+            )
+        return obj
+
+    def build(self, cfg: Mapping[str, Any], /, **extra: Any) -> T:
+        """Create from a config mapping with a ``name`` key; the other keys (and ``extra``) are
+        the factory's keyword arguments.
+
+        Raises:
+            EntryConfigError: ``cfg`` has no ``name`` key, or see :meth:`create`.
+        """
+        if "name" not in cfg:
+            raise EntryConfigError(f"{self.kind} config needs a 'name' key (one of: {', '.join(self.names())})")
+        kwargs = {k: v for k, v in cfg.items() if k != "name"}
+        kwargs.update(extra)
+        return self.create(str(cfg["name"]), **kwargs)
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry[T]]:
+        """Registered entries, sorted by name."""
+        return [self._entries[n] for n in self.names()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.names()})"
+
+
+class Registrar(Generic[T]):
+    """What a hook implementation receives: ``registry.register(name, factory)`` records the
+    calling plugin as the registrant. Read access (``names``, ``get``, ``in``) passes through."""
+
+    def __init__(self, registry: Registry[T], plugin: str):
+        self._registry = registry
+        self.plugin = plugin
+        self.kind = registry.kind
+        self.base = registry.base
+
+    def register(self, name: str, factory: Callable[..., T]) -> Entry[T]:
+        """Register ``factory`` under ``name`` on behalf of this plugin (see :meth:`Registry.register`)."""
+        return self._registry.register(name, factory, plugin=self.plugin)
+
+    def names(self) -> list[str]:
+        return self._registry.names()
+
+    def get(self, name: str) -> Entry[T]:
+        return self._registry.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._registry
+
+
+def _check_kwargs(entry: Entry[Any], kwargs: Mapping[str, Any]) -> None:
+    try:
+        sig = inspect.signature(entry.factory)
+    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+        return
+    params = sig.parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        accepted = None
+    else:
+        accepted = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if accepted is not None:
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown:
+            raise EntryConfigError(
+                f"{entry.kind} {entry.name!r} ({entry.plugin}) has no option "
+                f"{', '.join(repr(u) for u in unknown)}; its options are: {', '.join(sorted(accepted)) or '(none)'}"
+            )
+    missing = sorted(
+        n
+        for n, p in params.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and n not in kwargs
+    )
+    if missing:
+        raise EntryConfigError(
+            f"{entry.kind} {entry.name!r} ({entry.plugin}) needs option(s) {', '.join(repr(m) for m in missing)}"
+        )

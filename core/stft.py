@@ -1,0 +1,46 @@
+"""STFT geometry shared by representations and inverters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StftParams:
+    """Short-time Fourier transform settings (Hann window, centred frames, as librosa).
+
+    Attributes:
+        sr: sample rate in Hz.
+        n_fft: FFT size in samples; spectrograms have ``n_fft // 2 + 1`` frequency bins.
+        hop_length: frame step in samples.
+        win_length: Hann window length in samples (``<= n_fft``; zero-padded to ``n_fft``).
+
+    Raises:
+        ValueError: a non-positive size, or ``win_length > n_fft``.
+    """
+
+    sr: int
+    n_fft: int
+    hop_length: int
+    win_length: int
+
+    def __post_init__(self) -> None:
+        for key in ("sr", "n_fft", "hop_length", "win_length"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"StftParams.{key} must be a positive integer, got {value!r}")
+        if self.win_length > self.n_fft:
+            raise ValueError(f"StftParams.win_length ({self.win_length}) must be <= n_fft ({self.n_fft})")
+
+    @property
+    def n_bins(self) -> int:
+        """Number of frequency bins, ``n_fft // 2 + 1``."""
+        return self.n_fft // 2 + 1
+
+    def frames_for(self, n_samples: int) -> int:
+        """Number of centred frames for a signal of ``n_samples`` samples."""
+        return 1 + n_samples // self.hop_length
+
+    def samples_for(self, n_frames: int) -> int:
+        """Signal length in samples that ``n_frames`` centred frames cover."""
+        return max(0, (n_frames - 1) * self.hop_length)

@@ -1,0 +1,1 @@
+"""Audio corpora, prepared by melforge itself on first use."""

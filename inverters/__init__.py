@@ -1,0 +1,1 @@
+"""Spectrogram inverters (Griffin-Lim family, gradient-based, PGHI), Numba-accelerated."""

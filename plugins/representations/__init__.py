@@ -1,0 +1,1 @@
+"""Built-in representations: ``log_mel`` (log-mel power spectrogram)."""

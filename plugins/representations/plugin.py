@@ -1,0 +1,10 @@
+"""Registers the built-in representations through the same hook a third-party plugin uses."""
+
+from melforge.core.hookspecs import hookimpl
+
+
+@hookimpl
+def melforge_register_representation(registry):
+    from .log_mel import LogMel
+
+    registry.register("log_mel", LogMel)
