@@ -1,0 +1,174 @@
+"""Fast Griffin-Lim: alternating projections with momentum (Perraudin, Balazs & Søndergaard 2013).
+
+Griffin & Lim (1984) alternate the projection onto consistent spectrograms
+``P_C(c) = STFT(ISTFT(c))`` and onto the target magnitude ``P_A(c) = S · c / |c|``. The fast
+variant extrapolates between consistent iterates::
+
+    t_n = P_C(c_{n-1});   c_n = P_A(t_n + α (t_n − t_{n−1}))
+
+(α = 0 is the classic algorithm). ``P_A`` is scale-invariant, so ``t_n − α/(1+α) · t_{n−1}`` is
+used, as in ``librosa.griffinlim``. The frame loops (overlap-add, re-framing, the momentum update
+and projection) are Numba kernels; the FFTs are scipy's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+from numba import njit
+
+from melforge.core.inverter import Inverter
+from melforge.core.stft import StftParams
+from melforge.core.validation import check_magnitude
+
+from . import stft_kernels as K
+
+INITS = ("random", "zero")
+
+
+@njit(cache=True)
+def momentum_projection(rebuilt, previous, target, beta, out):
+    """Fast Griffin-Lim update: ``out = target · d / |d|`` with ``d = rebuilt − beta · previous``.
+
+    All arrays are ``(frames, bins)``; ``rebuilt``/``previous``/``out`` complex, ``target`` real
+    (the magnitude). A zero ``d`` gives a zero coefficient (as librosa).
+    """
+    n_frames, n_bins = target.shape
+    tiny = 1.1754943508222875e-38
+    for t in range(n_frames):
+        for f in range(n_bins):
+            d = rebuilt[t, f] - beta * previous[t, f]
+            a = abs(d)
+            out[t, f] = d * (target[t, f] / (a + tiny))
+    return out
+
+
+def initial_coefficients(
+    magnitude: np.ndarray, init: str, rng: np.random.Generator, initial_phase: np.ndarray | None
+) -> np.ndarray:
+    """Starting coefficients ``magnitude · exp(i φ0)``, ``(frames, bins)`` complex64.
+
+    ``φ0`` is ``initial_phase`` (radians, ``(frames, bins)``) when given, else uniform random in
+    ``[0, 2π)`` (``init="random"``) or zero (``init="zero"``).
+
+    Raises:
+        ValueError: ``initial_phase`` of another shape than ``magnitude`` or not finite.
+    """
+    if initial_phase is not None:
+        phase = np.asarray(initial_phase, dtype=np.float64)
+        if phase.shape != magnitude.shape:
+            raise ValueError(
+                f"initial_phase: expected shape {magnitude.shape} (frames, bins) like the magnitude, got {phase.shape}"
+            )
+        if not np.isfinite(phase).all():
+            raise ValueError("initial_phase: holds NaN or inf values")
+    elif init == "random":
+        phase = 2 * np.pi * rng.random(magnitude.shape)
+    else:
+        phase = np.zeros(magnitude.shape)
+    return (magnitude * np.exp(1j * phase)).astype(np.complex64)
+
+
+def griffin_lim_coefficients(
+    coefficients: np.ndarray,
+    magnitude: np.ndarray,
+    stft: StftParams,
+    n_iter: int,
+    momentum: float,
+    length: int,
+) -> np.ndarray:
+    """Run ``n_iter`` fast Griffin-Lim iterations from ``coefficients``.
+
+    Args:
+        coefficients: ``(frames, bins)`` complex64 start (used once, never re-imposed).
+        magnitude: ``(frames, bins)`` float32 target magnitude.
+        stft: analysis geometry.
+        n_iter: iterations.
+        momentum: α ≥ 0 (0: classic Griffin-Lim).
+        length: signal length in samples the spectrogram describes (``1 + length // hop == frames``).
+
+    Returns:
+        ``(frames, bins)`` complex64 coefficients with magnitude ``magnitude``.
+    """
+    n_frames = magnitude.shape[0]
+    window = K.hann_window(stft, np.float32)
+    norm = K.istft_norm(stft, n_frames, length, np.float32)
+    buf = np.empty(stft.n_fft + stft.hop_length * (n_frames - 1), dtype=np.float32)
+    reframed = np.empty((n_frames, stft.n_fft), dtype=np.float32)
+    beta = np.float32(momentum / (1.0 + momentum))
+    c = np.ascontiguousarray(coefficients, dtype=np.complex64)
+    previous = np.zeros_like(c)
+    for it in range(n_iter):
+        frames = scipy.fft.irfft(c, n=stft.n_fft, axis=1, workers=K.FFT_WORKERS)
+        K.consistent_frames(frames, window, stft.hop_length, norm, buf, reframed)
+        rebuilt = scipy.fft.rfft(reframed, axis=1, workers=K.FFT_WORKERS)
+        momentum_projection(rebuilt, previous, magnitude, beta if it > 0 else np.float32(0.0), c)
+        previous = rebuilt
+    return c
+
+
+class GriffinLim(Inverter):
+    """Fast Griffin-Lim with momentum (Perraudin et al. 2013; α = 0: Griffin & Lim 1984).
+
+    Args:
+        n_iter: number of iterations (≥ 0).
+        momentum: α ≥ 0; 0.99 is the fast-GL default, 0 the classic algorithm.
+        init: starting phase when none is given to :meth:`invert`: ``"random"`` (uniform in
+            ``[0, 2π)``, drawn from ``seed``) or ``"zero"``.
+        seed: seed of the random starting phase.
+
+    Raises:
+        ValueError: negative ``n_iter`` or ``momentum``, or an unknown ``init``.
+    """
+
+    def __init__(self, n_iter: int = 32, momentum: float = 0.99, init: str = "random", seed: int = 0):
+        if int(n_iter) != n_iter or n_iter < 0:
+            raise ValueError(f"griffin_lim: n_iter must be an integer >= 0, got {n_iter!r}")
+        if not np.isfinite(momentum) or momentum < 0:
+            raise ValueError(f"griffin_lim: momentum must be a finite number >= 0, got {momentum!r}")
+        if init not in INITS:
+            raise ValueError(f"griffin_lim: init must be one of {INITS}, got {init!r}")
+        self.n_iter, self.momentum, self.init, self.seed = int(n_iter), float(momentum), init, int(seed)
+
+    def invert_coefficients(
+        self,
+        magnitude: np.ndarray,
+        stft: StftParams,
+        *,
+        length: int | None = None,
+        initial_phase: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Like :meth:`invert` but returns the final ``(frames, bins)`` complex64 coefficients."""
+        magnitude = check_magnitude(magnitude, stft)
+        n_frames = magnitude.shape[0]
+        work_length = length if length is not None and stft.frames_for(length) == n_frames else None
+        work_length = work_length if work_length is not None else stft.samples_for(n_frames)
+        rng = np.random.default_rng(self.seed)
+        c0 = initial_coefficients(magnitude, self.init, rng, initial_phase)
+        target = np.ascontiguousarray(magnitude, dtype=np.float32)
+        return griffin_lim_coefficients(c0, target, stft, self.n_iter, self.momentum, work_length)
+
+    def invert(
+        self,
+        magnitude: np.ndarray,
+        stft: StftParams,
+        *,
+        length: int | None = None,
+        initial_phase: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Invert ``magnitude (frames, n_fft//2+1)`` → ``(samples,)`` float32 at ``stft.sr`` Hz.
+
+        Args:
+            magnitude: non-negative linear STFT magnitude.
+            stft: the analysis geometry.
+            length: output length in samples (default ``(frames - 1) * hop_length``).
+            initial_phase: optional ``(frames, bins)`` phase in radians to start from (warm
+                start); it is used once as the starting point, not re-applied per iteration.
+
+        Raises:
+            ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`) or
+                an ``initial_phase`` of the wrong shape or not finite.
+        """
+        c = self.invert_coefficients(magnitude, stft, length=length, initial_phase=initial_phase)
+        out_length = stft.samples_for(c.shape[0]) if length is None else int(length)
+        return K.istft(c, stft, out_length).astype(np.float32)
