@@ -146,13 +146,13 @@ def test_warm_start_is_used_once_and_continues(speech):
 
 
 def test_fast_griffin_lim_on_real_speech(speech):
-    """Fast GL (α = 0.99) reaches −20 dB SC in 100 iterations on real speech, and beats the
-    classic algorithm (α = 0) with the same iterations by at least 3 dB."""
+    """Fast GL (α = 0.99) reaches −28 dB SC in 100 iterations on real speech (measured −32 dB),
+    and beats the classic algorithm (α = 0, measured −23 dB) with the same iterations by ≥ 6 dB."""
     audio, _, mag = speech
     fast = sc_db(mag, GriffinLim(n_iter=100, momentum=0.99).invert(mag, SPEECH_STFT, length=audio.size), SPEECH_STFT)
     classic = sc_db(mag, GriffinLim(n_iter=100, momentum=0.0).invert(mag, SPEECH_STFT, length=audio.size), SPEECH_STFT)
-    assert fast <= -20.0
-    assert fast <= classic - 3.0
+    assert fast <= -28.0
+    assert fast <= classic - 6.0
 
 
 def test_same_seed_same_output_zero_init_differs(speech):
