@@ -1,0 +1,42 @@
+"""Spectrogram figures (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path
+
+
+def spectrogram_figure(features: np.ndarray, *, title: str = "", hop_seconds: float | None = None):
+    """A matplotlib figure of ``features: (frames, bins)``, time on x, bins upwards."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    frames = features.shape[0]
+    extent = None
+    if hop_seconds:
+        extent = (0, frames * hop_seconds, 0, features.shape[1])
+    im = ax.imshow(features.T, origin="lower", aspect="auto", cmap="magma", extent=extent, interpolation="nearest")
+    ax.set_xlabel("time (s)" if hop_seconds else "frame")
+    ax.set_ylabel("mel channel")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="log power (nats)")
+    fig.tight_layout()
+    return fig
+
+
+def save_spectrogram_png(features: np.ndarray, path: str | Path, **kwargs) -> Path:
+    """Save :func:`spectrogram_figure` of ``features: (frames, bins)`` to ``path`` atomically."""
+    import matplotlib.pyplot as plt
+
+    fig = spectrogram_figure(features, **kwargs)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)

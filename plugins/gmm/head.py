@@ -1,0 +1,89 @@
+"""Gaussian mixture likelihood head (seed 000 §3, eq. 2–5)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from melforge.core.head import Head
+
+#: ``log σ`` is clamped to this range (σ from 9.1e-4 to 148 in normalised units) so that the
+#: density stays finite and sampling cannot overflow, even from an untrained network.
+LOG_SIGMA_MIN = -7.0
+LOG_SIGMA_MAX = 5.0
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class GMMHead(Head):
+    """K-component Gaussian mixture per element.
+
+    The projection gives ``θ̂ = (μ̂, σ̂, π̂) ∈ R^{3K}`` (layout ``[μ_1..μ_K, σ̂_1..σ̂_K, π̂_1..π̂_K]``)
+    and the constraints are eq. 3–5: ``μ = μ̂``, ``σ = exp(σ̂)`` (σ̂ clamped to
+    ``[LOG_SIGMA_MIN, LOG_SIGMA_MAX]``), ``π = softmax(π̂)``.
+
+    Args:
+        in_features: width of the backbone features.
+        components: number of mixture components K (Table 2 uses 10).
+
+    Raises:
+        ValueError: ``components < 1``.
+    """
+
+    def __init__(self, in_features: int, components: int = 10):
+        super().__init__()
+        if components < 1:
+            raise ValueError(f"gmm: components must be >= 1, got {components}")
+        self.in_features = int(in_features)
+        self.components = int(components)
+        self.num_params = 3 * self.components
+        self.proj = nn.Linear(self.in_features, self.num_params)  # W_θ
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """``h: (..., in_features)`` → ``θ̂: (..., 3K)``."""
+        return self.proj(h)
+
+    def constrain(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``θ̂: (..., 3K)`` → ``(μ, log σ, log π)``, each ``(..., K)`` (eq. 3–5, log domain)."""
+        mu, log_sigma, logits = params.split(self.components, dim=-1)
+        log_sigma = log_sigma.clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+        return mu, log_sigma, F.log_softmax(logits, dim=-1)
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``log Σ_k π_k N(x; μ_k, σ_k)`` by log-sum-exp (eq. 2), nats, shape of ``x``."""
+        mu, log_sigma, log_pi = self.constrain(params)
+        z = (x.unsqueeze(-1) - mu) * torch.exp(-log_sigma)
+        log_normal = -0.5 * z * z - log_sigma - _HALF_LOG_2PI  # (..., K)
+        return torch.logsumexp(log_pi + log_normal, dim=-1)
+
+    def sample(
+        self, params: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw one value per element.
+
+        Biasing (seed 000 §6, Graves 2013 §5): with temperature τ the mixture weights become
+        ``softmax(π̂ / τ)`` and the deviations ``σ·√τ``; ``τ = 1`` is the model's distribution.
+
+        Args:
+            params: ``(..., 3K)`` unconstrained parameters.
+            temperature: τ > 0.
+            generator: torch RNG; two calls with equally seeded generators return equal draws.
+
+        Raises:
+            ValueError: ``temperature <= 0``.
+        """
+        if not temperature > 0:
+            raise ValueError(f"gmm: temperature must be > 0, got {temperature}")
+        mu, log_sigma, log_pi = self.constrain(params.detach())
+        if temperature != 1.0:
+            log_pi = F.log_softmax(log_pi / temperature, dim=-1)
+            log_sigma = log_sigma + 0.5 * math.log(temperature)
+        # Gumbel-max picks a component per element; one uniform draw per component.
+        u = torch.rand(log_pi.shape, generator=generator, dtype=log_pi.dtype, device=log_pi.device)
+        gumbel = -torch.log(-torch.log(u.clamp(1e-12, 1.0 - 1e-7)))
+        k = torch.argmax(log_pi + gumbel, dim=-1, keepdim=True)
+        eps = torch.randn(mu.shape[:-1] + (1,), generator=generator, dtype=mu.dtype, device=mu.device)
+        x = mu.gather(-1, k) + torch.exp(log_sigma.gather(-1, k)) * eps
+        return torch.nan_to_num(x.squeeze(-1), nan=0.0, posinf=0.0, neginf=0.0)
