@@ -170,3 +170,56 @@ def test_registry_and_configs():
     assert OmegaConf.is_missing(folder_cfg, "root")
     for path in CONFIGS.glob("*.yaml"):
         assert OmegaConf.load(path).name in regs.dataset.names(), path.name
+
+
+# --- Piano (music21 chorales rendered with FluidSynth) -------------------------------------------
+
+
+def test_bach_piano_renders_once_then_reads_cache(monkeypatch, tmp_path):
+    import melforge.datasets.piano as piano
+
+    monkeypatch.setenv("MELFORGE_CACHE", str(tmp_path))
+    ds = piano.BachChoralesPiano(chorales=1)
+    (clip,) = list(ds.clips(22050))
+    assert clip.id == "bach/bwv10.7" and clip.sr == 22050 and clip.speaker is None
+    assert clip.audio.dtype == np.float32 and clip.audio.ndim == 1
+    assert 20 < len(clip.audio) / 22050 < 120
+    assert np.all(np.isfinite(clip.audio)) and 0.05 < np.abs(clip.audio).max() <= 1.0
+    assert np.sqrt(np.mean(clip.audio**2)) > 0.01
+    cached = ds.cache_folder() / "bwv10.7.wav"
+    assert cached.is_file() and str(cached).startswith(str(tmp_path))
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("rendered again instead of reading the cache")
+
+    monkeypatch.setattr(piano, "render_midi_file", no_render)
+    (again,) = list(ds.clips(22050))
+    np.testing.assert_array_equal(again.audio, clip.audio)
+    (short,) = list(piano.BachChoralesPiano(chorales=1, seconds=5.0).clips(16000))
+    assert len(short.audio) == 5 * 16000
+    assert ds.fingerprint() != piano.BachChoralesPiano(chorales=2).fingerprint()
+    assert ds.fingerprint() != piano.BachChoralesPiano(chorales=1, seconds=5.0).fingerprint()
+
+
+def _peak_near(audio: np.ndarray, sr: int, freq: float, width: float = 6.0) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    freqs = np.fft.rfftfreq(len(audio), 1 / sr)
+    near = spectrum[(freqs > freq - width) & (freqs < freq + width)].max()
+    band = spectrum[(freqs > 100) & (freqs < 1000)]
+    return near / np.median(band)
+
+
+def test_render_midi_notes_pitch_and_chord():
+    from melforge.datasets.piano import render_midi_notes
+
+    a4 = render_midi_notes(69, 1.0, program=0, sr=16000)
+    assert a4.dtype == np.float32 and a4.shape == (int(1.5 * 16000),)
+    spectrum = np.abs(np.fft.rfft(a4[:16000]))
+    assert abs(np.fft.rfftfreq(16000, 1 / 16000)[spectrum.argmax()] - 440.0) < 5
+    chord = render_midi_notes([60, 64, 67], 1.0, program=40, sr=22050, release=0.0)
+    assert chord.shape == (22050,) and np.abs(chord).max() > 0.02
+    for f0 in (261.63, 329.63, 392.0):
+        assert _peak_near(chord, 22050, f0) > 20, f0
+    assert _peak_near(chord, 22050, 293.66) < _peak_near(chord, 22050, 329.63) / 5  # no D4
+    with pytest.raises(ValueError):
+        render_midi_notes(128, 1.0)

@@ -1,0 +1,152 @@
+"""Render MIDI to audio with FluidSynth and the General-MIDI soundfont FluidR3_GM (Debian).
+
+``fluidsynth -ni -q -g 0.6 -r <sr> -F out.wav FluidR3_GM.sf2 in.mid``: stereo output, mixed to
+mono here. MIDI files are read and written with ``mido``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from melforge.core.dataset import DatasetError
+
+from .system_packages import ensure_debian_packages
+
+#: The sampled General-MIDI soundfont of ``fluid-soundfont-gm``.
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+#: Debian packages providing the synthesizer and the soundfont.
+PACKAGES = ("fluidsynth", "fluid-soundfont-gm")
+#: FluidSynth master gain (keeps dense chords below full scale).
+GAIN = 0.6
+#: MIDI channel reserved for drums (0-based), left untouched by :func:`set_program`.
+DRUM_CHANNEL = 9
+#: Tempo written into generated MIDI files, microseconds per beat (120 bpm).
+TEMPO = 500_000
+TICKS_PER_BEAT = 480
+
+
+def ensure_fluidsynth() -> None:
+    """Install FluidSynth and the FluidR3_GM soundfont on first use.
+
+    Raises:
+        DatasetError: they are missing and cannot be installed (gives the command to run).
+    """
+    ensure_debian_packages(list(PACKAGES), needed_path=SOUNDFONT)
+    if shutil.which("fluidsynth") is None:
+        ensure_debian_packages(["fluidsynth"], needed_path="/usr/bin/fluidsynth")
+
+
+def set_program(midi_in: str | Path, midi_out: str | Path, program: int = 0) -> None:
+    """Copy a MIDI file with every non-drum channel playing General-MIDI ``program``
+    (0 = acoustic grand piano): existing program changes are rewritten, and each track that
+    plays notes gets a program change at its start for each of its channels."""
+    import mido
+
+    midi = mido.MidiFile(str(midi_in))
+    for track in midi.tracks:
+        channels = sorted(
+            {m.channel for m in track if m.type == "note_on" and m.channel != DRUM_CHANNEL}
+        )
+        for i, msg in enumerate(track):
+            if msg.type == "program_change" and msg.channel != DRUM_CHANNEL:
+                track[i] = msg.copy(program=program)
+        for ch in reversed(channels):
+            track.insert(0, mido.Message("program_change", channel=ch, program=program, time=0))
+    midi.save(str(midi_out))
+
+
+def render_midi_file(midi_path: str | Path, sr: int) -> np.ndarray:
+    """Render a MIDI file with FluidSynth at ``sr`` Hz.
+
+    Returns:
+        ``audio: (samples,)`` float32 mono (mean of FluidSynth's two channels), unnormalised.
+
+    Raises:
+        DatasetError: FluidSynth is missing and cannot be installed, or fails on this file
+            (names it and gives FluidSynth's message).
+    """
+    ensure_fluidsynth()
+    with tempfile.TemporaryDirectory(prefix="melforge-fluidsynth-") as tmp:
+        out = Path(tmp) / "out.wav"
+        cmd = [
+            "fluidsynth", "-ni", "-q", "-g", str(GAIN), "-r", str(int(sr)),
+            "-F", str(out), str(SOUNDFONT), str(midi_path),
+        ]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0 or not out.exists() or out.stat().st_size == 0:
+            raise DatasetError(
+                f"fluidsynth could not render {midi_path} (exit {done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()[-1000:]}"
+            )
+        audio, file_sr = sf.read(str(out), dtype="float32", always_2d=True)  # (samples, channels)
+    if file_sr != sr:
+        raise DatasetError(f"fluidsynth rendered {midi_path} at {file_sr} Hz instead of {sr} Hz")
+    return audio.mean(axis=1, dtype=np.float32)
+
+
+def render_midi_notes(
+    pitches: int | Sequence[int],
+    seconds: float,
+    program: int = 0,
+    sr: int = 22050,
+    *,
+    velocity: int = 100,
+    release: float = 0.5,
+) -> np.ndarray:
+    """Render one note or a chord of a General-MIDI instrument with FluidSynth.
+
+    Args:
+        pitches: MIDI note number(s), 0-127 (60 = C4, 69 = A4 = 440 Hz); several make a chord,
+            all struck together.
+        seconds: how long the notes are held (until note-off), seconds.
+        program: General-MIDI program, 0-127 (0 acoustic grand, 40 violin, 73 flute, ...).
+        sr: sample rate of the result, Hz.
+        velocity: MIDI velocity, 1-127.
+        release: time kept after note-off for the instrument's release, seconds.
+
+    Returns:
+        ``audio: (round((seconds + release) * sr),)`` float32 mono.
+
+    Raises:
+        ValueError: a pitch, program or velocity out of range, or ``seconds <= 0``.
+        DatasetError: FluidSynth is missing and cannot be installed, or fails.
+    """
+    import mido
+
+    pitches = [int(pitches)] if np.isscalar(pitches) else [int(p) for p in pitches]
+    if not pitches or any(not 0 <= p <= 127 for p in pitches):
+        raise ValueError(f"pitches must be MIDI note numbers in 0..127, got {pitches}")
+    if not 0 <= program <= 127 or not 1 <= velocity <= 127:
+        raise ValueError(f"program must be in 0..127 and velocity in 1..127, got {program}, {velocity}")
+    if seconds <= 0 or release < 0:
+        raise ValueError(f"seconds must be > 0 and release >= 0, got {seconds}, {release}")
+
+    def ticks(s: float) -> int:
+        return int(round(mido.second2tick(s, TICKS_PER_BEAT, TEMPO)))
+
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("set_tempo", tempo=TEMPO, time=0))
+    track.append(mido.Message("program_change", channel=0, program=int(program), time=0))
+    for p in pitches:
+        track.append(mido.Message("note_on", channel=0, note=p, velocity=int(velocity), time=0))
+    for i, p in enumerate(pitches):
+        track.append(mido.Message("note_off", channel=0, note=p, time=ticks(seconds) if i == 0 else 0))
+    track.append(mido.MetaMessage("end_of_track", time=max(ticks(release), 1)))
+    midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
+    midi.tracks.append(track)
+
+    n = int(round((seconds + release) * sr))
+    with tempfile.TemporaryDirectory(prefix="melforge-notes-") as tmp:
+        path = Path(tmp) / "notes.mid"
+        midi.save(str(path))
+        audio = render_midi_file(path, sr)
+    out = np.zeros(n, dtype=np.float32)
+    out[: min(n, len(audio))] = audio[:n]
+    return out
