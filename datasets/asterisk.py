@@ -176,5 +176,6 @@ class AsteriskPrompts(AudioDataset):
         for lang in self.languages:
             folder, files = self._files(lang)
             for path in files:
-                h.update(f"{lang}/{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\n".encode())
+                rel = path.relative_to(folder).as_posix()
+                h.update(f"{lang}/{rel}\0{path.stat().st_size}\n".encode())
         return f"asterisk-{'-'.join(self.languages)}-{h.hexdigest()[:16]}"

@@ -132,7 +132,6 @@ class AudioFolder(AudioDataset):
         )
         for path in self.files():
             st = path.stat()
-            h.update(
-                f"{path.relative_to(self.root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
-            )
+            rel = path.relative_to(self.root).as_posix()
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return f"audio_folder-{h.hexdigest()[:16]}"

@@ -124,7 +124,9 @@ def render_midi_notes(
     if not pitches or any(not 0 <= p <= 127 for p in pitches):
         raise ValueError(f"pitches must be MIDI note numbers in 0..127, got {pitches}")
     if not 0 <= program <= 127 or not 1 <= velocity <= 127:
-        raise ValueError(f"program must be in 0..127 and velocity in 1..127, got {program}, {velocity}")
+        raise ValueError(
+            f"program must be in 0..127 and velocity in 1..127, got {program}, {velocity}"
+        )
     if seconds <= 0 or release < 0:
         raise ValueError(f"seconds must be > 0 and release >= 0, got {seconds}, {release}")
 
@@ -137,7 +139,8 @@ def render_midi_notes(
     for p in pitches:
         track.append(mido.Message("note_on", channel=0, note=p, velocity=int(velocity), time=0))
     for i, p in enumerate(pitches):
-        track.append(mido.Message("note_off", channel=0, note=p, time=ticks(seconds) if i == 0 else 0))
+        delay = ticks(seconds) if i == 0 else 0  # all notes end together
+        track.append(mido.Message("note_off", channel=0, note=p, time=delay))
     track.append(mido.MetaMessage("end_of_track", time=max(ticks(release), 1)))
     midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
     midi.tracks.append(track)

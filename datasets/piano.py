@@ -62,7 +62,9 @@ class BachChoralesPiano(AudioDataset):
     Clip ids are ``"bach/<stem>"`` (e.g. ``"bach/bwv10.7"``); the speaker label is ``None``.
     """
 
-    def __init__(self, chorales: int | None = 12, sr_render: int = 22050, seconds: float | None = None):
+    def __init__(
+        self, chorales: int | None = 12, sr_render: int = 22050, seconds: float | None = None
+    ):
         if chorales is not None and chorales < 1:
             raise ValueError(f"chorales must be >= 1 or None, got {chorales}")
         if seconds is not None and seconds <= 0:
@@ -89,7 +91,7 @@ class BachChoralesPiano(AudioDataset):
         return cache_dir("piano", f"bach-v{RENDER_VERSION}-sr{self.sr_render}")
 
     def _render(self, stem: str, target: Path) -> None:
-        """Score → MIDI (music21) → program 0 (mido) → audio (FluidSynth) → mono wav at target."""
+        """Score → MIDI (music21) → program 0 (mido) → FluidSynth → mono wav at ``target``."""
         from music21 import converter
 
         with tempfile.TemporaryDirectory(prefix="melforge-piano-") as tmp:
@@ -99,9 +101,11 @@ class BachChoralesPiano(AudioDataset):
             audio = render_midi_file(piano, self.sr_render)  # (samples,)
         if not np.any(audio):
             raise DatasetError(f"FluidSynth rendered chorale {stem} as silence")
-        atomic_write(
-            target, lambda tmp: sf.write(str(tmp), audio, self.sr_render, format="WAV", subtype="FLOAT")
-        )
+
+        def write(tmp: Path) -> None:
+            sf.write(str(tmp), audio, self.sr_render, format="WAV", subtype="FLOAT")
+
+        atomic_write(target, write)
 
     def prepare(self) -> list[Path]:
         """Render every chorale not yet in the cache; returns the cached wav paths in clip order.
@@ -133,7 +137,9 @@ class BachChoralesPiano(AudioDataset):
             audio, file_sr = sf.read(str(path), dtype="float32")  # (samples,)
             if self.seconds is not None:
                 audio = audio[: int(round(self.seconds * file_sr))]
-            yield AudioClip(id=f"bach/{path.stem}", audio=resample(audio, file_sr, sr), sr=sr, speaker=None)
+            yield AudioClip(
+                id=f"bach/{path.stem}", audio=resample(audio, file_sr, sr), sr=sr, speaker=None
+            )
 
     def fingerprint(self) -> str:
         """Hash of the chorale list, the options, the music21 version and the render settings."""
