@@ -152,3 +152,36 @@ def istft(spec: np.ndarray, stft: StftParams, length: int | None = None, dtype=n
     avail = min(length, buf.shape[0] - start)
     out[:avail] = buf[start : start + avail]
     return out
+
+
+def stft_adjoint(coefficients: np.ndarray, stft: StftParams, length: int, dtype=np.float64) -> np.ndarray:
+    """Adjoint of :func:`stft` (as a real-linear map of the signal): ``Re(STFTᴴ G)``.
+
+    For a real-valued loss ``L(X)`` of ``X = STFT(x)`` with ``dL = Re Σ conj(G) dX``
+    (e.g. ``G = 2 (|X| − S) X / |X|`` for ``L = ‖|X| − S‖²``), this returns ``∂L/∂x``.
+    Decorsière et al. (2015) compute the gradient of the magnitude loss this way.
+
+    Args:
+        coefficients: ``(frames, bins)`` complex ``G`` over the ``n_fft // 2 + 1`` stored bins.
+        stft: analysis geometry.
+        length: signal length in samples (``frames == 1 + length // hop``).
+
+    Returns:
+        ``(length,)`` real gradient.
+    """
+    n_fft = stft.n_fft
+    h = np.array(coefficients, dtype=np.complex128 if dtype == np.float64 else np.complex64)
+    # Re Σ_f G_f e^{+2πi f n / N} over the stored half spectrum = N · irfft(H) with the
+    # bins that irfft mirrors (all but DC and, for even N, Nyquist) halved.
+    last = h.shape[1] if n_fft % 2 == 0 else h.shape[1] + 1
+    h[:, 1 : last - 1] *= 0.5
+    frames = scipy.fft.irfft(h, n=n_fft, axis=1, workers=FFT_WORKERS).astype(dtype, copy=False)
+    frames *= n_fft
+    n_frames = h.shape[0]
+    buf = np.empty(n_fft + stft.hop_length * (n_frames - 1), dtype=dtype)
+    overlap_add(frames, hann_window(stft, dtype), stft.hop_length, buf)
+    start = n_fft // 2
+    out = np.zeros(length, dtype=dtype)
+    avail = min(length, buf.shape[0] - start)
+    out[:avail] = buf[start : start + avail]
+    return out
