@@ -99,6 +99,21 @@ def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str, strict: 
         regs.of(kind).register(name, factory, plugin=plugin_name)
 
 
+def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> list[importlib.metadata.EntryPoint]:
+    """Every entry point in ``group`` of every installed distribution (the first on ``sys.path``
+    wins for a distribution installed twice). Unlike ``importlib.metadata.entry_points``, two
+    distributions may use the same entry-point name."""
+    seen: set[str] = set()
+    found = []
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        found.extend(ep for ep in dist.entry_points if ep.group == group)
+    return found
+
+
 def load_registries(
     *,
     strict: bool = False,
@@ -125,7 +140,7 @@ def load_registries(
     for mod in builtins:
         candidates.append((mod, lambda mod=mod: importlib.import_module(mod)))
     if entry_points is None:
-        entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        entry_points = discover_entry_points()
     for ep in entry_points:
         dist = getattr(ep, "dist", None)
         dist_name = dist.name if dist is not None else "<unknown distribution>"

@@ -141,7 +141,7 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
             x = train_crops.batch(batch_size, batch_generator(seed, step))
             loss = model.nll(x)
             if not torch.isfinite(loss):
-                raise TrainingDiverged(_diverged_message("loss", float(loss), step, ckpt_dir))
+                raise TrainingDiverged(_diverged_message("loss", loss.item(), step, ckpt_dir))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(tcfg["grad_clip"]))
@@ -149,7 +149,7 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
                 raise TrainingDiverged(_diverged_message("gradient norm", float(grad_norm), step, ckpt_dir))
             optimizer.step()
             step += 1
-            value = float(loss)
+            value = loss.item()
             recent = (recent + [value])[-log_every:]
             bar.update(1)
             if step % log_every == 0 or step == max_steps:

@@ -53,3 +53,7 @@ def _app(cfg: DictConfig) -> None:
 def main() -> None:
     """Console-script entry point."""
     _app()
+
+
+if __name__ == "__main__":
+    main()

@@ -31,3 +31,7 @@ def _app(cfg: DictConfig) -> float:
 def main() -> None:
     """Console-script entry point."""
     _app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Registries and plugin loading: typed entries, clear errors, third-party entry points."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+from melforge.core.cli.plugins import format_table, main as plugins_main
+from melforge.core.head import Head
+from melforge.core.plugins import BUILTIN_PLUGINS, KINDS, PluginLoadError, load_registries
+from melforge.core.registry import DuplicateEntryError, EntryConfigError, Registry, UnknownEntryError
+
+
+class _Head(Head):
+    def __init__(self, in_features: int, width: int = 2):
+        super().__init__()
+        self.in_features, self.num_params = in_features, width
+
+    def forward(self, h):
+        return h[..., : self.num_params]
+
+    def log_prob(self, params, x):
+        return -(x**2)
+
+    def sample(self, params, temperature=1.0, generator=None):
+        return params[..., 0]
+
+
+def test_builtins_register_every_named_part_with_their_plugin():
+    regs = load_registries(strict=True, entry_points=[])
+    expected = {
+        "representation": ("log_mel", "melforge.plugins.representations.plugin"),
+        "backbone": ("melnet", "melforge.plugins.melnet.plugin"),
+        "head": ("gmm", "melforge.plugins.gmm.plugin"),
+        "inverter": ("griffin_lim", "melforge.inverters.plugin"),
+        "dataset": ("audio_folder", "melforge.datasets.plugin"),
+    }
+    for kind, (name, plugin) in expected.items():
+        assert regs.of(kind).get(name).plugin == plugin
+    assert regs.plugins == list(BUILTIN_PLUGINS) and regs.failures == []
+
+
+def test_unknown_name_lists_the_known_ones():
+    regs = load_registries(entry_points=[])
+    with pytest.raises(UnknownEntryError) as err:
+        regs.backbone.get("melnett")
+    assert "unknown backbone 'melnett'" in str(err.value) and "melnet" in str(err.value)
+
+
+def test_duplicate_name_names_both_registrants():
+    reg = Registry("head", Head)
+    reg.register("h", _Head, plugin="first_pkg")
+    with pytest.raises(DuplicateEntryError, match="by first_pkg and by second_pkg"):
+        reg.register("h", _Head, plugin="second_pkg")
+
+
+def test_registry_is_typed_and_checks_config_keys():
+    reg = Registry("head", Head)
+    with pytest.raises(TypeError, match="does not subclass"):
+        reg.register("bad", dict, plugin="p")  # type: ignore[arg-type]
+    reg.register("h", _Head, plugin="p")
+    head = reg.build({"name": "h", "width": 3}, in_features=5)
+    assert head.num_params == 3 and head(torch.ones(2, 5)).shape == (2, 3)
+    with pytest.raises(EntryConfigError, match="'widht'"):
+        reg.build({"name": "h", "widht": 3}, in_features=5)
+    with pytest.raises(EntryConfigError, match="'in_features'"):
+        reg.build({"name": "h"})
+    with pytest.raises(EntryConfigError, match="needs a 'name' key"):
+        reg.build({"width": 3})
+
+
+def _fake_distribution(root, dist: str, module: str, source: str, ep_name: str = "main") -> None:
+    info = root / f"{dist}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[melforge]\n{ep_name} = {module}\n")
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+GOOD_PLUGIN = """
+    from melforge.core.hookspecs import hookimpl
+    from melforge.plugins.gmm.head import GMMHead
+
+    class WideGMM(GMMHead):
+        '''A third-party head.'''
+
+    @hookimpl
+    def melforge_register_head(registry):
+        registry.register("wide_gmm", WideGMM)
+"""
+
+
+def test_third_party_entry_point_registers_and_is_listed(tmp_path, monkeypatch, capsys):
+    _fake_distribution(tmp_path, "melforge-widehead", "mf_widehead", GOOD_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    regs = load_registries(strict=True)
+    entry = regs.head.get("wide_gmm")
+    assert entry.plugin == "melforge-widehead:main"
+    assert regs.head.create("wide_gmm", in_features=4).num_params == 30
+    assert plugins_main([]) == 0
+    out = capsys.readouterr().out
+    assert "wide_gmm" in out and "melforge-widehead:main" in out and "A third-party head." in out
+    for kind in KINDS:
+        assert f"{kind} (" in out
+
+
+def test_broken_plugin_is_reported_by_distribution_and_skipped(tmp_path, monkeypatch):
+    _fake_distribution(tmp_path, "melforge-broken", "mf_broken", "raise ImportError('no such dependency: foo')\n")
+    _fake_distribution(tmp_path, "melforge-widehead", "mf_widehead", GOOD_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(RuntimeWarning, match="melforge-broken:main failed to load.*no such dependency"):
+        regs = load_registries()
+    assert "wide_gmm" in regs.head  # the other plugin still loaded
+    assert [f.plugin for f in regs.failures] == ["melforge-broken:main"]
+    assert "skipped plugins" in format_table(regs)
+    with pytest.raises(PluginLoadError, match="melforge-broken:main"):
+        load_registries(strict=True)
+
+
+def test_misspelled_hook_name_is_caught(tmp_path, monkeypatch):
+    src = """
+        from melforge.core.hookspecs import hookimpl
+
+        @hookimpl
+        def melforge_register_heads(registry):
+            pass
+    """
+    _fake_distribution(tmp_path, "melforge-typo", "mf_typo", src)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginLoadError, match="melforge-typo:main.*melforge_register_heads"):
+        load_registries(strict=True)
+
+
+def test_plugin_clashing_with_a_builtin_names_both(tmp_path, monkeypatch):
+    src = """
+        from melforge.core.hookspecs import hookimpl
+        from melforge.plugins.gmm.head import GMMHead
+
+        @hookimpl
+        def melforge_register_head(registry):
+            registry.register("gmm", GMMHead)
+    """
+    _fake_distribution(tmp_path, "melforge-clash", "mf_clash", src)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(DuplicateEntryError, match="melforge.plugins.gmm.plugin and by melforge-clash:main"):
+        load_registries()
