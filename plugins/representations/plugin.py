@@ -8,3 +8,4 @@ def melforge_register_representation(registry):
     from .log_mel import LogMel
 
     registry.register("log_mel", LogMel)
+    from .log_stft import LogStft; registry.register("log_stft", LogStft)  # noqa: E702

@@ -1,0 +1,155 @@
+"""``melforge-invert input=IN output=OUT.wav inverter=NAME``: spectrogram → waveform.
+
+    melforge-invert input=speech.wav output=gl.wav                       # log_mel, griffin_lim
+    melforge-invert input=speech.wav output=p.wav inverter=pghi inverter.refine=griffin_lim inverter.refine_iters=32
+    melforge-invert input=feats.npy output=g.wav inverter=gradient representation.sr=22050
+
+An audio input is analysed with the configured representation (a mel representation is inverted
+from its mel power, so the gradient inverter fits the mel target directly; others go through
+:func:`melforge.inverters.mel_to_linear.mel_to_linear`), inverted, and SC / LSD against the
+input's STFT magnitude and the time taken are printed. A ``.npy`` input holds features
+``(frames, n_bins)`` of the configured representation. The WAV is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from melforge.core import metrics
+from melforge.core.atomic import atomic_write
+from melforge.core.validation import check_audio
+
+
+def load_audio(path: str | Path, sr: int) -> np.ndarray:
+    """Read an audio file as mono float32 ``(samples,)`` at ``sr`` Hz.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unreadable, empty or non-finite audio.
+    """
+    import librosa
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input: no such file {str(path)!r}")
+    try:
+        audio, file_sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+    except RuntimeError as exc:  # soundfile's error for unknown formats
+        raise ValueError(f"input: cannot read {str(path)!r} as audio: {exc}") from exc
+    audio = check_audio(audio.mean(axis=1), f"input {path.name}")
+    if file_sr != sr:
+        audio = librosa.resample(audio, orig_sr=file_sr, target_sr=sr).astype(np.float32)
+    return audio
+
+
+def invert_features(representation, inverter, features: np.ndarray, *, length: int | None = None) -> np.ndarray:
+    """Waveform ``(samples,)`` float32 from features ``(frames, n_bins)`` of ``representation``.
+
+    A representation with a ``mel_basis`` (``log_mel``) is inverted from its mel power
+    ``exp(features)`` via :func:`melforge.inverters.mel_to_linear.invert_mel`; any other through
+    ``representation.to_magnitude``.
+
+    Raises:
+        ValueError: features of the wrong shape or not finite; see the inverter's ``invert``.
+    """
+    from melforge.inverters.mel_to_linear import invert_mel
+
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[1] != representation.n_bins:
+        raise ValueError(
+            f"features: expected shape (frames, {representation.n_bins}) for this representation, got {features.shape}"
+        )
+    if not np.isfinite(features).all():
+        raise ValueError("features: hold NaN or inf values")
+    basis = getattr(representation, "mel_basis", None)
+    if basis is not None:
+        mel_power = np.exp(features.astype(np.float64))
+        return invert_mel(inverter, mel_power, basis, representation.stft, length=length)
+    return inverter.invert(representation.to_magnitude(features), representation.stft, length=length)
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sr: int) -> Path:
+    """Write ``audio (samples,)`` as a 32-bit float WAV at ``sr`` Hz, atomically."""
+    import soundfile as sf
+
+    audio = check_audio(audio, "output audio")
+    umask = os.umask(0)
+    os.umask(umask)
+
+    def write(tmp: Path) -> None:
+        sf.write(str(tmp), audio, sr, format="WAV", subtype="FLOAT")
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+
+    return atomic_write(path, write)
+
+
+def invert_file(input_path: str | Path, output_path: str | Path, representation, inverter) -> dict:
+    """Invert an audio file or a ``.npy`` feature file into the WAV ``output_path``.
+
+    Returns:
+        ``{"seconds": wall time of analysis + inversion, "samples": n, "sr": Hz}`` plus, for
+        audio input, ``"sc_db"`` and ``"lsd_db"`` against the input's STFT magnitude.
+
+    Raises:
+        FileNotFoundError, ValueError: unreadable input, bad shapes or values (nothing is written).
+    """
+    input_path = Path(input_path)
+    stft = representation.stft
+    report: dict = {"sr": stft.sr}
+    if input_path.suffix.lower() == ".npy":
+        if not input_path.is_file():
+            raise FileNotFoundError(f"input: no such file {str(input_path)!r}")
+        start = time.perf_counter()
+        audio_out = invert_features(representation, inverter, np.load(input_path, allow_pickle=False))
+        report["seconds"] = time.perf_counter() - start
+    else:
+        audio = load_audio(input_path, stft.sr)
+        start = time.perf_counter()
+        features = representation.analyze(audio)
+        audio_out = invert_features(representation, inverter, features, length=audio.shape[0])
+        report["seconds"] = time.perf_counter() - start
+        target = metrics.stft_magnitude(audio, stft)
+        estimate = metrics.stft_magnitude(audio_out, stft)
+        report["sc_db"] = metrics.spectral_convergence_db(target, estimate)
+        report["lsd_db"] = metrics.log_spectral_distance(target, estimate)
+    write_wav(output_path, audio_out, stft.sr)
+    report["samples"] = int(audio_out.shape[0])
+    return report
+
+
+def _run(cfg) -> None:
+    from omegaconf import OmegaConf
+
+    from melforge.core.plugins import registries
+
+    regs = registries()
+    representation = regs.representation.build(OmegaConf.to_container(cfg.representation, resolve=True))
+    inverter = regs.inverter.build(OmegaConf.to_container(cfg.inverter, resolve=True))
+    try:
+        report = invert_file(cfg.input, cfg.output, representation, inverter)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"melforge-invert: {exc}", file=sys.stderr)
+        sys.exit(2)
+    line = f"{cfg.output}: {report['samples'] / report['sr']:.2f} s in {report['seconds']:.3f} s"
+    line += f" ({report['samples'] / report['sr'] / max(report['seconds'], 1e-9):.1f}x real time)"
+    if "sc_db" in report:
+        line += f", SC {report['sc_db']:.2f} dB, LSD {report['lsd_db']:.2f} dB"
+    print(f"{line} [{cfg.inverter.name}, {cfg.representation.name}]")
+
+
+def main() -> None:
+    """Console-script entry point (Hydra app; config ``melforge.configs/invert.yaml``)."""
+    import hydra
+
+    app = hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name="invert")(_run)
+    app()
+
+
+if __name__ == "__main__":
+    main()
