@@ -43,7 +43,12 @@ def compose_train():
     return _compose
 
 
-#: A training config small enough for tests (seconds), on the real speech corpus.
+@pytest.fixture
+def tiny_train() -> tuple[str, ...]:
+    """Overrides for a training config small enough for tests (seconds), on real speech."""
+    return TINY_TRAIN
+
+
 TINY_TRAIN = (
     "backbone.hidden_size=16",
     "backbone.layers=1",
