@@ -13,6 +13,7 @@ buffers ``(frames, n_fft)``, signals ``(samples,)``.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -33,13 +34,20 @@ def hann_window(stft: StftParams, dtype=np.float64) -> np.ndarray:
     """Periodic Hann window of ``win_length`` samples, centred and zero-padded to ``n_fft``.
 
     Returns:
-        ``(n_fft,)`` window (as librosa's ``get_window`` + ``pad_center``).
+        ``(n_fft,)`` read-only window (as librosa's ``get_window`` + ``pad_center``).
     """
+    return _hann_window(stft, np.dtype(dtype).str)
+
+
+@functools.lru_cache(maxsize=64)
+def _hann_window(stft: StftParams, dtype: str) -> np.ndarray:
     win = scipy.signal.get_window("hann", stft.win_length, fftbins=True)
     left = (stft.n_fft - stft.win_length) // 2
     out = np.zeros(stft.n_fft, dtype=np.float64)
     out[left : left + stft.win_length] = win
-    return out.astype(dtype)
+    out = out.astype(dtype)
+    out.flags.writeable = False
+    return out
 
 
 @njit(cache=True)
@@ -102,20 +110,31 @@ def window_sumsquare(stft: StftParams, n_frames: int) -> np.ndarray:
     """Sum of squared shifted windows, ``(n_fft + hop * (n_frames - 1),)`` (librosa's
     ``window_sumsquare``)."""
     win = hann_window(stft)
-    ones = np.ones((n_frames, stft.n_fft))
-    return overlap_add(ones * win, win, stft.hop_length, np.zeros(stft.n_fft + stft.hop_length * (n_frames - 1)))
+    win2 = win * win
+    n = stft.n_fft + stft.hop_length * (n_frames - 1)
+    out = np.zeros(n)
+    for t in range(n_frames):  # one vector add per frame
+        out[t * stft.hop_length : t * stft.hop_length + stft.n_fft] += win2
+    return out
 
 
 def istft_norm(stft: StftParams, n_frames: int, length: int, dtype=np.float64) -> np.ndarray:
     """Per-sample ISTFT normalisation over the padded signal, ``(n_fft + hop*(n_frames-1),)``:
     ``1 / window_sumsquare`` where that exceeds float32 tiny (else 1), and 0 outside the kept
-    samples ``[n_fft // 2, n_fft // 2 + length)``."""
+    samples ``[n_fft // 2, n_fft // 2 + length)``. Cached; the array is read-only."""
+    return _istft_norm(stft, int(n_frames), int(length), np.dtype(dtype).str)
+
+
+@functools.lru_cache(maxsize=64)
+def _istft_norm(stft: StftParams, n_frames: int, length: int, dtype: str) -> np.ndarray:
     wss = window_sumsquare(stft, n_frames)
     norm = np.where(wss > _TINY, 1.0 / np.maximum(wss, _TINY), 1.0)
     start = stft.n_fft // 2
     norm[:start] = 0.0
     norm[start + length :] = 0.0
-    return norm.astype(dtype)
+    norm = norm.astype(dtype)
+    norm.flags.writeable = False
+    return norm
 
 
 def stft(audio: np.ndarray, stft: StftParams, dtype=np.float32) -> np.ndarray:

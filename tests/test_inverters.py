@@ -105,17 +105,22 @@ def test_mel_loss_gradient_matches_torch_autograd():
 # --- PGHI --------------------------------------------------------------------------------------
 
 
-def heap_integrate_reference(logmag, time_step, freq_step, threshold, random_phase):
-    """Průša et al. 2017, Algorithm 1, in plain Python with heapq (the Numba kernel's reference)."""
+def heap_integrate_reference(logmag, time_step, freq_step, threshold, random_phase, quantum):
+    """Průša et al. 2017, Algorithm 1, in plain Python with heapq (the Numba kernel's reference):
+    priority ``floor((logmag − threshold) / quantum)``, last in first out among equal ones,
+    restarts from the largest unreached coefficient (smallest index among equal ones)."""
     n_frames, n_bins = logmag.shape
+    prio = np.floor((logmag - threshold) / quantum).astype(int)
     phase = np.where(logmag < threshold, random_phase, 0.0)
     done = logmag < threshold
+    count = 0
     while not done.all():
-        start = np.unravel_index(np.argmax(np.where(done, -np.inf, logmag)), logmag.shape)
+        flat = np.where(done, -1, prio).ravel()
+        start = np.unravel_index(int(np.argmax(flat)), logmag.shape)  # first index of the max
         phase[start], done[start] = 0.0, True
-        heap = [(-logmag[start], start)]
+        heap = [(-prio[start], -count, start)]
         while heap:
-            _, (t, f) = heapq.heappop(heap)
+            _, _, (t, f) = heapq.heappop(heap)
             for dt, df in ((1, 0), (-1, 0), (0, 1), (0, -1)):
                 u, g = t + dt, f + df
                 if not (0 <= u < n_frames and 0 <= g < n_bins) or done[u, g]:
@@ -125,7 +130,8 @@ def heap_integrate_reference(logmag, time_step, freq_step, threshold, random_pha
                 else:
                     phase[u, g] = phase[t, f] + df * 0.5 * (freq_step[t, f] + freq_step[u, g])
                 done[u, g] = True
-                heapq.heappush(heap, (-logmag[u, g], (u, g)))
+                count += 1
+                heapq.heappush(heap, (-prio[u, g], -count, (u, g)))
     return phase
 
 
@@ -134,9 +140,15 @@ def test_heap_integration_matches_python_reference():
     logmag = rng.standard_normal((7, 11))
     time_step, freq_step, random_phase = rng.standard_normal((3, 7, 11))
     threshold = -0.8  # some coefficients random, several disconnected regions
-    order = np.argsort(-logmag, axis=None, kind="stable").astype(np.int64)
-    out = heap_integrate(logmag, time_step, freq_step, threshold, random_phase, order)
-    ref = heap_integrate_reference(logmag, time_step, freq_step, threshold, random_phase)
+    for quantum in (1e-6, 0.3):  # distinct priorities (an exact heap), and many ties
+        out = heap_integrate(logmag, time_step, freq_step, threshold, random_phase, quantum)
+        ref = heap_integrate_reference(logmag, time_step, freq_step, threshold, random_phase, quantum)
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)
+    # many separate regions above the threshold
+    logmag = rng.standard_normal((20, 30))
+    time_step, freq_step, random_phase = rng.standard_normal((3, 20, 30))
+    out = heap_integrate(logmag, time_step, freq_step, 0.5, random_phase, 0.01)
+    ref = heap_integrate_reference(logmag, time_step, freq_step, 0.5, random_phase, 0.01)
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)
 
 
