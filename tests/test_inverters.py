@@ -52,7 +52,7 @@ def torch_stft(x: torch.Tensor, stft: StftParams) -> torch.Tensor:
     pad = stft.n_fft // 2
     padded = torch.nn.functional.pad(x, (pad, pad))
     frames = padded.unfold(0, stft.n_fft, stft.hop_length)  # (frames, n_fft)
-    window = torch.from_numpy(K.hann_window(stft))
+    window = torch.from_numpy(K.hann_window(stft).copy())
     return torch.fft.rfft(frames * window, dim=1)
 
 
