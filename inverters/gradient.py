@@ -5,7 +5,7 @@ Minimise over the waveform ``x``::
     magnitude target:  L(x) = ‖ |STFT(x)| − S ‖²_F
     mel target:        L(x) = ‖ sqrt(|STFT(x)|² Bᵀ + ε) − sqrt(M) ‖²_F
 
-with scipy's L-BFGS and the analytic gradient ``∂L/∂x = Re(STFTᴴ G)`` (the adjoint STFT,
+with L-BFGS (:mod:`melforge.inverters.lbfgs`) and the analytic gradient ``∂L/∂x = Re(STFTᴴ G)`` (the adjoint STFT,
 :func:`melforge.inverters.stft_kernels.stft_adjoint`), where ``G = 2 (|X| − S) X / |X|`` for the
 magnitude loss (Decorsière et al. 2015, eq. 9) and the chain rule through the filterbank ``B``
 for the mel loss.
@@ -14,72 +14,84 @@ for the mel loss.
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize
+import scipy.sparse
+from numba import njit
 
 from melforge.core.inverter import Inverter
 from melforge.core.stft import StftParams
 from melforge.core.validation import check_audio, check_magnitude
 
 from . import stft_kernels as K
+from .lbfgs import lbfgs
 from .mel_to_linear import check_mel, mel_to_linear
 
 INITS = ("griffin_lim", "pghi", "random", "zero")
 _EPS = 1e-12
 
 
-def magnitude_loss(x: np.ndarray, target: np.ndarray, stft: StftParams) -> tuple[float, np.ndarray]:
-    """``L = ‖|STFT(x)| − S‖²`` and ``∂L/∂x``.
+@njit(cache=True)
+def magnitude_residual(spec, target, grad_out):
+    """``Σ (|X| − S)²`` and ``grad_out = 2 (|X| − S) X / |X|`` in one pass (zero where ``X = 0``).
+
+    ``spec``/``grad_out`` are ``(frames, bins)`` complex, ``target`` ``(frames, bins)`` real.
+    """
+    total = 0.0
+    n_frames, n_bins = target.shape
+    for t in range(n_frames):
+        for f in range(n_bins):
+            re = spec[t, f].real
+            im = spec[t, f].imag
+            mag = np.sqrt(re * re + im * im)
+            r = mag - target[t, f]
+            total += float(r) * float(r)
+            scale = 2.0 * r / mag if mag > 0 else 0.0
+            grad_out[t, f] = complex(re * scale, im * scale)
+    return total
+
+
+def magnitude_loss(
+    x: np.ndarray, target: np.ndarray, stft: StftParams, dtype=np.float64
+) -> tuple[float, np.ndarray]:
+    """``L = ‖|STFT(x)| − S‖²`` and ``∂L/∂x`` (Decorsière et al. 2015, eq. 9).
 
     Args:
-        x: ``(samples,)`` float64 waveform.
-        target: ``(frames, bins)`` magnitude ``S`` with ``frames = 1 + samples // hop``.
+        x: ``(samples,)`` waveform.
+        target: ``(frames, bins)`` magnitude ``S`` with ``frames = 1 + samples // hop``, in
+            ``dtype``.
+        dtype: working precision of the transforms (float32 is about twice as fast).
 
     Returns:
-        ``(loss, gradient (samples,))``.
+        ``(loss, gradient (samples,) float64)``.
     """
-    spec = K.stft(x, stft, dtype=np.float64)  # (frames, bins)
-    mag = np.abs(spec)
-    resid = mag - target
-    g = 2.0 * resid * spec / np.maximum(mag, _EPS)
-    return float(np.sum(resid**2)), K.stft_adjoint(g, stft, x.shape[0])
+    spec = K.stft(x, stft, dtype=dtype)  # (frames, bins)
+    g = np.empty_like(spec)
+    loss = magnitude_residual(spec, target, g)
+    return loss, K.stft_adjoint(g, stft, x.shape[0], dtype=dtype).astype(np.float64, copy=False)
 
 
 def mel_loss(
-    x: np.ndarray, target_mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, eps: float
+    x: np.ndarray, target_mel_power: np.ndarray, mel_basis, stft: StftParams, eps: float
 ) -> tuple[float, np.ndarray]:
     """``L = ‖sqrt(|STFT(x)|² Bᵀ + ε) − sqrt(M)‖²`` and ``∂L/∂x``.
 
     Args:
         x: ``(samples,)`` float64 waveform.
         target_mel_power: ``(frames, n_mels)`` mel power ``M``.
-        mel_basis: ``(n_mels, bins)`` filterbank ``B``.
+        mel_basis: ``(n_mels, bins)`` filterbank ``B``, dense or scipy sparse (sparse products
+            are single-threaded and several times cheaper).
         eps: power floor ``ε``.
 
     Returns:
         ``(loss, gradient (samples,))``.
     """
+    basis = mel_basis if scipy.sparse.issparse(mel_basis) else scipy.sparse.csr_matrix(mel_basis)
     spec = K.stft(x, stft, dtype=np.float64)  # (frames, bins)
     power = spec.real**2 + spec.imag**2
-    mel = np.sqrt(power @ mel_basis.T + eps)  # (frames, n_mels)
+    mel = np.sqrt((basis @ power.T).T + eps)  # (frames, n_mels)
     resid = mel - np.sqrt(target_mel_power)
-    d_power = (resid / mel) @ mel_basis  # ∂L/∂P: (frames, bins)
+    d_power = (basis.T @ (resid / mel).T).T  # ∂L/∂P: (frames, bins)
     g = 2.0 * d_power * spec  # dL = Re Σ conj(G) dX with dP = 2 Re(conj(X) dX)
     return float(np.sum(resid**2)), K.stft_adjoint(g, stft, x.shape[0])
-
-
-def lbfgs(fun, x0: np.ndarray, n_iter: int, memory: int) -> np.ndarray:
-    """Run scipy's L-BFGS-B for at most ``n_iter`` iterations from ``x0 (samples,)``; returns
-    the best point found (float64)."""
-    if n_iter == 0:
-        return np.asarray(x0, dtype=np.float64)
-    res = scipy.optimize.minimize(
-        fun,
-        np.asarray(x0, dtype=np.float64),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": n_iter, "maxfun": 2 * n_iter + 10, "maxcor": memory, "ftol": 1e-16, "gtol": 1e-16},
-    )
-    return res.x
 
 
 class GradientInversion(Inverter):
@@ -87,10 +99,11 @@ class GradientInversion(Inverter):
 
     Args:
         n_iter: L-BFGS iterations (≥ 0).
-        init: starting waveform when none is given: ``"griffin_lim"`` (``init_iters`` fast-GL
-            iterations), ``"pghi"`` (phase-gradient heap integration), ``"random"`` or
-            ``"zero"`` (the magnitude with random / zero phase).
-        init_iters: fast Griffin-Lim iterations for ``init="griffin_lim"``.
+        init: starting waveform when none is given: ``"pghi"`` (phase-gradient heap
+            integration followed by ``init_iters`` fast-GL iterations), ``"griffin_lim"``
+            (``init_iters`` fast-GL iterations from a random phase), ``"random"`` or ``"zero"``
+            (the magnitude with random / zero phase).
+        init_iters: fast Griffin-Lim iterations of the ``"pghi"`` and ``"griffin_lim"`` starts.
         seed: seed of random phases.
         memory: L-BFGS history size (``maxcor``).
 
@@ -98,7 +111,7 @@ class GradientInversion(Inverter):
         ValueError: negative ``n_iter``/``init_iters``, ``memory < 1`` or an unknown ``init``.
     """
 
-    def __init__(self, n_iter: int = 100, init: str = "pghi", init_iters: int = 16, seed: int = 0, memory: int = 10):
+    def __init__(self, n_iter: int = 50, init: str = "pghi", init_iters: int = 50, seed: int = 0, memory: int = 5):
         for key, value, low in (("n_iter", n_iter, 0), ("init_iters", init_iters, 0), ("memory", memory, 1)):
             if int(value) != value or value < low:
                 raise ValueError(f"gradient: {key} must be an integer >= {low}, got {value!r}")
@@ -107,17 +120,20 @@ class GradientInversion(Inverter):
         self.n_iter, self.init, self.init_iters = int(n_iter), init, int(init_iters)
         self.seed, self.memory = int(seed), int(memory)
 
-    def _start(self, magnitude: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
-        """Initial ``(length,)`` waveform from ``magnitude (frames, bins)`` by ``self.init``."""
-        if self.init == "pghi":
-            from .pghi import PGHI
-
-            return PGHI(seed=self.seed).invert(magnitude, stft, length=length).astype(np.float64)
+    def _start(self, magnitude: np.ndarray, stft: StftParams, length: int, pghi_gl: bool = True) -> np.ndarray:
+        """Initial ``(length,)`` waveform from ``magnitude (frames, bins)`` by ``self.init``
+        (``pghi_gl=False``: PGHI without the fast-GL iterations)."""
         from .griffin_lim import GriffinLim
 
+        phase = None
+        if self.init == "pghi":
+            from .pghi import pghi_phase
+
+            phase = pghi_phase(magnitude, stft, seed=self.seed)
         gl_init = "zero" if self.init == "zero" else "random"
-        n = self.init_iters if self.init == "griffin_lim" else 0
-        return GriffinLim(n_iter=n, init=gl_init, seed=self.seed).invert(magnitude, stft, length=length).astype(np.float64)
+        n = self.init_iters if self.init == "griffin_lim" or (self.init == "pghi" and pghi_gl) else 0
+        gl = GriffinLim(n_iter=n, init=gl_init, seed=self.seed)
+        return gl.invert(magnitude, stft, length=length, initial_phase=phase).astype(np.float64)
 
     def _length(self, n_frames: int, stft: StftParams, length: int | None) -> int:
         """Working length: ``length`` when it gives ``n_frames`` frames, else the default."""
@@ -160,10 +176,11 @@ class GradientInversion(Inverter):
         magnitude = check_magnitude(magnitude, stft)
         n = self._length(magnitude.shape[0], stft, length)
         x0 = self._initial(magnitude, stft, n, initial_audio, initial_phase)
-        x = lbfgs(lambda v: magnitude_loss(v, magnitude, stft), x0, self.n_iter, self.memory)
+        target = magnitude.astype(np.float32)
+        x = lbfgs(lambda v: magnitude_loss(v, target, stft, np.float32), x0, self.n_iter, self.memory)
         return self._fit(x, length if length is not None else n)
 
-    def _initial(self, magnitude, stft, n, initial_audio, initial_phase) -> np.ndarray:
+    def _initial(self, magnitude, stft, n, initial_audio, initial_phase, pghi_gl: bool = True) -> np.ndarray:
         if initial_audio is not None:
             x0 = check_audio(initial_audio, "initial_audio").astype(np.float64)
             if stft.frames_for(x0.shape[0]) != magnitude.shape[0]:
@@ -176,7 +193,7 @@ class GradientInversion(Inverter):
             from .griffin_lim import GriffinLim
 
             return GriffinLim(n_iter=0).invert(magnitude, stft, length=n, initial_phase=initial_phase).astype(np.float64)
-        return self._start(magnitude, stft, n)
+        return self._start(magnitude, stft, n, pghi_gl)
 
     def invert_mel(
         self,
@@ -190,7 +207,8 @@ class GradientInversion(Inverter):
         """Invert a mel power spectrogram directly, optimising the mel loss through the filterbank.
 
         The start is ``init`` applied to :func:`melforge.inverters.mel_to_linear.mel_to_linear`
-        of the target (or ``initial_audio``).
+        of the target, PGHI without the fast-GL iterations for ``init="pghi"`` (or
+        ``initial_audio``).
 
         Args:
             mel_power: ``(frames, n_mels)`` non-negative mel power ``M = |STFT|² Bᵀ``.
@@ -208,7 +226,10 @@ class GradientInversion(Inverter):
         mel_power, mel_basis = check_mel(mel_power, mel_basis, stft)
         n = self._length(mel_power.shape[0], stft, length)
         magnitude = mel_to_linear(mel_power, mel_basis)
-        x0 = self._initial(magnitude, stft, n, initial_audio, None)
+        # no GL after PGHI here: GL fits the start to the NNLS magnitude, which the mel loss does
+        # not share (measured: 50 L-BFGS iterations reach −13 dB SC from PGHI + GL, −18 from PGHI)
+        x0 = self._initial(magnitude, stft, n, initial_audio, None, pghi_gl=False)
         eps = 1e-10 * max(float(mel_power.max()), 1e-20)
-        x = lbfgs(lambda v: mel_loss(v, mel_power, mel_basis, stft, eps), x0, self.n_iter, self.memory)
+        basis = scipy.sparse.csr_matrix(mel_basis)
+        x = lbfgs(lambda v: mel_loss(v, mel_power, basis, stft, eps), x0, self.n_iter, self.memory)
         return self._fit(x, length if length is not None else n)

@@ -26,7 +26,7 @@ from melforge.core.validation import check_magnitude
 
 #: λ / L² of the Gaussian that best matches a Hann window of L samples (Průša et al. 2017).
 GAMMA_HANN = 0.25645
-REFINES = (None, "griffin_lim", "gradient")
+REFINES = (None, "griffin_lim", "gradient", "griffin_lim+gradient")
 
 
 def phase_steps(logmag: np.ndarray, stft: StftParams, gamma: float = GAMMA_HANN) -> tuple[np.ndarray, np.ndarray]:
@@ -199,15 +199,18 @@ class PGHI(Inverter):
     Args:
         tol: relative magnitude (to the maximum) below which phases are random.
         refine: ``None`` (PGHI alone), ``"griffin_lim"`` (fast GL warm-started from the PGHI
-            phase) or ``"gradient"`` (L-BFGS on the waveform started from the PGHI signal).
-        refine_iters: iterations of the refinement.
+            phase), ``"gradient"`` (L-BFGS on the waveform started from the PGHI signal) or
+            ``"griffin_lim+gradient"`` (``gl_iters`` fast-GL iterations, then L-BFGS).
+        refine_iters: iterations of the refinement (GL iterations for ``"griffin_lim"``,
+            L-BFGS iterations for the other two).
+        gl_iters: fast-GL iterations before L-BFGS for ``"griffin_lim+gradient"``.
         momentum: fast-GL momentum α for ``refine="griffin_lim"``.
         gamma: ``λ / win_length²`` of the Gaussian that approximates the Hann window.
         seed: seed of the random phases.
 
     Raises:
-        ValueError: ``tol`` not in (0, 1), an unknown ``refine``, negative ``refine_iters`` or a
-            non-positive ``gamma``.
+        ValueError: ``tol`` not in (0, 1), an unknown ``refine``, negative ``refine_iters`` or
+            ``gl_iters``, or a non-positive ``gamma``.
     """
 
     def __init__(
@@ -215,6 +218,7 @@ class PGHI(Inverter):
         tol: float = 1e-5,
         refine: str | None = None,
         refine_iters: int = 32,
+        gl_iters: int = 50,
         momentum: float = 0.99,
         gamma: float = GAMMA_HANN,
         seed: int = 0,
@@ -225,11 +229,13 @@ class PGHI(Inverter):
             refine = None
         if refine not in REFINES:
             raise ValueError(f"pghi: refine must be one of {REFINES}, got {refine!r}")
-        if int(refine_iters) != refine_iters or refine_iters < 0:
-            raise ValueError(f"pghi: refine_iters must be an integer >= 0, got {refine_iters!r}")
+        for key, value in (("refine_iters", refine_iters), ("gl_iters", gl_iters)):
+            if int(value) != value or value < 0:
+                raise ValueError(f"pghi: {key} must be an integer >= 0, got {value!r}")
         if not gamma > 0:
             raise ValueError(f"pghi: gamma must be > 0, got {gamma!r}")
         self.tol, self.refine, self.refine_iters = float(tol), refine, int(refine_iters)
+        self.gl_iters = int(gl_iters)
         self.momentum, self.gamma, self.seed = float(momentum), float(gamma), int(seed)
 
     def invert(self, magnitude: np.ndarray, stft: StftParams, *, length: int | None = None) -> np.ndarray:
@@ -243,7 +249,10 @@ class PGHI(Inverter):
 
         magnitude = check_magnitude(magnitude, stft)
         phase = pghi_phase(magnitude, stft, tol=self.tol, gamma=self.gamma, seed=self.seed)
-        if self.refine == "gradient":
+        if self.refine == "griffin_lim+gradient":
+            gl = GriffinLim(n_iter=self.gl_iters, momentum=self.momentum, seed=self.seed)
+            phase = np.angle(gl.invert_coefficients(magnitude, stft, length=length, initial_phase=phase))
+        if self.refine in ("gradient", "griffin_lim+gradient"):
             grad = GradientInversion(n_iter=self.refine_iters, seed=self.seed)
             return grad.invert(magnitude, stft, length=length, initial_phase=phase)
         n_iter = self.refine_iters if self.refine == "griffin_lim" else 0

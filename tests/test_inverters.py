@@ -203,10 +203,12 @@ def test_mel_to_linear_beats_librosa_nnls(speech, speech_mel):
 
 
 def test_mel_inversion_beats_librosa_mel_to_audio(speech, speech_mel):
-    """From a 64-band mel: NNLS + 32 fast-GL iterations beats ``mel_to_audio`` (NNLS + 32 GL) by
-    ≥ 2 dB (measured 3 dB); the gradient inverter on the mel target by ≥ 5 dB (measured 8 dB)."""
+    """From a 64-band mel: NNLS + 32 fast-GL iterations beats ``mel_to_audio`` (NNLS + 32 GL,
+    measured −7.8 dB) by ≥ 2 dB (measured 3.1 dB); the gradient inverter with 20 L-BFGS
+    iterations on the mel target by ≥ 5 dB (measured 7.5 dB)."""
     audio, mag = speech
     mel, basis = speech_mel
+    np.random.seed(0)  # librosa's random initial phase comes from the global generator
     ref = sc_db(mag, librosa.feature.inverse.mel_to_audio(mel.T, sr=16000, n_fft=1024, hop_length=256, length=audio.size))
     gl = sc_db(mag, invert_mel(GriffinLim(n_iter=32), mel, basis, SPEECH_STFT, length=audio.size))
     grad = sc_db(mag, invert_mel(GradientInversion(n_iter=20), mel, basis, SPEECH_STFT, length=audio.size))
