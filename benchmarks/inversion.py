@@ -120,12 +120,13 @@ def magnitude_methods() -> list[tuple[str, object]]:
     methods += [
         ("griffin_lim 100 (α 0, classic)", ours(GriffinLim(n_iter=100, momentum=0.0))),
         ("pghi", ours(PGHI())),
-        ("pghi → griffin_lim 16", ours(PGHI(refine="griffin_lim", refine_iters=16))),
         ("pghi → griffin_lim 32", ours(PGHI(refine="griffin_lim", refine_iters=32))),
         ("pghi → griffin_lim 100", ours(PGHI(refine="griffin_lim", refine_iters=100))),
-        ("pghi → gradient 20", ours(PGHI(refine="gradient", refine_iters=20))),
+        ("pghi → gradient 50", ours(PGHI(refine="gradient", refine_iters=50))),
         ("pghi → gradient 100", ours(PGHI(refine="gradient", refine_iters=100))),
-        ("gradient 100 (from griffin_lim 16)", ours(GradientInversion(n_iter=100, init="griffin_lim", init_iters=16))),
+        ("pghi → griffin_lim 50 → gradient 50 (= gradient defaults)", ours(GradientInversion())),
+        ("pghi → griffin_lim 100 → gradient 100", ours(PGHI(refine="griffin_lim+gradient", gl_iters=100, refine_iters=100))),
+        ("griffin_lim 16 → gradient 100", ours(GradientInversion(n_iter=100, init="griffin_lim", init_iters=16))),
     ]
     return methods
 
@@ -150,7 +151,8 @@ def mel_methods(basis: np.ndarray) -> list[tuple[str, object]]:
         ("mel→linear + griffin_lim 32", ours(GriffinLim(n_iter=32, momentum=MOMENTUM))),
         ("mel→linear + griffin_lim 100", ours(GriffinLim(n_iter=100, momentum=MOMENTUM))),
         ("mel→linear + pghi → griffin_lim 32", ours(PGHI(refine="griffin_lim", refine_iters=32))),
-        ("gradient on mel 20 (from pghi)", ours(GradientInversion(n_iter=20))),
+        ("mel→linear + pghi → gradient on mel 20", ours(GradientInversion(n_iter=20))),
+        ("mel→linear + pghi → gradient on mel 50", ours(GradientInversion(n_iter=50))),
     ]
 
 

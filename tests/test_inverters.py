@@ -102,6 +102,27 @@ def test_mel_loss_gradient_matches_torch_autograd():
     assert np.linalg.norm(grad - ref_grad) <= 1e-4 * np.linalg.norm(ref_grad)
 
 
+def test_lbfgs_minimises_rosenbrock_and_kernels_match_numpy():
+    from melforge.inverters.lbfgs import axpy, dot, lbfgs
+
+    def rosenbrock(v):
+        a, b = v[:-1], v[1:]
+        f = float(np.sum(100 * (b - a**2) ** 2 + (1 - a) ** 2))
+        g = np.zeros_like(v)
+        g[:-1] = -400 * a * (b - a**2) - 2 * (1 - a)
+        g[1:] += 200 * (b - a**2)
+        return f, g
+
+    x = lbfgs(rosenbrock, np.full(10, -1.0), n_iter=300, memory=5)
+    np.testing.assert_allclose(x, np.ones(10), atol=1e-5)
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((2, 1000))
+    assert dot(a, b) == pytest.approx(float(a @ b), rel=1e-12)
+    y = b.copy()
+    axpy(0.5, a, y)
+    np.testing.assert_allclose(y, b + 0.5 * a, rtol=1e-15)
+
+
 # --- PGHI --------------------------------------------------------------------------------------
 
 
@@ -173,8 +194,9 @@ def test_pghi_recovers_a_chirp_phase():
         (PGHI(refine="griffin_lim", refine_iters=16), -31.0),  # −34.3 dB
         (PGHI(refine="gradient", refine_iters=20), -32.0),  # −35.3 dB
         (GradientInversion(n_iter=20, init="griffin_lim", init_iters=16), -21.0),  # −24.2 dB (GL16 alone −18.5)
+        (PGHI(refine="griffin_lim+gradient", gl_iters=16, refine_iters=20), -33.0),  # −36.0 dB
     ],
-    ids=["pghi", "pghi+griffin_lim16", "pghi+gradient20", "gradient20_from_gl16"],
+    ids=["pghi", "pghi+griffin_lim16", "pghi+gradient20", "gradient20_from_gl16", "pghi+gl16+gradient20"],
 )
 def test_round_trip_on_real_speech(speech, inverter, bound):
     audio, mag = speech
