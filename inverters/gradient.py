@@ -120,35 +120,13 @@ class GradientInversion(Inverter):
         self.n_iter, self.init, self.init_iters = int(n_iter), init, int(init_iters)
         self.seed, self.memory = int(seed), int(memory)
 
-    def _start(self, magnitude: np.ndarray, stft: StftParams, length: int, pghi_gl: bool = True) -> np.ndarray:
-        """Initial ``(length,)`` waveform from ``magnitude (frames, bins)`` by ``self.init``
-        (``pghi_gl=False``: PGHI without the fast-GL iterations)."""
+    def _start_gl(self):
+        """The fast Griffin-Lim that makes the start for ``self.init``."""
         from .griffin_lim import GriffinLim
 
-        phase = None
-        if self.init == "pghi":
-            from .pghi import pghi_phase
-
-            phase = pghi_phase(magnitude, stft, seed=self.seed)
-        gl_init = "zero" if self.init == "zero" else "random"
-        n = self.init_iters if self.init == "griffin_lim" or (self.init == "pghi" and pghi_gl) else 0
-        gl = GriffinLim(n_iter=n, init=gl_init, seed=self.seed)
-        return gl.invert(magnitude, stft, length=length, initial_phase=phase).astype(np.float64)
-
-    def _length(self, n_frames: int, stft: StftParams, length: int | None) -> int:
-        """Working length: ``length`` when it gives ``n_frames`` frames, else the default."""
-        if length is not None and stft.frames_for(int(length)) == n_frames:
-            return int(length)
-        return stft.samples_for(n_frames)
-
-    @staticmethod
-    def _fit(x: np.ndarray, length: int | None) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        if length is None or length == x.shape[0]:
-            return x
-        out = np.zeros(int(length), dtype=np.float32)
-        out[: min(length, x.shape[0])] = x[:length]
-        return out
+        gl_init = {"pghi": "pghi", "griffin_lim": "random", "random": "random", "zero": "zero"}[self.init]
+        n = self.init_iters if self.init in ("pghi", "griffin_lim") else 0
+        return GriffinLim(n_iter=n, init=gl_init, seed=self.seed)
 
     def invert(
         self,
@@ -170,17 +148,20 @@ class GradientInversion(Inverter):
                 ``init``; the start is ``ISTFT(S · exp(i φ))``).
 
         Raises:
-            ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`),
-                or a starting point of the wrong shape or not finite.
+            ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`), a
+                ``length`` that does not fit the frame count, or a starting point of the wrong
+                shape or not finite.
         """
         magnitude = check_magnitude(magnitude, stft)
-        n = self._length(magnitude.shape[0], stft, length)
+        n = K.signal_length(stft, magnitude.shape[0], length)
         x0 = self._initial(magnitude, stft, n, initial_audio, initial_phase)
         target = magnitude.astype(np.float32)
         x = lbfgs(lambda v: magnitude_loss(v, target, stft, np.float32), x0, self.n_iter, self.memory)
-        return self._fit(x, length if length is not None else n)
+        return x.astype(np.float32)
 
-    def _initial(self, magnitude, stft, n, initial_audio, initial_phase, pghi_gl: bool = True) -> np.ndarray:
+    def _initial(self, magnitude, stft, n, initial_audio, initial_phase) -> np.ndarray:
+        """Starting ``(n,)`` float64 waveform: ``initial_audio``, ``ISTFT(S·exp(i·initial_phase))``
+        or the ``init`` start."""
         if initial_audio is not None:
             x0 = check_audio(initial_audio, "initial_audio").astype(np.float64)
             if stft.frames_for(x0.shape[0]) != magnitude.shape[0]:
@@ -188,12 +169,14 @@ class GradientInversion(Inverter):
                     f"initial_audio: {x0.shape[0]} samples give {stft.frames_for(x0.shape[0])} frames, "
                     f"expected {magnitude.shape[0]} like the magnitude"
                 )
-            return x0
+            out = np.zeros(n)  # same frame count: trim or zero-pad to the working length
+            out[: min(n, x0.shape[0])] = x0[:n]
+            return out
         if initial_phase is not None:
             from .griffin_lim import GriffinLim
 
             return GriffinLim(n_iter=0).invert(magnitude, stft, length=n, initial_phase=initial_phase).astype(np.float64)
-        return self._start(magnitude, stft, n, pghi_gl)
+        return self._start_gl().invert(magnitude, stft, length=n).astype(np.float64)
 
     def invert_mel(
         self,
@@ -206,9 +189,9 @@ class GradientInversion(Inverter):
     ) -> np.ndarray:
         """Invert a mel power spectrogram directly, optimising the mel loss through the filterbank.
 
-        The start is ``init`` applied to :func:`melforge.inverters.mel_to_linear.mel_to_linear`
-        of the target, PGHI without the fast-GL iterations for ``init="pghi"`` (or
-        ``initial_audio``).
+        The start is ``initial_audio`` or the ``init`` start made by
+        :meth:`melforge.inverters.griffin_lim.GriffinLim.invert_mel` (fast GL with the mel
+        magnitude update; ``init_iters`` iterations from PGHI or random phase).
 
         Args:
             mel_power: ``(frames, n_mels)`` non-negative mel power ``M = |STFT|² Bᵀ``.
@@ -221,15 +204,16 @@ class GradientInversion(Inverter):
             ``(samples,)`` float32 waveform.
 
         Raises:
-            ValueError: see :func:`melforge.inverters.mel_to_linear.check_mel`.
+            ValueError: see :func:`melforge.inverters.mel_to_linear.check_mel`; a ``length`` that
+                does not fit the frame count.
         """
         mel_power, mel_basis = check_mel(mel_power, mel_basis, stft)
-        n = self._length(mel_power.shape[0], stft, length)
-        magnitude = mel_to_linear(mel_power, mel_basis)
-        # no GL after PGHI here: GL fits the start to the NNLS magnitude, which the mel loss does
-        # not share (measured: 50 L-BFGS iterations reach −13 dB SC from PGHI + GL, −18 from PGHI)
-        x0 = self._initial(magnitude, stft, n, initial_audio, None, pghi_gl=False)
+        n = K.signal_length(stft, mel_power.shape[0], length)
+        if initial_audio is not None:
+            x0 = self._initial(mel_to_linear(mel_power, mel_basis), stft, n, initial_audio, None)
+        else:
+            x0 = self._start_gl().invert_mel(mel_power, mel_basis, stft, length=n).astype(np.float64)
         eps = 1e-10 * max(float(mel_power.max()), 1e-20)
         basis = scipy.sparse.csr_matrix(mel_basis)
         x = lbfgs(lambda v: mel_loss(v, mel_power, basis, stft, eps), x0, self.n_iter, self.memory)
-        return self._fit(x, length if length is not None else n)
+        return x.astype(np.float32)

@@ -23,7 +23,7 @@ from melforge.core.validation import check_magnitude
 
 from . import stft_kernels as K
 
-INITS = ("random", "zero")
+INITS = ("random", "zero", "pghi")
 
 
 @njit(cache=True)
@@ -62,12 +62,18 @@ def polar(magnitude, phase, out):
 
 
 def initial_coefficients(
-    magnitude: np.ndarray, init: str, rng: np.random.Generator, initial_phase: np.ndarray | None
+    magnitude: np.ndarray,
+    init: str,
+    rng: np.random.Generator,
+    initial_phase: np.ndarray | None,
+    stft: StftParams | None = None,
 ) -> np.ndarray:
     """Starting coefficients ``magnitude · exp(i φ0)``, ``(frames, bins)`` complex64.
 
     ``φ0`` is ``initial_phase`` (radians, ``(frames, bins)``) when given, else uniform random in
-    ``[0, 2π)`` (``init="random"``) or zero (``init="zero"``).
+    ``[0, 2π)`` (``init="random"``), zero (``init="zero"``) or the phase-gradient heap
+    integration estimate (``init="pghi"``, :func:`melforge.inverters.pghi.pghi_phase` with
+    ``stft``).
 
     Raises:
         ValueError: ``initial_phase`` of another shape than ``magnitude`` or not finite.
@@ -82,6 +88,10 @@ def initial_coefficients(
             raise ValueError("initial_phase: holds NaN or inf values")
     elif init == "random":
         phase = 2 * np.pi * rng.random(magnitude.shape)
+    elif init == "pghi":
+        from .pghi import pghi_phase
+
+        phase = pghi_phase(magnitude, stft, seed=int(rng.integers(2**31)))
     else:
         phase = np.zeros(magnitude.shape)
     return polar(magnitude, phase, np.empty(magnitude.shape, dtype=np.complex64))
@@ -94,6 +104,7 @@ def griffin_lim_coefficients(
     n_iter: int,
     momentum: float,
     length: int,
+    update=None,
 ) -> np.ndarray:
     """Run ``n_iter`` fast Griffin-Lim iterations from ``coefficients``.
 
@@ -104,9 +115,13 @@ def griffin_lim_coefficients(
         n_iter: iterations.
         momentum: α ≥ 0 (0: classic Griffin-Lim).
         length: signal length in samples the spectrogram describes (``1 + length // hop == frames``).
+        update: optional ``f(rebuilt (frames, bins) complex) -> (frames, bins) float32`` giving a
+            new target magnitude every iteration after the first (e.g.
+            :class:`melforge.inverters.mel_to_linear.MelMagnitudeUpdate`).
 
     Returns:
-        ``(frames, bins)`` complex64 coefficients with magnitude ``magnitude``.
+        ``(frames, bins)`` complex64 coefficients with magnitude ``magnitude`` (or the last
+        updated one).
     """
     n_frames = magnitude.shape[0]
     window = K.hann_window(stft, np.float32)
@@ -120,6 +135,8 @@ def griffin_lim_coefficients(
         frames = scipy.fft.irfft(c, n=stft.n_fft, axis=1, workers=K.FFT_WORKERS)
         K.consistent_frames(frames, window, stft.hop_length, norm, buf, reframed)
         rebuilt = scipy.fft.rfft(reframed, axis=1, workers=K.FFT_WORKERS)
+        if update is not None and it > 0:
+            magnitude = update(rebuilt)
         momentum_projection(rebuilt, previous, magnitude, beta if it > 0 else np.float32(0.0), c)
         previous = rebuilt
     return c
@@ -132,7 +149,8 @@ class GriffinLim(Inverter):
         n_iter: number of iterations (≥ 0).
         momentum: α ≥ 0; 0.99 is the fast-GL default, 0 the classic algorithm.
         init: starting phase when none is given to :meth:`invert`: ``"random"`` (uniform in
-            ``[0, 2π)``, drawn from ``seed``) or ``"zero"``.
+            ``[0, 2π)``, drawn from ``seed``), ``"zero"`` or ``"pghi"`` (phase-gradient heap
+            integration, Průša et al. 2017).
         seed: seed of the random starting phase.
 
     Raises:
@@ -159,10 +177,9 @@ class GriffinLim(Inverter):
         """Like :meth:`invert` but returns the final ``(frames, bins)`` complex64 coefficients."""
         magnitude = check_magnitude(magnitude, stft)
         n_frames = magnitude.shape[0]
-        work_length = length if length is not None and stft.frames_for(length) == n_frames else None
-        work_length = work_length if work_length is not None else stft.samples_for(n_frames)
+        work_length = K.signal_length(stft, n_frames, length)
         rng = np.random.default_rng(self.seed)
-        c0 = initial_coefficients(magnitude, self.init, rng, initial_phase)
+        c0 = initial_coefficients(magnitude, self.init, rng, initial_phase, stft)
         target = np.ascontiguousarray(magnitude, dtype=np.float32)
         return griffin_lim_coefficients(c0, target, stft, self.n_iter, self.momentum, work_length)
 
@@ -179,14 +196,54 @@ class GriffinLim(Inverter):
         Args:
             magnitude: non-negative linear STFT magnitude.
             stft: the analysis geometry.
-            length: output length in samples (default ``(frames - 1) * hop_length``).
+            length: output length in samples (default ``(frames - 1) * hop_length``); must give
+                ``frames`` frames (``1 + length // hop_length``).
             initial_phase: optional ``(frames, bins)`` phase in radians to start from (warm
                 start); it is used once as the starting point, not re-applied per iteration.
 
         Raises:
-            ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`) or
-                an ``initial_phase`` of the wrong shape or not finite.
+            ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`), a
+                ``length`` that does not fit the frame count (see
+                :func:`melforge.inverters.stft_kernels.signal_length`) or an ``initial_phase`` of
+                the wrong shape or not finite.
         """
         c = self.invert_coefficients(magnitude, stft, length=length, initial_phase=initial_phase)
-        out_length = stft.samples_for(c.shape[0]) if length is None else int(length)
-        return K.istft(c, stft, out_length).astype(np.float32)
+        return K.istft(c, stft, K.signal_length(stft, c.shape[0], length)).astype(np.float32)
+
+    def invert_mel(
+        self,
+        mel_power: np.ndarray,
+        mel_basis: np.ndarray,
+        stft: StftParams,
+        *,
+        length: int | None = None,
+    ) -> np.ndarray:
+        """Invert a mel power spectrogram: fast GL from the NNLS magnitude
+        (:func:`melforge.inverters.mel_to_linear.mel_to_linear`) whose target magnitude is
+        re-estimated every iteration from the consistent spectrogram so that its mel power
+        matches ``mel_power`` (:class:`melforge.inverters.mel_to_linear.MelMagnitudeUpdate`).
+
+        Args:
+            mel_power: ``(frames, n_mels)`` non-negative mel power ``M = |STFT|² Bᵀ``.
+            mel_basis: ``(n_mels, n_fft // 2 + 1)`` filterbank ``B``.
+            stft: the analysis geometry.
+            length: output length in samples (default ``(frames - 1) * hop_length``).
+
+        Returns:
+            ``(samples,)`` float32 waveform.
+
+        Raises:
+            ValueError: see :func:`melforge.inverters.mel_to_linear.check_mel`; a ``length``
+                that does not fit the frame count.
+        """
+        from .mel_to_linear import MelMagnitudeUpdate, check_mel, mel_to_linear
+
+        mel_power, mel_basis = check_mel(mel_power, mel_basis, stft)
+        magnitude = mel_to_linear(mel_power, mel_basis)
+        n = K.signal_length(stft, magnitude.shape[0], length)
+        rng = np.random.default_rng(self.seed)
+        c0 = initial_coefficients(magnitude, self.init, rng, None, stft)
+        c = griffin_lim_coefficients(
+            c0, magnitude.astype(np.float32), stft, self.n_iter, self.momentum, n, MelMagnitudeUpdate(mel_power, mel_basis)
+        )
+        return K.istft(c, stft, n).astype(np.float32)

@@ -98,6 +98,41 @@ def mel_to_linear(mel_power: np.ndarray, mel_basis: np.ndarray, n_iter: int = N_
     return np.sqrt(mel_to_linear_power(mel_power, mel_basis, n_iter))
 
 
+class MelMagnitudeUpdate:
+    """Re-estimates a linear magnitude from the current spectrogram so that its mel power
+    matches a target: one multiplicative (Richardson–Lucy / KL-NMF) step
+    ``P ← P ⊙ Bᵀ(M / (B P)) / Bᵀ1`` from ``P = |X|²``, returned as ``sqrt(P)``.
+
+    Inside Griffin-Lim this keeps the fine structure that consistency restores (harmonics the
+    mel filterbank smears) while holding the mel envelope to the target, instead of fitting a
+    fixed NNLS magnitude as ``librosa.feature.inverse.mel_to_audio`` does.
+
+    Args:
+        mel_power: ``(frames, n_mels)`` target mel power ``M``.
+        mel_basis: ``(n_mels, bins)`` filterbank ``B``.
+
+    Raises:
+        ValueError: see :func:`check_mel`.
+    """
+
+    def __init__(self, mel_power: np.ndarray, mel_basis: np.ndarray):
+        mel_power, basis = check_mel(mel_power, mel_basis)
+        self.target = np.ascontiguousarray(mel_power.T)  # (n_mels, frames)
+        self.b = scipy.sparse.csr_matrix(basis)
+        self.bt = scipy.sparse.csr_matrix(basis.T)
+        weight = self.bt @ np.ones(basis.shape[0])  # (bins,) Bᵀ1
+        # bins no filter covers get no energy (as NNLS gives them)
+        self.inv_weight = np.where(weight > 0, 1.0 / np.maximum(weight, 1e-30), 0.0)[:, None]
+        self.eps = 1e-12 * max(float(mel_power.max()), 1e-30)
+
+    def __call__(self, spec: np.ndarray) -> np.ndarray:
+        """``spec (frames, bins)`` complex → ``(frames, bins)`` float32 magnitude."""
+        power = (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2).T  # (bins, frames)
+        ratio = self.target / np.maximum(self.b @ power, self.eps)  # (n_mels, frames)
+        power *= (self.bt @ ratio) * self.inv_weight
+        return np.ascontiguousarray(np.sqrt(power).T, dtype=np.float32)
+
+
 def invert_mel(inverter, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, *, length: int | None = None) -> np.ndarray:
     """Waveform ``(samples,)`` float32 from mel power ``(frames, n_mels)`` with any inverter.
 

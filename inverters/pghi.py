@@ -258,3 +258,36 @@ class PGHI(Inverter):
         n_iter = self.refine_iters if self.refine == "griffin_lim" else 0
         gl = GriffinLim(n_iter=n_iter, momentum=self.momentum, seed=self.seed)
         return gl.invert(magnitude, stft, length=length, initial_phase=phase)
+
+    def invert_mel(
+        self,
+        mel_power: np.ndarray,
+        mel_basis: np.ndarray,
+        stft: StftParams,
+        *,
+        length: int | None = None,
+    ) -> np.ndarray:
+        """Invert a mel power spectrogram ``(frames, n_mels)`` with filterbank ``(n_mels, bins)``.
+
+        PGHI on the NNLS magnitude (:func:`melforge.inverters.mel_to_linear.mel_to_linear`),
+        refined with the mel-target versions of the refinements:
+        :meth:`GriffinLim.invert_mel` (``"griffin_lim"``; ``"griffin_lim+gradient"`` runs it for
+        ``gl_iters`` iterations first) and :meth:`GradientInversion.invert_mel` (``"gradient"``).
+
+        Raises:
+            ValueError: see :func:`melforge.inverters.mel_to_linear.check_mel`.
+        """
+        from .gradient import GradientInversion
+        from .griffin_lim import GriffinLim
+        from .mel_to_linear import check_mel, mel_to_linear
+
+        mel_power, mel_basis = check_mel(mel_power, mel_basis, stft)
+        if self.refine is None:
+            return self.invert(mel_to_linear(mel_power, mel_basis), stft, length=length)
+        gl_iters = {"griffin_lim": self.refine_iters, "griffin_lim+gradient": self.gl_iters}.get(self.refine, 0)
+        gl = GriffinLim(n_iter=gl_iters, momentum=self.momentum, init="pghi", seed=self.seed)
+        audio = gl.invert_mel(mel_power, mel_basis, stft, length=length)
+        if self.refine == "griffin_lim":
+            return audio
+        grad = GradientInversion(n_iter=self.refine_iters, seed=self.seed)
+        return grad.invert_mel(mel_power, mel_basis, stft, length=length, initial_audio=audio)

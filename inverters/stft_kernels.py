@@ -137,6 +137,31 @@ def _istft_norm(stft: StftParams, n_frames: int, length: int, dtype: str) -> np.
     return norm
 
 
+def signal_length(stft: StftParams, n_frames: int, length: int | None) -> int:
+    """The signal length in samples that ``n_frames`` centred frames stand for.
+
+    Args:
+        stft: analysis geometry.
+        n_frames: frames of the spectrogram.
+        length: requested length in samples, or ``None`` for ``(n_frames - 1) * hop_length``.
+
+    Raises:
+        ValueError: ``length`` is negative or would give another number of frames
+            (``1 + length // hop_length != n_frames``), e.g. a spectrogram made with another hop.
+    """
+    if length is None:
+        return stft.samples_for(n_frames)
+    length = int(length)
+    if length < 0 or stft.frames_for(length) != n_frames:
+        lo, hi = stft.samples_for(n_frames), n_frames * stft.hop_length - 1
+        raise ValueError(
+            f"length: {length} samples give {stft.frames_for(max(length, 0))} frames at hop_length "
+            f"{stft.hop_length}, but the spectrogram has {n_frames} frames (expected a length in "
+            f"[{lo}, {hi}]); was it computed with another hop_length?"
+        )
+    return length
+
+
 def stft(audio: np.ndarray, stft: StftParams, dtype=np.float32) -> np.ndarray:
     """Complex STFT of ``audio (samples,)`` → ``(frames, bins)`` with ``frames = 1 + samples // hop``.
 

@@ -9,7 +9,7 @@ import pytest
 
 from melforge.core.stft import StftParams
 from melforge.inverters import stft_kernels as K
-from melforge.inverters.griffin_lim import GriffinLim, momentum_projection
+from melforge.inverters.griffin_lim import GriffinLim, momentum_projection, polar
 
 SPEECH_STFT = StftParams(sr=16000, n_fft=1024, hop_length=256, win_length=1024)
 SMALL_STFT = StftParams(sr=16000, n_fft=256, hop_length=64, win_length=200)  # window zero-padded
@@ -122,6 +122,14 @@ def test_momentum_projection_matches_numpy():
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
 
 
+def test_polar_matches_numpy():
+    rng = np.random.default_rng(6)
+    mag = rng.random((4, 7))
+    phase = rng.uniform(-1e4, 1e4, (4, 7))  # large accumulated phases are wrapped first
+    out = polar(mag, phase, np.empty((4, 7), dtype=np.complex64))
+    np.testing.assert_allclose(out, mag * np.exp(1j * phase), rtol=0, atol=2e-6)
+
+
 # --- the algorithm on real speech ------------------------------------------------------------
 
 
@@ -200,6 +208,9 @@ def test_bad_initial_phase_and_settings_raise():
         GriffinLim(n_iter=1).invert(mag, SPEECH_STFT, initial_phase=np.zeros((4, 257)))
     with pytest.raises(ValueError, match="initial_phase"):
         GriffinLim(n_iter=1).invert(mag, SPEECH_STFT, initial_phase=np.full((4, 513), np.inf))
+    with pytest.raises(ValueError, match="another hop_length"):  # 4 frames at hop 256: 768..1023 samples
+        GriffinLim(n_iter=1).invert(mag, SPEECH_STFT, length=2048)
+    assert GriffinLim(n_iter=1).invert(mag, SPEECH_STFT, length=1000).shape == (1000,)
     with pytest.raises(ValueError, match="n_iter"):
         GriffinLim(n_iter=-1)
     with pytest.raises(ValueError, match="momentum"):
