@@ -36,10 +36,15 @@ MOMENTUM = 0.99
 
 #: (label, MIDI pitches, GM program); programs: 0 grand piano, 24 nylon guitar, 40 violin,
 #: 48 string ensemble, 73 flute.
-NOTES = [
-    ("piano C2", [36], 0),
-    ("piano C4", [60], 0),
-    ("piano C6", [84], 0),
+PIANO_NOTES = [
+    ("C2", [36], 0),
+    ("G2", [43], 0),
+    ("C4", [60], 0),
+    ("E4", [64], 0),
+    ("C6", [84], 0),
+    ("G6", [91], 0),
+]
+OTHER_NOTES = [
     ("guitar E2", [40], 24),
     ("violin A3", [57], 40),
     ("flute G5", [79], 73),
@@ -87,7 +92,7 @@ def load_clips(seconds: float) -> tuple[list[Clip], list[str]]:
         return clips, notes
     chorale = next(iter(BachChoralesPiano(chorales=1, seconds=seconds).clips(SR)))
     clips.append(Clip(f"piano ({chorale.id})", chorale.audio[: int(seconds * SR)]))
-    for name, table in (("notes", NOTES), ("chords", CHORDS)):
+    for name, table in (("piano-notes", PIANO_NOTES), ("other-notes", OTHER_NOTES), ("chords", CHORDS)):
         parts, segments, start = [], [], 0
         for _label, pitches, program in table:
             audio = render_midi_notes(pitches, NOTE_SECONDS, program=program, sr=SR, release=NOTE_RELEASE)
@@ -122,10 +127,10 @@ def magnitude_methods() -> list[tuple[str, object]]:
         ("pghi", ours(PGHI())),
         ("pghi → griffin_lim 32", ours(PGHI(refine="griffin_lim", refine_iters=32))),
         ("pghi → griffin_lim 100", ours(PGHI(refine="griffin_lim", refine_iters=100))),
-        ("pghi → gradient 50", ours(PGHI(refine="gradient", refine_iters=50))),
         ("pghi → gradient 100", ours(PGHI(refine="gradient", refine_iters=100))),
-        ("pghi → griffin_lim 50 → gradient 50 (= gradient defaults)", ours(GradientInversion())),
+        ("pghi → griffin_lim 50 → gradient 50 (gradient defaults)", ours(GradientInversion())),
         ("pghi → griffin_lim 100 → gradient 100", ours(PGHI(refine="griffin_lim+gradient", gl_iters=100, refine_iters=100))),
+        ("pghi → griffin_lim 100 → gradient 200", ours(PGHI(refine="griffin_lim+gradient", gl_iters=100, refine_iters=200))),
         ("griffin_lim 16 → gradient 100", ours(GradientInversion(n_iter=100, init="griffin_lim", init_iters=16))),
     ]
     return methods
@@ -135,7 +140,7 @@ def mel_methods(basis: np.ndarray) -> list[tuple[str, object]]:
     """``(label, f(mel_power, length) -> audio)`` for the 80-band mel methods."""
     from melforge.inverters.gradient import GradientInversion
     from melforge.inverters.griffin_lim import GriffinLim
-    from melforge.inverters.mel_to_linear import invert_mel
+    from melforge.inverters.mel_to_linear import invert_mel, mel_to_linear
     from melforge.inverters.pghi import PGHI
 
     def ours(inverter):
@@ -148,11 +153,14 @@ def mel_methods(basis: np.ndarray) -> list[tuple[str, object]]:
                 mel.T, sr=SR, n_fft=STFT.n_fft, hop_length=STFT.hop_length, length=n
             ),
         ),
-        ("mel→linear + griffin_lim 32", ours(GriffinLim(n_iter=32, momentum=MOMENTUM))),
-        ("mel→linear + griffin_lim 100", ours(GriffinLim(n_iter=100, momentum=MOMENTUM))),
-        ("mel→linear + pghi → griffin_lim 32", ours(PGHI(refine="griffin_lim", refine_iters=32))),
-        ("mel→linear + pghi → gradient on mel 20", ours(GradientInversion(n_iter=20))),
-        ("mel→linear + pghi → gradient on mel 50", ours(GradientInversion(n_iter=50))),
+        ("mel→linear + griffin_lim 32, fixed magnitude (as librosa)", lambda mel, n: GriffinLim(n_iter=32).invert(
+            mel_to_linear(mel, basis), STFT, length=n)),
+        ("griffin_lim 32 with mel update", ours(GriffinLim(n_iter=32))),
+        ("pghi → griffin_lim 32 with mel update", ours(PGHI(refine="griffin_lim", refine_iters=32))),
+        ("pghi → griffin_lim 100 with mel update", ours(PGHI(refine="griffin_lim", refine_iters=100))),
+        ("pghi (on mel→linear)", ours(PGHI())),
+        ("pghi → griffin_lim 50 → gradient on mel 20", ours(GradientInversion(n_iter=20))),
+        ("pghi → griffin_lim 50 → gradient on mel 50 (gradient defaults)", ours(GradientInversion())),
     ]
 
 
@@ -223,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per method (median), after a warm-up")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the speech and piano clips")
-    parser.add_argument("--clips", default="all", help="comma-separated clip kinds to run: speech,piano,notes,chords")
+    parser.add_argument(
+        "--clips", default="all", help="comma-separated clip kinds to run: speech,piano,piano-notes,other-notes,chords"
+    )
     parser.add_argument("--out", default=None, help="also write the markdown tables to this file")
     args = parser.parse_args(argv)
 
