@@ -217,6 +217,7 @@ class GriffinLim(Inverter):
         stft: StftParams,
         *,
         length: int | None = None,
+        initial_phase: np.ndarray | None = None,
     ) -> np.ndarray:
         """Invert a mel power spectrogram: fast GL from the NNLS magnitude
         (:func:`melforge.inverters.mel_to_linear.mel_to_linear`) whose target magnitude is
@@ -228,13 +229,14 @@ class GriffinLim(Inverter):
             mel_basis: ``(n_mels, n_fft // 2 + 1)`` filterbank ``B``.
             stft: the analysis geometry.
             length: output length in samples (default ``(frames - 1) * hop_length``).
+            initial_phase: optional ``(frames, bins)`` starting phase in radians (used once).
 
         Returns:
             ``(samples,)`` float32 waveform.
 
         Raises:
             ValueError: see :func:`melforge.inverters.mel_to_linear.check_mel`; a ``length``
-                that does not fit the frame count.
+                that does not fit the frame count; a bad ``initial_phase``.
         """
         from .mel_to_linear import MelMagnitudeUpdate, check_mel, mel_to_linear
 
@@ -242,7 +244,7 @@ class GriffinLim(Inverter):
         magnitude = mel_to_linear(mel_power, mel_basis)
         n = K.signal_length(stft, magnitude.shape[0], length)
         rng = np.random.default_rng(self.seed)
-        c0 = initial_coefficients(magnitude, self.init, rng, None, stft)
+        c0 = initial_coefficients(magnitude, self.init, rng, initial_phase, stft)
         c = griffin_lim_coefficients(
             c0, magnitude.astype(np.float32), stft, self.n_iter, self.momentum, n, MelMagnitudeUpdate(mel_power, mel_basis)
         )

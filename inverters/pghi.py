@@ -241,8 +241,14 @@ class PGHI(Inverter):
     def invert(self, magnitude: np.ndarray, stft: StftParams, *, length: int | None = None) -> np.ndarray:
         """Invert ``magnitude (frames, n_fft//2+1)`` → ``(samples,)`` float32 at ``stft.sr`` Hz.
 
+        Args:
+            magnitude: non-negative linear STFT magnitude.
+            stft: the analysis geometry (Hann window).
+            length: output length in samples (default ``(frames - 1) * hop_length``).
+
         Raises:
-            ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`).
+            ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`)
+                or a ``length`` that does not fit the frame count.
         """
         from .gradient import GradientInversion
         from .griffin_lim import GriffinLim
@@ -275,18 +281,21 @@ class PGHI(Inverter):
         ``gl_iters`` iterations first) and :meth:`GradientInversion.invert_mel` (``"gradient"``).
 
         Raises:
-            ValueError: see :func:`melforge.inverters.mel_to_linear.check_mel`.
+            ValueError: see :func:`melforge.inverters.mel_to_linear.check_mel`; a ``length``
+                that does not fit the frame count.
         """
         from .gradient import GradientInversion
         from .griffin_lim import GriffinLim
         from .mel_to_linear import check_mel, mel_to_linear
 
         mel_power, mel_basis = check_mel(mel_power, mel_basis, stft)
+        magnitude = mel_to_linear(mel_power, mel_basis)
         if self.refine is None:
-            return self.invert(mel_to_linear(mel_power, mel_basis), stft, length=length)
+            return self.invert(magnitude, stft, length=length)
+        phase = pghi_phase(magnitude, stft, tol=self.tol, gamma=self.gamma, seed=self.seed)
         gl_iters = {"griffin_lim": self.refine_iters, "griffin_lim+gradient": self.gl_iters}.get(self.refine, 0)
-        gl = GriffinLim(n_iter=gl_iters, momentum=self.momentum, init="pghi", seed=self.seed)
-        audio = gl.invert_mel(mel_power, mel_basis, stft, length=length)
+        gl = GriffinLim(n_iter=gl_iters, momentum=self.momentum, seed=self.seed)
+        audio = gl.invert_mel(mel_power, mel_basis, stft, length=length, initial_phase=phase)
         if self.refine == "griffin_lim":
             return audio
         grad = GradientInversion(n_iter=self.refine_iters, seed=self.seed)
