@@ -393,3 +393,26 @@ def test_pghi_phase_shape_and_silence():
     assert phase.shape == mag.shape and np.isfinite(phase).all()
     y = PGHI().invert(mag, SPEECH_STFT)
     assert np.isfinite(y).all() and np.abs(y).max() == 0.0
+
+
+def test_melforge_invert_command_end_to_end(tmp_path, speech):
+    """The Hydra app as a user runs it: writes the WAV, prints SC/LSD/time, leaves no output dirs."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    audio, _ = speech
+    sf.write(tmp_path / "in.wav", audio, 16000)
+    cmd = [sys.executable, "-m", "melforge.core.cli.invert", "input=in.wav", "output=out.wav",
+           "inverter=pghi", "inverter.refine=griffin_lim", "inverter.refine_iters=8"]
+    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "SC -" in res.stdout and "LSD" in res.stdout and "real time" in res.stdout
+    y, sr = sf.read(tmp_path / "out.wav")
+    assert sr == 16000 and y.shape == audio.shape
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.wav"]
+    bad = subprocess.run([sys.executable, "-m", "melforge.core.cli.invert", "input=missing.wav", "output=x.wav"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no such file" in bad.stderr
+    assert not (tmp_path / "x.wav").exists()

@@ -93,8 +93,9 @@ def invert_file(input_path: str | Path, output_path: str | Path, representation,
     """Invert an audio file or a ``.npy`` feature file into the WAV ``output_path``.
 
     Returns:
-        ``{"seconds": wall time of analysis + inversion, "samples": n, "sr": Hz}`` plus, for
-        audio input, ``"sc_db"`` and ``"lsd_db"`` against the input's STFT magnitude.
+        ``{"seconds": wall time of the inversion, "samples": n, "sr": Hz}`` plus, for audio
+        input, ``"analysis_seconds"`` and ``"sc_db"`` / ``"lsd_db"`` against the input's STFT
+        magnitude.
 
     Raises:
         FileNotFoundError, ValueError: unreadable input, bad shapes or values (nothing is written).
@@ -112,6 +113,8 @@ def invert_file(input_path: str | Path, output_path: str | Path, representation,
         audio = load_audio(input_path, stft.sr)
         start = time.perf_counter()
         features = representation.analyze(audio)
+        report["analysis_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
         audio_out = invert_features(representation, inverter, features, length=audio.shape[0])
         report["seconds"] = time.perf_counter() - start
         target = metrics.stft_magnitude(audio, stft)
@@ -136,8 +139,11 @@ def _run(cfg) -> None:
     except (FileNotFoundError, ValueError) as exc:
         print(f"melforge-invert: {exc}", file=sys.stderr)
         sys.exit(2)
-    line = f"{cfg.output}: {report['samples'] / report['sr']:.2f} s in {report['seconds']:.3f} s"
-    line += f" ({report['samples'] / report['sr'] / max(report['seconds'], 1e-9):.1f}x real time)"
+    line = f"{cfg.output}: {report['samples'] / report['sr']:.2f} s inverted in {report['seconds']:.3f} s"
+    line += f" ({report['samples'] / report['sr'] / max(report['seconds'], 1e-9):.1f}x real time"
+    if "analysis_seconds" in report:
+        line += f"; analysis {report['analysis_seconds']:.3f} s"
+    line += ")"
     if "sc_db" in report:
         line += f", SC {report['sc_db']:.2f} dB, LSD {report['lsd_db']:.2f} dB"
     print(f"{line} [{cfg.inverter.name}, {cfg.representation.name}]")
