@@ -98,12 +98,16 @@ class FeatureCorpus:
             if use_cache:
                 _save(path, ids, speakers, feats)
                 print(f"melforge: cached features of {len(feats)} clips in {path}", file=sys.stderr)
-        corpus = cls([], [], [], [], [], [])
-        for clip_id, speaker, f in zip(ids, speakers, feats):
-            if in_valid_split(clip_id, valid_fraction):
-                corpus.valid.append(f), corpus.valid_ids.append(clip_id), corpus.valid_speakers.append(speaker)
-            else:
-                corpus.train.append(f), corpus.train_ids.append(clip_id), corpus.train_speakers.append(speaker)
+        is_valid = [in_valid_split(clip_id, valid_fraction) for clip_id in ids]
+
+        def part(values: list, valid: bool) -> list:
+            return [v for v, flag in zip(values, is_valid) if flag == valid]
+
+        corpus = cls(
+            train=part(feats, False), valid=part(feats, True),
+            train_ids=part(ids, False), valid_ids=part(ids, True),
+            train_speakers=part(speakers, False), valid_speakers=part(speakers, True),
+        )
         if not corpus.train or not corpus.valid:
             raise DatasetError(
                 f"{type(dataset).__name__}: the split of {len(feats)} clips with valid_fraction={valid_fraction} "
