@@ -17,7 +17,7 @@ from melforge.inverters import stft_kernels as K
 from melforge.inverters.gradient import GradientInversion, magnitude_loss, magnitude_residual, mel_loss
 from melforge.inverters.griffin_lim import GriffinLim
 from melforge.inverters.mel_to_linear import invert_mel, mel_to_linear, mel_to_linear_power
-from melforge.inverters.pghi import PGHI, heap_integrate, pghi_phase
+from melforge.inverters.pghi import GAMMA_HANN, PGHI, heap_integrate, pghi_phase, phase_steps
 
 SPEECH_STFT = StftParams(sr=16000, n_fft=1024, hop_length=256, win_length=1024)
 SMALL_STFT = StftParams(sr=16000, n_fft=128, hop_length=32, win_length=100)
@@ -191,6 +191,19 @@ def test_heap_integration_matches_python_reference():
     out = heap_integrate(logmag, time_step, freq_step, 0.5, random_phase, 0.01)
     ref = heap_integrate_reference(logmag, time_step, freq_step, 0.5, random_phase, 0.01)
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)
+
+
+def test_phase_steps_match_numpy_gradient():
+    """Numba derivative kernel against np.gradient and the formulas of Průša et al. 2017."""
+    rng = np.random.default_rng(8)
+    logmag = rng.standard_normal((6, 65))
+    lam = GAMMA_HANN * SMALL_STFT.win_length**2
+    a, m_fft = SMALL_STFT.hop_length, SMALL_STFT.n_fft
+    ref_t = a * ((m_fft / lam) * np.gradient(logmag, axis=1) + 2 * np.pi * np.arange(65) / m_fft)
+    ref_f = -(lam / (a * m_fft)) * np.gradient(logmag, axis=0)
+    time_step, freq_step = phase_steps(logmag, SMALL_STFT)
+    np.testing.assert_allclose(time_step, ref_t, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(freq_step, ref_f, rtol=1e-12, atol=1e-12)
 
 
 def test_pghi_recovers_a_chirp_phase():
