@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-from .stft import StftParams
+from .stft import StftParams, stft_magnitude
 from .validation import check_audio
 
 #: Analysis of H_err (seed 002 §4.2): 4096-sample frames, 256-sample hop.
@@ -20,17 +20,6 @@ HERR_N_FFT = 4096
 HERR_HOP = 256
 #: Fundamental plus the first four harmonics.
 HERR_HARMONICS = 5
-
-
-def stft_magnitude(audio: np.ndarray, stft: StftParams) -> np.ndarray:
-    """``(samples,)`` waveform → ``(frames, n_fft // 2 + 1)`` float64 STFT magnitude.
-
-    Raises:
-        ValueError: empty or non-finite audio.
-    """
-    audio = check_audio(audio).astype(np.float64)
-    spec = librosa.stft(audio, n_fft=stft.n_fft, hop_length=stft.hop_length, win_length=stft.win_length, window="hann")
-    return np.abs(spec).T
 
 
 def _pair(target: np.ndarray, estimate: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class StftParams:
@@ -44,3 +46,28 @@ class StftParams:
     def samples_for(self, n_frames: int) -> int:
         """Signal length in samples that ``n_frames`` centred frames cover."""
         return max(0, (n_frames - 1) * self.hop_length)
+
+
+def stft_magnitude(audio: np.ndarray, stft: StftParams, dtype=np.float64) -> np.ndarray:
+    """STFT magnitude of a waveform with the geometry of ``stft`` (librosa, Hann, centred).
+
+    Args:
+        audio: ``(samples,)`` waveform at ``stft.sr`` Hz.
+        stft: analysis geometry.
+        dtype: float type of the analysis and the result.
+
+    Returns:
+        ``(frames, n_fft // 2 + 1)`` magnitude, ``frames = 1 + samples // hop_length``.
+
+    Raises:
+        ValueError: audio that is not 1-D, empty or not finite.
+    """
+    import librosa
+
+    from .validation import check_audio
+
+    audio = check_audio(audio).astype(dtype, copy=False)
+    spec = librosa.stft(
+        audio, n_fft=stft.n_fft, hop_length=stft.hop_length, win_length=stft.win_length, window="hann", center=True
+    )
+    return np.ascontiguousarray(np.abs(spec).T)

@@ -13,7 +13,6 @@ input's STFT magnitude and the time taken are printed. A ``.npy`` input holds fe
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from melforge.core import metrics
-from melforge.core.atomic import atomic_write
+from melforge.core.audio_io import write_wav
 from melforge.core.validation import check_audio
 
 
@@ -74,21 +73,6 @@ def invert_features(representation, inverter, features: np.ndarray, *, length: i
     return inverter.invert(representation.to_magnitude(features), representation.stft, length=length)
 
 
-def write_wav(path: str | Path, audio: np.ndarray, sr: int) -> Path:
-    """Write ``audio (samples,)`` as a 32-bit float WAV at ``sr`` Hz, atomically."""
-    import soundfile as sf
-
-    audio = check_audio(audio, "output audio")
-    umask = os.umask(0)
-    os.umask(umask)
-
-    def write(tmp: Path) -> None:
-        sf.write(str(tmp), audio, sr, format="WAV", subtype="FLOAT")
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-
-    return atomic_write(path, write)
-
-
 def invert_file(input_path: str | Path, output_path: str | Path, representation, inverter) -> dict:
     """Invert an audio file or a ``.npy`` feature file into the WAV ``output_path``.
 
@@ -121,7 +105,7 @@ def invert_file(input_path: str | Path, output_path: str | Path, representation,
         estimate = metrics.stft_magnitude(audio_out, stft)
         report["sc_db"] = metrics.spectral_convergence_db(target, estimate)
         report["lsd_db"] = metrics.log_spectral_distance(target, estimate)
-    write_wav(output_path, audio_out, stft.sr)
+    write_wav(output_path, check_audio(audio_out, "output audio"), stft.sr, subtype="FLOAT")
     report["samples"] = int(audio_out.shape[0])
     return report
 

@@ -10,8 +10,7 @@ import librosa
 import numpy as np
 
 from melforge.core.representation import Representation
-from melforge.core.stft import StftParams
-from melforge.core.validation import check_audio
+from melforge.core.stft import StftParams, stft_magnitude
 
 #: Defaults: 16 kHz speech, 64 ms window, 16 ms hop, 64 mel channels.
 SAMPLE_RATE = 16000
@@ -66,16 +65,7 @@ class LogMel(Representation):
 
     def power_spectrogram(self, audio: np.ndarray) -> np.ndarray:
         """``(samples,)`` waveform → ``(frames, n_fft // 2 + 1)`` STFT power ``|STFT|²``."""
-        audio = check_audio(audio)
-        spec = librosa.stft(
-            audio,
-            n_fft=self.stft.n_fft,
-            hop_length=self.stft.hop_length,
-            win_length=self.stft.win_length,
-            window="hann",
-            center=True,
-        )
-        return (np.abs(spec) ** 2).T.astype(np.float32)  # (frames, bins)
+        return stft_magnitude(audio, self.stft, np.float32) ** 2  # (frames, bins)
 
     def analyze(self, audio: np.ndarray) -> np.ndarray:
         """``(samples,)`` waveform at ``sr`` Hz → ``(frames, n_mels)`` float32 log-mel power (nats)."""

@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 
 from melforge.core.representation import Representation
-from melforge.core.stft import StftParams
-from melforge.core.validation import check_audio
+from melforge.core.stft import StftParams, stft_magnitude
 
 #: Defaults: 16 kHz speech, 64 ms window, 16 ms hop (as ``log_mel``).
 SAMPLE_RATE = 16000
@@ -49,16 +47,8 @@ class LogStft(Representation):
 
     def analyze(self, audio: np.ndarray) -> np.ndarray:
         """``(samples,)`` waveform at ``sr`` Hz → ``(frames, n_fft // 2 + 1)`` float32 log magnitude (nats)."""
-        audio = check_audio(audio)
-        spec = librosa.stft(
-            audio,
-            n_fft=self.stft.n_fft,
-            hop_length=self.stft.hop_length,
-            win_length=self.stft.win_length,
-            window="hann",
-            center=True,
-        )
-        return np.log(np.maximum(np.abs(spec).T, self.floor)).astype(np.float32)  # (frames, bins)
+        magnitude = stft_magnitude(audio, self.stft, np.float32)  # (frames, bins)
+        return np.log(np.maximum(magnitude, self.floor)).astype(np.float32)
 
     def to_magnitude(self, features: np.ndarray) -> np.ndarray:
         """``(frames, n_fft // 2 + 1)`` log magnitude → linear magnitude ``exp(features)`` (float64).

@@ -6,6 +6,7 @@ from melforge.core.hookspecs import hookimpl
 @hookimpl
 def melforge_register_representation(registry):
     from .log_mel import LogMel
+    from .log_stft import LogStft
 
     registry.register("log_mel", LogMel)
-    from .log_stft import LogStft; registry.register("log_stft", LogStft)  # noqa: E702
+    registry.register("log_stft", LogStft)
