@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 
 from .stft import StftParams, stft_magnitude
-from .validation import check_audio
 
 #: Analysis of H_err (seed 002 §4.2): 4096-sample frames, 256-sample hop.
 HERR_N_FFT = 4096
