@@ -5,7 +5,7 @@ Minimise over the waveform ``x``::
     magnitude target:  L(x) = ‖ |STFT(x)| − S ‖²_F
     mel target:        L(x) = ‖ sqrt(|STFT(x)|² Bᵀ + ε) − sqrt(M) ‖²_F
 
-with L-BFGS (:mod:`melforge.inverters.lbfgs`) and the analytic gradient ``∂L/∂x = Re(STFTᴴ G)`` (the adjoint STFT,
+with scipy's L-BFGS-B (:func:`minimize_lbfgs`) and the analytic gradient ``∂L/∂x = Re(STFTᴴ G)`` (the adjoint STFT,
 :func:`melforge.inverters.stft_kernels.stft_adjoint`), where ``G = 2 (|X| − S) X / |X|`` for the
 magnitude loss (Decorsière et al. 2015, eq. 9) and the chain rule through the filterbank ``B``
 for the mel loss.
@@ -22,10 +22,33 @@ from melforge.core.stft import StftParams
 from melforge.core.validation import check_audio, check_magnitude
 
 from . import stft_kernels as K
-from .lbfgs import lbfgs
 from .mel_to_linear import check_mel, mel_to_linear
 
 INITS = ("griffin_lim", "pghi", "random", "zero")
+
+
+def minimize_lbfgs(fun, x0: np.ndarray, n_iter: int, memory: int = 5) -> np.ndarray:
+    """Minimise ``fun: x (n,) → (loss, gradient (n,))`` from ``x0: (n,)`` with at most ``n_iter``
+    iterations of scipy's L-BFGS-B (``memory`` curvature pairs; no bounds; the tolerances are
+    zero so the budget is what stops it). BLAS is held to one thread around the call: its vector
+    products on waveform-sized vectors are faster single-threaded, and on a busy machine a
+    multi-threaded BLAS stalls (measured: 1.82 s → 1.37 s for 100 iterations on 5 s of audio).
+
+    Returns:
+        ``(n,)`` float64 final iterate.
+    """
+    from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
+
+    x0 = np.asarray(x0, dtype=np.float64)
+    if n_iter <= 0:
+        return x0
+    with threadpool_limits(1):
+        result = minimize(
+            fun, x0, jac=True, method="L-BFGS-B",
+            options={"maxiter": int(n_iter), "maxcor": int(memory), "ftol": 0.0, "gtol": 0.0, "maxfun": 3 * int(n_iter)},
+        )
+    return result.x
 _EPS = 1e-12
 
 
@@ -156,7 +179,7 @@ class GradientInversion(Inverter):
         n = K.signal_length(stft, magnitude.shape[0], length)
         x0 = self._initial(magnitude, stft, n, initial_audio, initial_phase)
         target = magnitude.astype(np.float32)
-        x = lbfgs(lambda v: magnitude_loss(v, target, stft, np.float32), x0, self.n_iter, self.memory)
+        x = minimize_lbfgs(lambda v: magnitude_loss(v, target, stft, np.float32), x0, self.n_iter, self.memory)
         return x.astype(np.float32)
 
     def _initial(self, magnitude, stft, n, initial_audio, initial_phase) -> np.ndarray:
@@ -215,5 +238,5 @@ class GradientInversion(Inverter):
             x0 = self._start_gl().invert_mel(mel_power, mel_basis, stft, length=n).astype(np.float64)
         eps = 1e-10 * max(float(mel_power.max()), 1e-20)
         basis = scipy.sparse.csr_matrix(mel_basis)
-        x = lbfgs(lambda v: mel_loss(v, mel_power, basis, stft, eps), x0, self.n_iter, self.memory)
+        x = minimize_lbfgs(lambda v: mel_loss(v, mel_power, basis, stft, eps), x0, self.n_iter, self.memory)
         return x.astype(np.float32)
