@@ -35,7 +35,11 @@ def test_to_magnitude_recovers_the_mel_energy(speech_audio):
     # and the recovered magnitude is close to the true one in the bands that carry energy
     true_mag = np.sqrt(rep.power_spectrogram(audio))
     sc = np.linalg.norm(true_mag - magnitude) / np.linalg.norm(true_mag)
-    assert sc < 0.5
+    librosa_mag = librosa.feature.inverse.mel_to_stft(
+        np.exp(feats.astype(np.float64)).T, sr=sr, n_fft=1024, power=2.0
+    ).T
+    sc_librosa = np.linalg.norm(true_mag - librosa_mag) / np.linalg.norm(true_mag)
+    assert sc < 0.4 and sc < sc_librosa  # measured: 0.32 against librosa's 0.46
 
 
 def test_bad_configs_and_inputs_are_rejected():

@@ -77,26 +77,20 @@ class LogMel(Representation):
         """``(frames, n_mels)`` log-mel → ``(frames, n_fft // 2 + 1)`` linear STFT magnitude.
 
         The mel power is mapped back to linear power by non-negative least squares against the
-        filterbank (``librosa.feature.inverse.mel_to_stft``), then square-rooted.
+        filterbank (:func:`melforge.inverters.mel_to_linear.mel_to_linear`, the NNLS every
+        inverter shares), then square-rooted.
 
         Raises:
             ValueError: features not of shape ``(frames, n_mels)`` or not finite.
         """
+        from melforge.inverters.mel_to_linear import mel_to_linear
+
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] != self.n_mels:
             raise ValueError(f"log_mel.to_magnitude: expected shape (frames, {self.n_mels}), got {features.shape}")
         if not np.isfinite(features).all():
             raise ValueError("log_mel.to_magnitude: features hold NaN or inf")
-        mel_power = np.exp(features.astype(np.float64)).T  # (n_mels, frames)
-        magnitude = librosa.feature.inverse.mel_to_stft(
-            mel_power,
-            sr=self.stft.sr,
-            n_fft=self.stft.n_fft,
-            power=2.0,
-            fmin=self.fmin,
-            fmax=self.fmax,
-        )  # (bins, frames)
-        return np.ascontiguousarray(magnitude.T)
+        return mel_to_linear(np.exp(features.astype(np.float64)), self.mel_basis)  # (frames, bins)
 
     def config(self) -> dict:
         return {
