@@ -114,6 +114,8 @@ def test_unknown_config_key_is_an_error_naming_the_key(tmp_path):
     assert proc.returncode != 0 and "max_stepz" in proc.stderr
     proc = _run("melforge.core.cli.train", "+backbone.hiden_size=3", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert proc.returncode != 0 and "'hiden_size'" in proc.stderr and "melnet" in proc.stderr
+    proc = _run("melforge.core.cli.train", "dataset=audio_folder", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert proc.returncode != 0 and "Missing mandatory value" in proc.stderr and "dataset.root" in proc.stderr
 
 
 def test_missing_checkpoint_is_an_error_naming_the_file(tmp_path):

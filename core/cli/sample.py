@@ -45,7 +45,7 @@ def _app(cfg: DictConfig) -> None:
     if cfg.checkpoint is None:
         raise SystemExit("melforge-sample: give checkpoint=PATH (a .pt file written by melforge-train)")
     out_dir = Path(HydraConfig.get().runtime.output_dir) / "samples"
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     for r in sample_from_checkpoint(cfg.checkpoint, out_dir, plain["sample"], plain.get("inverter")):
         print(f"melforge: wrote {r.wav} and {r.png} (NLL {r.nll_per_element:.4f} nats/element, {r.seconds:.1f} s)", file=sys.stderr)
 

@@ -19,7 +19,7 @@ from melforge.core.training import train
 @hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name="train")
 def _app(cfg: DictConfig) -> float:
     run_dir = HydraConfig.get().runtime.output_dir
-    metrics = train(OmegaConf.to_container(cfg, resolve=True), run_dir)
+    metrics = train(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True), run_dir)
     print(
         f"melforge: done in {run_dir}: valid NLL {metrics['valid_nll_step0']:.4f} → {metrics['valid_nll']:.4f} "
         f"nats/element ({metrics['valid_bits']:.4f} bits); train NLL {metrics['train_nll']:.4f}",
