@@ -104,10 +104,11 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     max_steps = int(tcfg["max_steps"])
     metrics: dict[str, Any] = {}
     step = 0
+    saved_step: int | None = None  # step of checkpoints/last.pt, if any
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
+        step = saved_step = int(state["step"])
         metrics = dict(state.get("metrics", {}))
         print(f"melforge: resuming from {resume_from} at step {step}", file=sys.stderr)
     else:
@@ -141,12 +142,12 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
             x = train_crops.batch(batch_size, batch_generator(seed, step))
             loss = model.nll(x)
             if not torch.isfinite(loss):
-                raise TrainingDiverged(_diverged_message("loss", loss.item(), step, ckpt_dir))
+                raise TrainingDiverged(_diverged_message("loss", loss.item(), step, ckpt_dir, saved_step))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(tcfg["grad_clip"]))
             if not torch.isfinite(grad_norm):
-                raise TrainingDiverged(_diverged_message("gradient norm", float(grad_norm), step, ckpt_dir))
+                raise TrainingDiverged(_diverged_message("gradient norm", float(grad_norm), step, ckpt_dir, saved_step))
             optimizer.step()
             step += 1
             value = loss.item()
@@ -163,6 +164,7 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
             if step % int(tcfg["checkpoint_every"]) == 0 or step == max_steps:
                 metrics["recent_train_nll"] = recent
                 save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
+                saved_step = step
     finally:
         bar.close()
     elapsed = time.perf_counter() - start_time
@@ -204,11 +206,10 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     return out
 
 
-def _diverged_message(what: str, value: float, step: int, ckpt_dir: Path) -> str:
-    last = ckpt_dir / LAST
+def _diverged_message(what: str, value: float, step: int, ckpt_dir: Path, saved_step: int | None) -> str:
     where = (
-        f"the last good checkpoint {last} (step {int(torch.load(last, map_location='cpu', weights_only=False)['step'])}) is intact"
-        if last.exists()
+        f"the last good checkpoint {ckpt_dir / LAST} (step {saved_step}) is intact"
+        if saved_step is not None
         else "no checkpoint had been written yet"
     )
     return (
