@@ -31,22 +31,31 @@ class Backbone(nn.Module, ABC):
     """A network whose output at element ``(i, j)`` depends only on ``x_<ij`` (row-major order,
     seed 000 eq. 1) and on optional conditioning features.
 
+    A backbone built for an upsampling tier of a multiscale model (seed 000 §5) also takes the
+    tier's context ``x_<g``, a ``(batch, frames, bins)`` tensor of the same shape as ``x`` that
+    it may read in full (it is known before the tier is generated).
+
     Attributes:
         hidden_size: width of the output features.
         cond_features: width of the conditioning features ``z`` it accepts (0: none).
+        takes_context: whether it is an upsampling tier (needs ``context``).
     """
 
     hidden_size: int
     cond_features: int = 0
+    takes_context: bool = False
 
     @abstractmethod
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cond: torch.Tensor | None = None, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Teacher-forced features.
 
         Args:
             x: ``(batch, frames, bins)`` spectrogram.
             cond: ``(batch, frames, bins, cond_features)`` or ``(batch, cond_features)``
                 (broadcast over frames and bins), or ``None``.
+            context: ``(batch, frames, bins)`` context ``x_<g`` of an upsampling tier, or ``None``.
 
         Returns:
             ``(batch, frames, bins, hidden_size)`` features, causal in row-major order.
@@ -64,6 +73,7 @@ class Backbone(nn.Module, ABC):
         generator: torch.Generator | None = None,
         cond: torch.Tensor | None = None,
         prime: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
     ) -> SampleResult:
         """Draw spectrograms element by element with cached state.
 
@@ -75,4 +85,5 @@ class Backbone(nn.Module, ABC):
             cond: conditioning features as in :meth:`forward`.
             prime: ``(batch, prime_frames, bins)`` real frames to continue from, copied into the
                 output unchanged.
+            context: the context ``x_<g`` of an upsampling tier, as in :meth:`forward`.
         """

@@ -32,14 +32,19 @@ class SpectrogramModel(nn.Module):
         self.backbone = backbone
         self.head = head
 
-    def log_prob(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """``x: (batch, frames, bins)`` → per-element log-density ``(batch, frames, bins)`` in nats."""
-        params = self.head(self.backbone(x, cond))  # (batch, frames, bins, num_params)
+    def log_prob(
+        self, x: torch.Tensor, cond: torch.Tensor | None = None, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``x: (batch, frames, bins)`` → per-element log-density ``(batch, frames, bins)`` in nats.
+        ``cond`` and ``context`` as in :meth:`melforge.core.backbone.Backbone.forward`."""
+        params = self.head(self.backbone(x, cond, context))  # (batch, frames, bins, num_params)
         return self.head.log_prob(params, x)
 
-    def nll(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def nll(
+        self, x: torch.Tensor, cond: torch.Tensor | None = None, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Mean negative log-likelihood in nats per element (a scalar)."""
-        return -self.log_prob(x, cond).mean()
+        return -self.log_prob(x, cond, context).mean()
 
     @torch.no_grad()
     def sample(self, **kwargs) -> SampleResult:

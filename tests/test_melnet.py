@@ -11,9 +11,9 @@ from melforge.plugins.gmm.head import GMMHead
 from melforge.plugins.melnet.backbone import build_melnet
 
 
-def _model(hidden=8, layers=2, k=3, cond=0, seed=0, dtype=torch.float64) -> SpectrogramModel:
+def _model(hidden=8, layers=2, k=3, cond=0, seed=0, dtype=torch.float64, **options) -> SpectrogramModel:
     torch.manual_seed(seed)
-    model = SpectrogramModel(build_melnet(hidden, layers, cond), GMMHead(hidden, k)).to(dtype)
+    model = SpectrogramModel(build_melnet(hidden, layers, cond, **options), GMMHead(hidden, k)).to(dtype)
     # Non-zero trainable initial states and biases, so no path is hidden by a zero.
     with torch.no_grad():
         for p in model.parameters():
@@ -21,10 +21,11 @@ def _model(hidden=8, layers=2, k=3, cond=0, seed=0, dtype=torch.float64) -> Spec
     return model
 
 
+@pytest.mark.parametrize("centralized", [False, True])
 @pytest.mark.parametrize("i,j", [(0, 0), (2, 3), (4, 0), (5, 6)])
-def test_output_at_ij_depends_only_on_elements_before_it(i, j):
+def test_output_at_ij_depends_only_on_elements_before_it(i, j, centralized):
     frames, bins = 6, 7
-    model = _model()
+    model = _model(centralized=centralized, bins=bins)
     x = torch.randn(1, frames, bins, dtype=torch.float64, requires_grad=True)
     params = model.head(model.backbone(x))  # (1, frames, bins, 3K)
     params[0, i, j].sum().backward()
@@ -99,3 +100,59 @@ def test_layer_counting_and_shapes():
     assert backbone(torch.randn(2, 4, 5)).shape == (2, 4, 5, 12)
     with pytest.raises(ValueError, match="layers"):
         build_melnet(hidden_size=12, layers=0)
+
+
+@pytest.mark.parametrize("options", [{"centralized": True, "bins": 12}, {"context": True}, {"cond": 3}])
+def test_cached_sampler_equals_teacher_forcing_with_every_option(options):
+    model = _model(hidden=8, layers=2, k=3, **options)
+    batch, frames, bins = 2, 5, 12
+    cond = torch.eye(3, dtype=torch.float64)[:batch] if "cond" in options else None
+    context = torch.randn(batch, frames, bins, dtype=torch.float64) if "context" in options else None
+    result = model.sample(
+        batch=batch, frames=frames, bins=bins, cond=cond, context=context,
+        generator=torch.Generator().manual_seed(1),
+    )
+    teacher = model.log_prob(result.x, cond, context).sum(dim=(1, 2))
+    assert torch.allclose(result.log_prob, teacher, rtol=0, atol=1e-9)
+
+
+def test_upsampling_tier_reads_all_of_its_context_and_only_the_past_of_x():
+    """Seed 000 §5.1: the feature-extraction network is not causal and not shifted, so the
+    output at (i, j) depends on every element of x_<g, and on x_g only before (i, j)."""
+    frames, bins, (i, j) = 5, 6, (2, 3)
+    model = _model(context=True)
+    x = torch.randn(1, frames, bins, dtype=torch.float64, requires_grad=True)
+    context = torch.randn(1, frames, bins, dtype=torch.float64, requires_grad=True)
+    params = model.head(model.backbone(x, context=context))
+    params[0, i, j].sum().backward()
+    assert torch.all(context.grad[0].abs() > 0), "some context element does not reach the output"
+    order = torch.arange(frames * bins).reshape(frames, bins)
+    assert torch.all(x.grad[0][order >= i * bins + j] == 0)
+    assert x.grad[0][order < i * bins + j].abs().max() > 0
+    with pytest.raises(ValueError, match="context"):
+        model.nll(x.detach())
+    with pytest.raises(ValueError, match="context"):
+        _model().nll(x.detach(), context=context.detach())
+
+
+@pytest.mark.parametrize("options", [{}, {"context": True, "centralized": True, "bins": 6}])
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(options):
+    x = torch.randn(2, 4, 6, dtype=torch.float64)
+    context = torch.randn(2, 4, 6, dtype=torch.float64) if options.get("context") else None
+    grads = []
+    for checkpoint in (False, True):
+        model = _model(checkpoint=checkpoint, **options)
+        loss = model.nll(x, context=context)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    assert torch.equal(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1]):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_centralized_stack_needs_bins_and_matching_frames():
+    with pytest.raises(ValueError, match="bins"):
+        build_melnet(8, 2, centralized=True)
+    backbone = build_melnet(8, 2, centralized=True, bins=6)
+    with pytest.raises(ValueError, match="6 bins"):
+        backbone(torch.randn(1, 3, 5))

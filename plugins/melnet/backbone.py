@@ -1,4 +1,5 @@
-"""MelNet, one tier (seed 000 §3–4): time-delayed and frequency-delayed stacks.
+"""MelNet, one tier (seed 000 §3–5): time-delayed and frequency-delayed stacks, optionally the
+centralized stack, and for an upsampling tier the feature-extraction network of its context.
 
 Layer counting: ``layers = L`` means L layers of each stack (layer ``l`` of the time-delayed
 stack feeds layer ``l`` of the frequency-delayed stack, Figure 3). The input projections
@@ -15,6 +16,9 @@ from torch import nn
 from melforge.core.backbone import Backbone, SampleResult
 from melforge.core.head import Head
 
+from .centralized import CentralizedLayer
+from .checkpointing import maybe_checkpoint
+from .feature_extraction import FeatureExtractionLayer, FeatureExtractionNetwork
 from .frequency_delayed import FrequencyDelayedLayer
 from .time_delayed import TimeDelayedLayer
 
@@ -30,15 +34,21 @@ def shift_freq(x: torch.Tensor) -> torch.Tensor:
 
 
 class MelNet(Backbone):
-    """Single-tier MelNet backbone.
+    """One tier of MelNet.
 
     Args:
         time_layers: the L time-delayed layers (:class:`TimeDelayedLayer`).
         frequency_layers: the L frequency-delayed layers (:class:`FrequencyDelayedLayer`).
         cond_features: width of conditioning features ``z`` (0: unconditional), eq. 8–9.
+        feature_network: for an upsampling tier, the feature-extraction network of its context
+            ``x_<g`` (§5.1); its output is projected onto both stacks' input layers like ``z``.
+        central_layers: L :class:`CentralizedLayer` s (the centralized stack), or ``None``.
+        bins: bins per frame; required with ``central_layers`` (its input maps a whole frame).
+        checkpoint: gradient checkpointing per layer pair (activations recomputed in backward).
 
     Raises:
-        ValueError: the two stacks differ in depth or are empty.
+        ValueError: the stacks differ in depth or are empty, or ``central_layers`` without
+            ``bins``.
     """
 
     def __init__(
@@ -46,6 +56,10 @@ class MelNet(Backbone):
         time_layers: list[TimeDelayedLayer],
         frequency_layers: list[FrequencyDelayedLayer],
         cond_features: int = 0,
+        feature_network: FeatureExtractionNetwork | None = None,
+        central_layers: list[CentralizedLayer] | None = None,
+        bins: int | None = None,
+        checkpoint: bool = False,
     ):
         super().__init__()
         if len(time_layers) != len(frequency_layers) or not time_layers:
@@ -56,47 +70,167 @@ class MelNet(Backbone):
         hidden = time_layers[0].proj.out_features
         self.hidden_size = hidden
         self.cond_features = int(cond_features)
+        self.checkpoint = bool(checkpoint)
         self.time_input = nn.Linear(1, hidden)  # W^t_0
         self.freq_input = nn.Linear(1, hidden)  # W^f_0
         if self.cond_features:
             self.time_cond = nn.Linear(self.cond_features, hidden, bias=False)  # W^t_z
             self.freq_cond = nn.Linear(self.cond_features, hidden, bias=False)  # W^f_z
+        self.feature_network = feature_network
+        self.takes_context = feature_network is not None
+        if feature_network is not None:
+            width = feature_network.hidden_size
+            self.time_context = nn.Linear(width, hidden, bias=False)  # W^t_z for the context features
+            self.freq_context = nn.Linear(width, hidden, bias=False)  # W^f_z for the context features
         self.time_layers = nn.ModuleList(time_layers)
         self.frequency_layers = nn.ModuleList(frequency_layers)
+        self.central_layers = None
+        self.bins = bins
+        if central_layers is not None:
+            if len(central_layers) != len(time_layers):
+                raise ValueError(f"melnet: need {len(time_layers)} centralized layers, got {len(central_layers)}")
+            if not bins:
+                raise ValueError("melnet: the centralized stack needs bins (its input layer maps a whole frame)")
+            self.central_input = nn.Linear(int(bins), hidden)  # W^c_0
+            self.central_layers = nn.ModuleList(central_layers)
 
     @property
     def layers(self) -> int:
         return len(self.time_layers)
 
-    def _cond(self, cond: torch.Tensor | None, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Project ``z`` for both stacks and shape it ``(batch, frames, bins, H)`` or broadcastable."""
+    @property
+    def centralized(self) -> bool:
+        return self.central_layers is not None
+
+    def conditioning(
+        self, cond: torch.Tensor | None, context: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The conditioning terms of the input layers, ``(W^t_z z, W^f_z z)`` (eq. 8–9), each
+        ``(batch, frames, bins, H)`` or broadcastable to it (``(batch, 1, 1, H)`` for a per-item
+        ``z`` such as a one-hot speaker), summed over ``cond`` and the context's features.
+
+        Args:
+            cond: ``(batch, C)`` (broadcast along time and frequency, §4.3) or
+                ``(batch, frames, bins, C)``, or ``None``.
+            context: ``x_<g: (batch, frames, bins)`` of an upsampling tier, or ``None``.
+
+        Raises:
+            ValueError: ``cond`` or ``context`` given to a tier that takes none, missing where
+                required, or of the wrong width.
+        """
+        terms: list[tuple[torch.Tensor, torch.Tensor]] = []
         if not self.cond_features:
             if cond is not None:
                 raise ValueError("melnet: got conditioning features but cond_features=0")
+        else:
+            if cond is None:
+                raise ValueError(f"melnet: expects conditioning features of width {self.cond_features}")
+            if cond.shape[-1] != self.cond_features:
+                raise ValueError(
+                    f"melnet: conditioning width {cond.shape[-1]} != cond_features {self.cond_features}"
+                )
+            if cond.dim() == 2:  # (batch, C): broadcast along time and frequency (§4.3)
+                cond = cond[:, None, None, :]
+            terms.append((self.time_cond(cond), self.freq_cond(cond)))
+        if self.feature_network is None:
+            if context is not None:
+                raise ValueError("melnet: got a context x_<g but this is an initial tier (no feature-extraction network)")
+        else:
+            if context is None:
+                raise ValueError("melnet: an upsampling tier needs its context x_<g of shape (batch, frames, bins)")
+            feats = self.feature_network(context)  # (B, T, F, H_fe), §5.1
+            terms.append((self.time_context(feats), self.freq_context(feats)))
+        if not terms:
             return None
-        if cond is None:
-            raise ValueError(f"melnet: expects conditioning features of width {self.cond_features}")
-        if cond.shape[-1] != self.cond_features:
-            raise ValueError(f"melnet: conditioning width {cond.shape[-1]} != cond_features {self.cond_features}")
-        if cond.dim() == 2:  # (batch, C): broadcast along time and frequency (§4.3)
-            cond = cond[:, None, None, :]
-        return self.time_cond(cond), self.freq_cond(cond)
+        return sum(t for t, _ in terms), sum(f for _, f in terms)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cond: torch.Tensor | None = None, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``x: (batch, frames, bins)`` → ``h^f[L]: (batch, frames, bins, H)``, where position
-        ``(i, j)`` depends only on ``x_<ij`` (row-major) and ``cond``."""
+        ``(i, j)`` depends only on ``x_<ij`` (row-major), ``cond`` and all of ``context``.
+
+        Raises:
+            ValueError: ``x`` not 3-D, ``context`` of another shape, or see :meth:`conditioning`.
+        """
         if x.dim() != 3:
             raise ValueError(f"melnet: expected x of shape (batch, frames, bins), got {tuple(x.shape)}")
+        if context is not None and context.shape != x.shape:
+            raise ValueError(f"melnet: context shape {tuple(context.shape)} != tier shape {tuple(x.shape)}")
         h_t = self.time_input(shift_time(x).unsqueeze(-1))  # (B, T, F, H), eq. 8
         h_f = self.freq_input(shift_freq(x).unsqueeze(-1))  # (B, T, F, H), eq. 9
-        z = self._cond(cond, x)
+        z = self.conditioning(cond, context)
         if z is not None:
             h_t = h_t + z[0]
             h_f = h_f + z[1]
-        for time_layer, freq_layer in zip(self.time_layers, self.frequency_layers):
-            h_t = time_layer(h_t)  # eq. 6
-            h_f = freq_layer(h_f, h_t)  # eq. 7
+        h_c = None
+        if self.central_layers is not None:
+            if x.shape[2] != self.bins:
+                raise ValueError(f"melnet: the centralized stack was built for {self.bins} bins, got {x.shape[2]}")
+            h_c = self.central_input(shift_time(x))  # (B, T, H)
+            if z is not None:
+                h_c = h_c + z[0].mean(dim=2)  # the time-stack conditioning, averaged over bins
+        for l in range(self.layers):
+            if h_c is None:
+                h_t, h_f = maybe_checkpoint(self._pair_step(l), self.checkpoint and self.training, h_t, h_f)
+            else:
+                h_t, h_f, h_c = maybe_checkpoint(
+                    self._pair_step(l), self.checkpoint and self.training, h_t, h_f, h_c
+                )
         return h_f
+
+    def _pair_step(self, l: int):
+        """Layer ``l`` of every stack as one function (the unit of gradient checkpointing)."""
+        time_layer, freq_layer = self.time_layers[l], self.frequency_layers[l]
+        central_layer = self.central_layers[l] if self.central_layers is not None else None
+
+        def step(h_t, h_f, h_c=None):
+            h_t = time_layer(h_t)  # eq. 6
+            if central_layer is None:
+                return h_t, freq_layer(h_f, h_t)  # eq. 7
+            h_c = central_layer(h_c)
+            return h_t, freq_layer(h_f, h_t + h_c.unsqueeze(2)), h_c
+
+        return step
+
+    # --- cached sampling: one frame of the time-delayed (and centralized) stack at a time ---
+
+    def start_frames(self) -> dict:
+        """Empty per-frame RNN states for :meth:`time_frame` (time-RNN and centralized states)."""
+        return {"time": [None] * self.layers, "central": [None] * self.layers}
+
+    def time_frame(
+        self, prev_frame: torch.Tensor, z_t: torch.Tensor | None, states: dict
+    ) -> list[torch.Tensor]:
+        """The inputs of frame ``i`` that the frequency-delayed stack receives from the frame
+        side, one per layer: ``h^t_i[l]`` (plus ``h^c_i[l]`` with the centralized stack).
+
+        Args:
+            prev_frame: ``x_{i-1}: (batch, bins)`` (zeros at frame 0).
+            z_t: frame ``i`` of the time-stack conditioning, ``(batch, bins, H)`` or
+                ``(batch, 1, H)``, or ``None``.
+            states: from :meth:`start_frames`, updated in place.
+
+        Returns:
+            L tensors ``(batch, bins, H)``.
+        """
+        h = self.time_input(prev_frame.unsqueeze(-1))  # (B, F, H)
+        if z_t is not None:
+            h = h + z_t
+        h_c = None
+        if self.central_layers is not None:
+            h_c = self.central_input(prev_frame)  # (B, H)
+            if z_t is not None:
+                h_c = h_c + z_t.mean(dim=1)
+        rows = []
+        for l, layer in enumerate(self.time_layers):
+            h, states["time"][l] = layer.step(h, states["time"][l])
+            if h_c is None:
+                rows.append(h)
+            else:
+                h_c, states["central"][l] = self.central_layers[l].step(h_c, states["central"][l])
+                rows.append(h + h_c.unsqueeze(1))
+        return rows
 
     @torch.no_grad()
     def sample(
@@ -110,27 +244,60 @@ class MelNet(Backbone):
         generator: torch.Generator | None = None,
         cond: torch.Tensor | None = None,
         prime: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
     ) -> SampleResult:
         """Cached O(frames·bins) sampler; see :func:`melforge.plugins.melnet.sampler.sample_cached`."""
         from .sampler import sample_cached
 
         return sample_cached(
             self, head, batch=batch, frames=frames, bins=bins, temperature=temperature,
-            generator=generator, cond=cond, prime=prime,
+            generator=generator, cond=cond, prime=prime, context=context,
         )
 
 
-def build_melnet(hidden_size: int = 64, layers: int = 2, cond_features: int = 0) -> MelNet:
-    """MelNet backbone of ``layers`` time-/frequency-delayed layer pairs of width ``hidden_size``
-    (seed 000 Table 2: hidden size 512, 12–16 layers in the initial tier).
+def build_melnet(
+    hidden_size: int = 64,
+    layers: int = 2,
+    cond_features: int = 0,
+    context: bool = False,
+    feature_layers: int | None = None,
+    centralized: bool = False,
+    bins: int | None = None,
+    checkpoint: bool = False,
+) -> MelNet:
+    """One MelNet tier of ``layers`` time-/frequency-delayed layer pairs of width ``hidden_size``
+    (seed 000 Table 2: hidden size 512; 12–16 layers in the initial tier, 2–6 in upsampling tiers).
+
+    Args:
+        hidden_size: H for every RNN state, residual and projection (Appendix A).
+        layers: L layer pairs.
+        cond_features: width of ``z`` (e.g. the number of speakers for a one-hot speaker id).
+        context: an upsampling tier: add a feature-extraction network over ``x_<g`` (§5.1).
+        feature_layers: its layers (default: ``layers``).
+        centralized: add the centralized stack (needs ``bins``).
+        bins: bins per frame of this tier.
+        checkpoint: gradient checkpointing per layer.
 
     Raises:
-        ValueError: ``hidden_size < 1`` or ``layers < 1``.
+        ValueError: ``hidden_size``, ``layers`` or ``feature_layers`` < 1, or ``centralized``
+            without ``bins``.
     """
     if hidden_size < 1 or layers < 1:
         raise ValueError(f"melnet: hidden_size and layers must be >= 1, got {hidden_size}, {layers}")
+    feature_network = None
+    if context:
+        n_fe = layers if feature_layers is None else int(feature_layers)
+        if n_fe < 1:
+            raise ValueError(f"melnet: feature_layers must be >= 1, got {n_fe}")
+        feature_network = FeatureExtractionNetwork(
+            [FeatureExtractionLayer(hidden_size) for _ in range(n_fe)], checkpoint=checkpoint
+        )
     return MelNet(
         [TimeDelayedLayer(hidden_size) for _ in range(layers)],
         [FrequencyDelayedLayer(hidden_size) for _ in range(layers)],
         cond_features=cond_features,
+        feature_network=feature_network,
+        central_layers=[CentralizedLayer(hidden_size) for _ in range(layers)] if centralized else None,
+        bins=bins,
+        checkpoint=checkpoint,
     )

@@ -26,11 +26,12 @@ def sample_cached(
     generator: torch.Generator | None = None,
     cond: torch.Tensor | None = None,
     prime: torch.Tensor | None = None,
+    context: torch.Tensor | None = None,
 ) -> SampleResult:
     """Draw ``(batch, frames, bins)`` from a :class:`~melforge.plugins.melnet.backbone.MelNet`.
 
     Args:
-        model: the MelNet backbone.
+        model: the MelNet backbone (one tier).
         head: likelihood head (its ``log_prob`` at temperature 1 is accumulated).
         batch, frames, bins: output shape.
         temperature: biasing (seed 000 §6); the accumulated log-probability is always under
@@ -39,9 +40,10 @@ def sample_cached(
         cond: ``(batch, C)`` or ``(batch, frames, bins, C)`` conditioning, or ``None``.
         prime: ``(batch, P, bins)`` frames copied into the output and fed through the
             time-delayed stack before sampling continues at frame ``P`` (priming, seed 000 §6).
+        context: ``x_<g: (batch, frames, bins)`` for an upsampling tier (§5.2), or ``None``.
 
     Raises:
-        ValueError: bad shapes of ``prime`` or ``cond``.
+        ValueError: bad shapes of ``prime``, ``cond`` or ``context``.
     """
     param = next(model.parameters())
     dtype, device = param.dtype, param.device
@@ -52,40 +54,31 @@ def sample_cached(
                 f"prime: expected shape ({batch}, <= {frames}, {bins}), got {tuple(prime.shape)}"
             )
         primed = prime.shape[1]
+    if context is not None and tuple(context.shape) != (batch, frames, bins):
+        raise ValueError(f"context: expected shape ({batch}, {frames}, {bins}), got {tuple(context.shape)}")
     x = torch.zeros(batch, frames, bins, dtype=dtype, device=device)
     if primed:
         x[:, :primed] = prime.to(dtype)
-    z = model._cond(cond, x)
+    z = model.conditioning(cond, None if context is None else context.to(dtype))
     log_prob = torch.zeros(batch, dtype=dtype, device=device)
-    time_states: list = [None] * model.layers
+    states = model.start_frames()
     prev_frame = torch.zeros(batch, bins, dtype=dtype, device=device)  # x_{i-1}, zeros before frame 0
 
-    def cond_at(zi: torch.Tensor, i: int) -> torch.Tensor:
-        """Frame ``i`` of a projected conditioning tensor as ``(batch, bins, H)`` or broadcastable."""
-        return zi[:, 0] if zi.shape[1] == 1 else zi[:, i]
-
     for i in range(frames):
-        # Time-delayed stack, one frame (input x_{i-1}, eq. 6 and 8).
-        h = model.time_input(prev_frame.unsqueeze(-1))  # (B, F, H)
-        if z is not None:
-            h = h + cond_at(z[0], i)
-        row_t = []
-        for l, layer in enumerate(model.time_layers):
-            h, time_states[l] = layer.step(h, time_states[l])
-            row_t.append(h)  # (B, F, H)
+        rows = model.time_frame(prev_frame, frame_of(z[0], i) if z is not None else None, states)
         if i < primed:
             prev_frame = x[:, i]
             continue
         # Frequency-delayed stack, one LSTM cell step per element (eq. 7 and 9).
-        states = [layer.initial_state(batch) for layer in model.frequency_layers]
+        cell_states = [layer.initial_state(batch) for layer in model.frequency_layers]
         prev_value = torch.zeros(batch, 1, dtype=dtype, device=device)  # x_{i,j-1}
-        zf = cond_at(z[1], i) if z is not None else None
+        zf = frame_of(z[1], i) if z is not None else None  # (B, F or 1, H)
         for j in range(bins):
             h_f = model.freq_input(prev_value)  # (B, H)
             if zf is not None:
                 h_f = h_f + (zf[:, 0] if zf.shape[1] == 1 else zf[:, j])
             for l, layer in enumerate(model.frequency_layers):
-                h_f, states[l] = layer.step(h_f, row_t[l][:, j], states[l])
+                h_f, cell_states[l] = layer.step(h_f, rows[l][:, j], cell_states[l])
             params = head(h_f)  # (B, num_params)
             value = head.sample(params, temperature, generator)  # (B,)
             log_prob += head.log_prob(params, value)
@@ -93,3 +86,9 @@ def sample_cached(
             prev_value = value.unsqueeze(-1)
         prev_frame = x[:, i]
     return SampleResult(x=x, log_prob=log_prob, sampled_elements=(frames - primed) * bins)
+
+
+def frame_of(z: torch.Tensor, i: int) -> torch.Tensor:
+    """Frame ``i`` of a projected conditioning term ``(batch, frames or 1, bins or 1, H)`` as
+    ``(batch, bins or 1, H)``."""
+    return z[:, 0] if z.shape[1] == 1 else z[:, i]
