@@ -58,13 +58,74 @@ class GMMHead(Head):
         log_normal = -0.5 * z * z - log_sigma - _HALF_LOG_2PI  # (..., K)
         return torch.logsumexp(log_pi + log_normal, dim=-1)
 
+    def draw_noise(
+        self,
+        shape: tuple[int, ...],
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The random numbers that :meth:`sample_from_noise` turns into draws, for elements of
+        shape ``shape`` (e.g. ``(batch, bins)`` for one frame).
+
+        Drawn in this order from ``generator``: first ``u = torch.rand(shape + (K,))`` (uniforms
+        for the Gumbel-max choice of a component), then ``eps = torch.randn(shape)`` (standard
+        normals). Samplers that draw a whole frame's noise at once (the eager cached sampler and
+        the compiled one) therefore give the same values for the same seed.
+
+        Returns:
+            ``u: (*shape, K)`` in ``[0, 1)`` and ``eps: (*shape)``, both of ``dtype``.
+        """
+        shape = tuple(shape)
+        u = torch.rand(shape + (self.components,), generator=generator, dtype=dtype, device=device)
+        eps = torch.randn(shape, generator=generator, dtype=dtype, device=device)
+        return u, eps
+
+    def sample_from_noise(
+        self, params: torch.Tensor, temperature: float, u: torch.Tensor, eps: torch.Tensor
+    ) -> torch.Tensor:
+        """Draw one value per element from given noise (see :meth:`draw_noise`).
+
+        Gumbel-max picks the component, ``k = argmax_k(log π_k + g_k)`` with
+        ``g_k = -log(-log(clamp(u_k, 1e-12, 1 - 1e-7)))``, and the value is
+        ``μ_k + σ_k·eps`` (eq. 2–5). Biasing (seed 000 §6, Graves 2013 §5): with temperature τ the
+        mixture weights become ``softmax(log π / τ)`` and the deviations ``σ·√τ``; ``τ = 1`` is the
+        model's distribution. NaN and ±inf draws become 0.
+
+        Args:
+            params: ``(..., 3K)`` unconstrained parameters.
+            temperature: τ > 0.
+            u: ``(..., K)`` uniforms in ``[0, 1)``.
+            eps: ``(...)`` standard normals.
+
+        Returns:
+            ``(...)`` the drawn values, the dtype of ``params``.
+
+        Raises:
+            ValueError: ``temperature <= 0`` or noise of the wrong shape.
+        """
+        if not temperature > 0:
+            raise ValueError(f"gmm: temperature must be > 0, got {temperature}")
+        if u.shape != params.shape[:-1] + (self.components,) or eps.shape != params.shape[:-1]:
+            raise ValueError(
+                f"gmm: noise shapes u {tuple(u.shape)}, eps {tuple(eps.shape)} do not fit parameters "
+                f"{tuple(params.shape)} (expected u {tuple(params.shape[:-1]) + (self.components,)}, "
+                f"eps {tuple(params.shape[:-1])})"
+            )
+        mu, log_sigma, log_pi = self.constrain(params.detach())
+        if temperature != 1.0:
+            log_pi = F.log_softmax(log_pi / temperature, dim=-1)
+            log_sigma = log_sigma + 0.5 * math.log(temperature)
+        gumbel = -torch.log(-torch.log(u.to(log_pi.dtype).clamp(1e-12, 1.0 - 1e-7)))
+        k = torch.argmax(log_pi + gumbel, dim=-1, keepdim=True)
+        x = mu.gather(-1, k) + torch.exp(log_sigma.gather(-1, k)) * eps.to(mu.dtype).unsqueeze(-1)
+        return torch.nan_to_num(x.squeeze(-1), nan=0.0, posinf=0.0, neginf=0.0)
+
     def sample(
         self, params: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Draw one value per element.
-
-        Biasing (seed 000 §6, Graves 2013 §5): with temperature τ the mixture weights become
-        ``softmax(π̂ / τ)`` and the deviations ``σ·√τ``; ``τ = 1`` is the model's distribution.
+        """Draw one value per element: :meth:`draw_noise` from ``generator``, then
+        :meth:`sample_from_noise` (biasing with temperature τ as there).
 
         Args:
             params: ``(..., 3K)`` unconstrained parameters.
@@ -76,14 +137,5 @@ class GMMHead(Head):
         """
         if not temperature > 0:
             raise ValueError(f"gmm: temperature must be > 0, got {temperature}")
-        mu, log_sigma, log_pi = self.constrain(params.detach())
-        if temperature != 1.0:
-            log_pi = F.log_softmax(log_pi / temperature, dim=-1)
-            log_sigma = log_sigma + 0.5 * math.log(temperature)
-        # Gumbel-max picks a component per element; one uniform draw per component.
-        u = torch.rand(log_pi.shape, generator=generator, dtype=log_pi.dtype, device=log_pi.device)
-        gumbel = -torch.log(-torch.log(u.clamp(1e-12, 1.0 - 1e-7)))
-        k = torch.argmax(log_pi + gumbel, dim=-1, keepdim=True)
-        eps = torch.randn(mu.shape[:-1] + (1,), generator=generator, dtype=mu.dtype, device=mu.device)
-        x = mu.gather(-1, k) + torch.exp(log_sigma.gather(-1, k)) * eps
-        return torch.nan_to_num(x.squeeze(-1), nan=0.0, posinf=0.0, neginf=0.0)
+        u, eps = self.draw_noise(params.shape[:-1], generator, params.dtype, params.device)
+        return self.sample_from_noise(params, temperature, u, eps)

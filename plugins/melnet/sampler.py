@@ -4,6 +4,12 @@ The time-delayed stack runs once per frame (its time-RNN state carried from fram
 its frequency RNNs over the whole previous frame); the frequency-delayed stack advances one
 LSTM cell step per element. The public MelNet implementations re-run the whole network on the
 growing prefix for every element instead (O(frames²·bins)).
+
+Random numbers: a head with ``draw_noise`` / ``sample_from_noise`` (the GMM head) gets its noise
+drawn once per sampled frame, before the frame's element loop — ``u: (batch, bins, K)`` uniforms,
+then ``eps: (batch, bins)`` normals, from ``generator`` — so that the compiled sampler
+(:mod:`melforge.plugins.melnet.compiled_sampler`), which draws the same noise in the same order,
+gives the same spectrogram for the same seed.
 """
 
 from __future__ import annotations
@@ -36,26 +42,21 @@ def sample_cached(
         batch, frames, bins: output shape.
         temperature: biasing (seed 000 §6); the accumulated log-probability is always under
             the untempered model.
-        generator: torch RNG.
+        generator: torch RNG; per sampled frame, ``u: (batch, bins, K)`` then
+            ``eps: (batch, bins)`` are drawn from it (see the module docstring).
         cond: ``(batch, C)`` or ``(batch, frames, bins, C)`` conditioning, or ``None``.
         prime: ``(batch, P, bins)`` frames copied into the output and fed through the
             time-delayed stack before sampling continues at frame ``P`` (priming, seed 000 §6).
         context: ``x_<g: (batch, frames, bins)`` for an upsampling tier (§5.2), or ``None``.
 
     Raises:
-        ValueError: bad shapes of ``prime``, ``cond`` or ``context``.
+        ValueError: bad shapes of ``prime``, ``cond`` or ``context``, or ``temperature <= 0``.
     """
+    if not temperature > 0:
+        raise ValueError(f"melnet: temperature must be > 0, got {temperature}")
     param = next(model.parameters())
     dtype, device = param.dtype, param.device
-    primed = 0
-    if prime is not None:
-        if prime.dim() != 3 or prime.shape[0] != batch or prime.shape[2] != bins or prime.shape[1] > frames:
-            raise ValueError(
-                f"prime: expected shape ({batch}, <= {frames}, {bins}), got {tuple(prime.shape)}"
-            )
-        primed = prime.shape[1]
-    if context is not None and tuple(context.shape) != (batch, frames, bins):
-        raise ValueError(f"context: expected shape ({batch}, {frames}, {bins}), got {tuple(context.shape)}")
+    primed = check_sample_inputs(batch=batch, frames=frames, bins=bins, prime=prime, context=context)
     x = torch.zeros(batch, frames, bins, dtype=dtype, device=device)
     if primed:
         x[:, :primed] = prime.to(dtype)
@@ -63,12 +64,15 @@ def sample_cached(
     log_prob = torch.zeros(batch, dtype=dtype, device=device)
     states = model.start_frames()
     prev_frame = torch.zeros(batch, bins, dtype=dtype, device=device)  # x_{i-1}, zeros before frame 0
+    from_noise = hasattr(head, "draw_noise") and hasattr(head, "sample_from_noise")
 
     for i in range(frames):
         rows = model.time_frame(prev_frame, frame_of(z[0], i) if z is not None else None, states)
         if i < primed:
             prev_frame = x[:, i]
             continue
+        if from_noise:  # this frame's noise, in the order the compiled sampler draws it
+            u, eps = head.draw_noise((batch, bins), generator, dtype, device)  # (B, F, K), (B, F)
         # Frequency-delayed stack, one LSTM cell step per element (eq. 7 and 9).
         cell_states = [layer.initial_state(batch) for layer in model.frequency_layers]
         prev_value = torch.zeros(batch, 1, dtype=dtype, device=device)  # x_{i,j-1}
@@ -80,12 +84,36 @@ def sample_cached(
             for l, layer in enumerate(model.frequency_layers):
                 h_f, cell_states[l] = layer.step(h_f, rows[l][:, j], cell_states[l])
             params = head(h_f)  # (B, num_params)
-            value = head.sample(params, temperature, generator)  # (B,)
+            if from_noise:
+                value = head.sample_from_noise(params, temperature, u[:, j], eps[:, j])  # (B,)
+            else:
+                value = head.sample(params, temperature, generator)  # (B,)
             log_prob += head.log_prob(params, value)
             x[:, i, j] = value
             prev_value = value.unsqueeze(-1)
         prev_frame = x[:, i]
     return SampleResult(x=x, log_prob=log_prob, sampled_elements=(frames - primed) * bins)
+
+
+def check_sample_inputs(
+    *, batch: int, frames: int, bins: int, prime: torch.Tensor | None, context: torch.Tensor | None
+) -> int:
+    """Validate a sampler's ``prime`` and ``context``; returns the number of primed frames.
+
+    Raises:
+        ValueError: ``prime`` not ``(batch, <= frames, bins)``, or ``context`` not
+            ``(batch, frames, bins)``.
+    """
+    primed = 0
+    if prime is not None:
+        if prime.dim() != 3 or prime.shape[0] != batch or prime.shape[2] != bins or prime.shape[1] > frames:
+            raise ValueError(
+                f"prime: expected shape ({batch}, <= {frames}, {bins}), got {tuple(prime.shape)}"
+            )
+        primed = prime.shape[1]
+    if context is not None and tuple(context.shape) != (batch, frames, bins):
+        raise ValueError(f"context: expected shape ({batch}, {frames}, {bins}), got {tuple(context.shape)}")
+    return primed
 
 
 def frame_of(z: torch.Tensor, i: int) -> torch.Tensor:

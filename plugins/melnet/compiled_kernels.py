@@ -1,0 +1,179 @@
+"""Numba kernels of the compiled MelNet sampler: one call runs the frequency-delayed stack, the
+GMM head and the draws of a whole frame (seed 000 eq. 2–5, 7, 9).
+
+Weights come in the layouts :func:`melforge.plugins.melnet.compiled_sampler.extract_weights`
+builds (transposed so that every matrix–vector product is a sequence of contiguous
+``y += W^T[k] · v[k]`` updates, which LLVM vectorises without reassociating sums). Arrays are of
+the model's dtype (float32 or float64) and the matrix–vector products run in it; the scalar GMM
+maths of each element (K values) runs in float64 and the drawn value is rounded to the model's
+dtype.
+
+``fastmath={"contract"}`` only lets LLVM fuse a multiply and an add into an FMA (as the BLAS
+behind PyTorch does); no reassociation and no NaN/inf assumptions, so ``nan_to_num`` and the
+log-sum-exp guards behave as in the torch head.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+#: Same limits as :mod:`melforge.plugins.gmm.head`.
+LOG_SIGMA_MIN = -7.0
+LOG_SIGMA_MAX = 5.0
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+#: Bounds of the uniforms before the Gumbel transform (as ``GMMHead.sample_from_noise``).
+U_MIN = 1e-12
+U_MAX = 1.0 - 1e-7
+
+_FASTMATH = {"contract"}
+
+
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def frequency_frame(
+    rows, zf, u, eps, x, i, log_prob,
+    w_in, b_in, wt_lstm, b_lstm, h0, c0, wt_proj, b_proj, wt_head, b_head, temperature,
+):
+    """Sample frame ``i`` in place: ``x[:, i, :]`` and ``log_prob`` (accumulated).
+
+    Args:
+        rows: ``(L, B, F, H)`` the frame-side input ``h^t_i[l]`` (``+ h^c_i[l]``) of each
+            frequency-delayed layer, from ``MelNet.time_frame``.
+        zf: ``(B, F or 1, H)`` frame ``i`` of the frequency-stack conditioning ``W^f_z z``
+            (zeros when there is none).
+        u: ``(B, F, K)`` uniforms for the Gumbel-max choice of a component.
+        eps: ``(B, F)`` standard normals.
+        x: ``(B, T, F)`` the spectrogram being sampled; row ``i`` is written.
+        i: the frame index.
+        log_prob: ``(B,)`` summed untempered log-density (nats), accumulated.
+        w_in, b_in: ``(H,)`` ``W^f_0`` (a Linear(1, H)) weight column and bias (eq. 9).
+        wt_lstm: ``(L, 2H, 4H)`` ``[W_ih | W_hh]^T`` of each layer's LSTM, gates (i, f, g, o).
+        b_lstm: ``(L, 4H)`` ``b_ih + b_hh``.
+        h0, c0: ``(L, H)`` trainable initial LSTM states.
+        wt_proj, b_proj: ``(L, H, H)`` ``W^f_l^T`` and ``(L, H)`` its bias (eq. 7).
+        wt_head, b_head: ``(H, 3K)`` ``W_θ^T`` and ``(3K,)`` its bias; θ̂ is
+            ``[μ_1..K, log σ̂_1..K, π̂_1..K]``.
+        temperature: τ > 0 (mixture weights ``softmax(log π / τ)``, ``σ·√τ``).
+    """
+    n_layers, batch, bins, hidden = rows.shape
+    k_comp = u.shape[2]
+    n_gates = 4 * hidden
+    dt = rows.dtype
+    v = np.empty(2 * hidden, dt)  # [input; h] of one LSTM step
+    gates = np.empty(n_gates, dt)
+    h = np.empty((n_layers, hidden), dt)
+    c = np.empty((n_layers, hidden), dt)
+    hf = np.empty(hidden, dt)  # h^f[l] at the current element
+    acc = np.empty(hidden, dt)
+    params = np.empty(3 * k_comp, dt)
+    mu = np.empty(k_comp)
+    log_sigma = np.empty(k_comp)
+    log_pi = np.empty(k_comp)
+    score = np.empty(k_comp)
+    shared_z = zf.shape[1] == 1
+    half_log_tau = 0.5 * math.log(temperature)
+
+    for b in range(batch):
+        for l in range(n_layers):
+            for o in range(hidden):
+                h[l, o] = h0[l, o]
+                c[l, o] = c0[l, o]
+        prev = 0.0  # x_{i,-1}
+        for j in range(bins):
+            jz = 0 if shared_z else j
+            for o in range(hidden):  # h^f[0] = W^f_0 x_{i,j-1} + W^f_z z (eq. 9)
+                hf[o] = w_in[o] * prev + b_in[o] + zf[b, jz, o]
+            for l in range(n_layers):  # eq. 7
+                for o in range(hidden):
+                    v[o] = hf[o] + rows[l, b, j, o]
+                    v[hidden + o] = h[l, o]
+                for o in range(n_gates):
+                    gates[o] = b_lstm[l, o]
+                for kk in range(2 * hidden):
+                    vk = v[kk]
+                    for o in range(n_gates):
+                        gates[o] += wt_lstm[l, kk, o] * vk
+                for o in range(hidden):
+                    gi = _sigmoid(gates[o])
+                    gf = _sigmoid(gates[hidden + o])
+                    gg = math.tanh(gates[2 * hidden + o])
+                    go = _sigmoid(gates[3 * hidden + o])
+                    c[l, o] = gf * c[l, o] + gi * gg
+                    h[l, o] = go * math.tanh(c[l, o])
+                for o in range(hidden):
+                    acc[o] = b_proj[l, o]
+                for kk in range(hidden):
+                    hk = h[l, kk]
+                    for o in range(hidden):
+                        acc[o] += wt_proj[l, kk, o] * hk
+                for o in range(hidden):
+                    hf[o] = acc[o] + hf[o]
+            # Head: θ̂ = W_θ h^f[L] + b (eq. 2–5).
+            for o in range(3 * k_comp):
+                params[o] = b_head[o]
+            for kk in range(hidden):
+                hk = hf[kk]
+                for o in range(3 * k_comp):
+                    params[o] += wt_head[kk, o] * hk
+            # Constraints: μ, clamped log σ, log π = log_softmax(π̂).
+            top = -np.inf
+            for k in range(k_comp):
+                mu[k] = params[k]
+                log_sigma[k] = min(max(float(params[k_comp + k]), LOG_SIGMA_MIN), LOG_SIGMA_MAX)
+                log_pi[k] = params[2 * k_comp + k]
+                top = max(top, log_pi[k])
+            total = 0.0
+            for k in range(k_comp):
+                total += math.exp(log_pi[k] - top)
+            norm = top + math.log(total)
+            for k in range(k_comp):
+                log_pi[k] = log_pi[k] - norm
+            # Tempered weights, Gumbel-max choice of a component.
+            if temperature != 1.0:
+                top = -np.inf
+                for k in range(k_comp):
+                    score[k] = log_pi[k] / temperature
+                    top = max(top, score[k])
+                total = 0.0
+                for k in range(k_comp):
+                    total += math.exp(score[k] - top)
+                norm = top + math.log(total)
+                for k in range(k_comp):
+                    score[k] = score[k] - norm
+            else:
+                for k in range(k_comp):
+                    score[k] = log_pi[k]
+            best = 0
+            best_score = -np.inf
+            for k in range(k_comp):
+                uk = min(max(float(u[b, j, k]), U_MIN), U_MAX)
+                s = score[k] + -math.log(-math.log(uk))
+                if s > best_score or (k == 0):
+                    best, best_score = k, s
+            ls = log_sigma[best] + half_log_tau if temperature != 1.0 else log_sigma[best]
+            x[b, i, j] = mu[best] + math.exp(ls) * eps[b, j]
+            value = x[b, i, j]  # rounded to the model's dtype
+            if not np.isfinite(value):  # nan_to_num(nan=0, posinf=0, neginf=0)
+                x[b, i, j] = 0
+                value = x[b, i, j]
+            # Untempered log p(value) by log-sum-exp (eq. 2).
+            top = -np.inf
+            for k in range(k_comp):
+                z = (value - mu[k]) * math.exp(-log_sigma[k])
+                score[k] = log_pi[k] + (-0.5 * z * z - log_sigma[k] - HALF_LOG_2PI)
+                top = max(top, score[k])
+            if np.isfinite(top):
+                total = 0.0
+                for k in range(k_comp):
+                    total += math.exp(score[k] - top)
+                log_prob[b] += top + math.log(total)
+            else:
+                log_prob[b] += top
+            prev = x[b, i, j]

@@ -1,0 +1,149 @@
+"""Compiled (Numba) cached sampler for MelNet: the same draws as
+:func:`melforge.plugins.melnet.sampler.sample_cached`, without Python per element.
+
+Per frame ``i`` (seed 000 §4, eq. 6–9):
+
+1. the time-delayed (and centralized) stack advances one frame in PyTorch, batched over all
+   bins: ``MelNet.time_frame`` → per layer ``l`` the frame-side input ``(batch, bins, H)`` of
+   frequency-delayed layer ``l``;
+2. the frame's noise is drawn from the torch generator exactly as the eager sampler draws it —
+   ``u = torch.rand(batch, bins, K)``, then ``eps = torch.randn(batch, bins)``
+   (``GMMHead.draw_noise``);
+3. one call of :func:`melforge.plugins.melnet.compiled_kernels.frequency_frame` runs the whole
+   frame: every element's LSTM cell steps of all frequency-delayed layers (eq. 7, 9), the GMM
+   head projection, the Gumbel-max draw from the given noise and the untempered log-density
+   (eq. 2–5), feeding each value back as ``x_{i,j-1}``.
+
+Same seed, same model → the same spectrogram as the eager sampler (in float64 up to rounding
+of the last bit; a flip of a component choice would need two Gumbel scores within ~1e-16).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from melforge.core.backbone import SampleResult
+from melforge.core.head import Head
+from melforge.plugins.gmm.head import GMMHead
+
+from .compiled_kernels import frequency_frame
+from .sampler import check_sample_inputs, frame_of
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy())
+
+
+def extract_weights(model, head: GMMHead) -> tuple[np.ndarray, ...]:
+    """The weights :func:`~melforge.plugins.melnet.compiled_kernels.frequency_frame` reads, as
+    contiguous numpy arrays of the model's dtype (copied once per sampling call).
+
+    Returns:
+        ``(w_in (H,), b_in (H,), wt_lstm (L, 2H, 4H), b_lstm (L, 4H), h0 (L, H), c0 (L, H),
+        wt_proj (L, H, H), b_proj (L, H), wt_head (H, 3K), b_head (3K,))`` — ``W^f_0``, each
+        frequency-delayed layer's ``[W_ih | W_hh]^T``, ``b_ih + b_hh``, initial state and
+        ``W^f_l^T``, and the head's ``W_θ^T``.
+    """
+    layers = list(model.frequency_layers)
+    w_in = _np(model.freq_input.weight[:, 0])
+    b_in = _np(model.freq_input.bias)
+    wt_lstm = _np(torch.stack([
+        torch.cat([layer.rnn.lstm.weight_ih_l0, layer.rnn.lstm.weight_hh_l0], dim=1).T for layer in layers
+    ]))  # (L, 2H, 4H)
+    b_lstm = _np(torch.stack([layer.rnn.lstm.bias_ih_l0 + layer.rnn.lstm.bias_hh_l0 for layer in layers]))
+    h0 = _np(torch.stack([layer.rnn.h0[0] for layer in layers]))  # (L, H)
+    c0 = _np(torch.stack([layer.rnn.c0[0] for layer in layers]))
+    wt_proj = _np(torch.stack([layer.proj.weight.T for layer in layers]))  # (L, H, H)
+    b_proj = _np(torch.stack([layer.proj.bias for layer in layers]))
+    wt_head = _np(head.proj.weight.T)  # (H, 3K)
+    b_head = _np(head.proj.bias)
+    return w_in, b_in, wt_lstm, b_lstm, h0, c0, wt_proj, b_proj, wt_head, b_head
+
+
+@torch.no_grad()
+def sample_compiled(
+    model,
+    head: Head,
+    *,
+    batch: int,
+    frames: int,
+    bins: int,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    cond: torch.Tensor | None = None,
+    prime: torch.Tensor | None = None,
+    context: torch.Tensor | None = None,
+) -> SampleResult:
+    """Draw ``(batch, frames, bins)`` from a :class:`~melforge.plugins.melnet.backbone.MelNet`
+    with the frequency-delayed stack and the head compiled (one Numba call per frame).
+
+    Same arguments, semantics and random numbers as
+    :func:`~melforge.plugins.melnet.sampler.sample_cached`: equal seeds give equal samples.
+    The first call per dtype compiles the kernel (a few seconds; cached on disk afterwards).
+
+    Args:
+        model: the MelNet backbone (one tier), float32 or float64, on the CPU.
+        head: a :class:`~melforge.plugins.gmm.head.GMMHead`.
+        batch, frames, bins: output shape ``(batch, frames, bins)``.
+        temperature: τ > 0, biasing (seed 000 §6); the accumulated log-probability is always
+            under the untempered model.
+        generator: torch RNG; per sampled frame ``u: (batch, bins, K)`` then
+            ``eps: (batch, bins)`` are drawn from it.
+        cond: ``(batch, C)`` or ``(batch, frames, bins, C)`` conditioning ``z`` (eq. 8–9), or
+            ``None``.
+        prime: ``(batch, P, bins)`` frames copied into the output and fed through the
+            time-delayed stack before sampling continues at frame ``P`` (priming, seed 000 §6).
+        context: ``x_<g: (batch, frames, bins)`` for an upsampling tier (§5.2), or ``None``.
+
+    Returns:
+        :class:`~melforge.core.backbone.SampleResult`: ``x (batch, frames, bins)``,
+        ``log_prob (batch,)`` in nats over the sampled (not primed) elements.
+
+    Raises:
+        ValueError: bad shapes of ``prime``, ``cond`` or ``context``; ``temperature <= 0``; a
+            model that is not float32/float64 or not on the CPU.
+        TypeError: ``head`` is not a :class:`GMMHead`.
+    """
+    if not isinstance(head, GMMHead):
+        raise TypeError(f"melnet: the compiled sampler needs a GMMHead, got {type(head).__name__}")
+    if not temperature > 0:
+        raise ValueError(f"melnet: temperature must be > 0, got {temperature}")
+    param = next(model.parameters())
+    dtype, device = param.dtype, param.device
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"melnet: the compiled sampler supports float32 and float64 models, got {dtype}")
+    if device.type != "cpu":
+        raise ValueError(f"melnet: the compiled sampler runs on the CPU, the model is on {device}")
+    if next(head.parameters()).dtype != dtype:
+        raise ValueError(f"melnet: head dtype {next(head.parameters()).dtype} != model dtype {dtype}")
+    primed = check_sample_inputs(batch=batch, frames=frames, bins=bins, prime=prime, context=context)
+    x = torch.zeros(batch, frames, bins, dtype=dtype)
+    if primed:
+        x[:, :primed] = prime.to(dtype)
+    x_np = x.numpy()  # shares memory with x; the kernel writes the sampled frames into it
+    log_prob = torch.zeros(batch, dtype=dtype)
+    log_prob_np = log_prob.numpy()
+    z = model.conditioning(cond, None if context is None else context.to(dtype))
+    weights = extract_weights(model, head)
+    no_zf = np.zeros((batch, 1, model.hidden_size), dtype=x_np.dtype)
+    states = model.start_frames()
+    prev_frame = torch.zeros(batch, bins, dtype=dtype)  # x_{i-1}, zeros before frame 0
+
+    for i in range(frames):
+        rows = model.time_frame(prev_frame, frame_of(z[0], i) if z is not None else None, states)
+        if i < primed:
+            prev_frame = x[:, i]
+            continue
+        u, eps = head.draw_noise((batch, bins), generator, dtype)  # (B, F, K), (B, F)
+        rows_np = torch.stack(rows).numpy()  # (L, B, F, H)
+        if z is not None:
+            zf = frame_of(z[1], i)  # (B, F or 1, H), may be a broadcast view
+            zf = _np(zf.expand(batch, zf.shape[1], model.hidden_size))
+        else:
+            zf = no_zf
+        frequency_frame(
+            rows_np, zf, u.numpy(), eps.numpy(), x_np, i, log_prob_np, *weights, float(temperature)
+        )
+        prev_frame = x[:, i]
+    return SampleResult(x=x, log_prob=log_prob, sampled_elements=(frames - primed) * bins)
