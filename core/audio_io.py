@@ -1,4 +1,4 @@
-"""Writing audio files atomically (soundfile)."""
+"""Reading audio files and writing them atomically (soundfile)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,30 @@ import numpy as np
 import soundfile as sf
 
 from .atomic import atomic_path
+from .validation import check_audio
+
+
+def read_audio(path: str | Path, sr: int) -> np.ndarray:
+    """Read an audio file as mono float32 ``(samples,)`` at ``sr`` Hz (channels averaged,
+    resampled with librosa when the file's rate differs).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unreadable, empty or non-finite audio (names the file).
+    """
+    import librosa
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input: no such file {str(path)!r}")
+    try:
+        audio, file_sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+    except RuntimeError as exc:  # soundfile's error for unknown formats
+        raise ValueError(f"input: cannot read {str(path)!r} as audio: {exc}") from exc
+    audio = check_audio(audio.mean(axis=1), f"input {path.name}")
+    if file_sr != sr:
+        audio = librosa.resample(audio, orig_sr=file_sr, target_sr=sr).astype(np.float32)
+    return audio
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:

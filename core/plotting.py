@@ -40,3 +40,27 @@ def save_spectrogram_png(features: np.ndarray, path: str | Path, **kwargs) -> Pa
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def save_tier_stages_png(stages: list[np.ndarray], path: str | Path, *, title: str = "") -> Path:
+    """Save the coarse-to-fine stages of a multiscale sample side by side (as seed 000 Figure 4):
+    ``stages[k]: (frames_k, bins_k)`` is the spectrogram after tier ``k + 1`` (``x_<k+2``)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(stages), figsize=(3.2 * len(stages), 3.0), dpi=100, squeeze=False)
+    for k, (ax, stage) in enumerate(zip(axes[0], stages)):
+        ax.imshow(stage.T, origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
+        ax.set_title(f"tiers 1–{k + 1}: {stage.shape[1]} × {stage.shape[0]}", fontsize=9)
+        ax.set_xlabel("frame")
+        if k == 0:
+            ax.set_ylabel("bin")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .audio_io import write_wav
 from .atomic import atomic_path
+from .audio_io import write_wav
 from .inverter import Inverter
-from .model import SpectrogramModel
+from .multiscale import MultiscaleModel
 from .normalization import Normalizer
-from .plotting import save_spectrogram_png
+from .plotting import save_spectrogram_png, save_tier_stages_png
 from .representation import Representation
+from .speakers import SpeakerVocabulary
+from .tiers import interleave, tier_axis
 
 
 @dataclass
@@ -26,12 +28,50 @@ class RenderedSample:
     png: Path
     wav: Path
     npy: Path
-    nll_per_element: float  # nats, over the sampled (not primed) elements
+    nll_per_element: float  # nats, over the sampled (not primed) elements of every tier
     seconds: float  # wall time for sampling this spectrogram
+    tier_nll_per_element: list[float] | None = None  # nats, per tier
+    tiers_png: Path | None = None  # coarse-to-fine stages (multiscale models)
+    speaker: str | None = None
+    primed_frames: int = 0
+
+    def summary(self) -> dict:
+        """JSON-ready fields (paths as strings)."""
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def prime_from_features(
+    features: list[np.ndarray],
+    speakers: list[str | None],
+    normalizer: Normalizer,
+    frames: int,
+    audio_path: str | None = None,
+    representation: Representation | None = None,
+) -> tuple[torch.Tensor, str | None]:
+    """The frames to continue from (priming, seed 000 §6): the first ``frames`` frames of
+    ``audio_path`` analysed with ``representation``, or else of the first clip in ``features``
+    that is long enough. Returns ``((1, frames, bins)`` normalised, its speaker label``)``.
+
+    Raises:
+        ValueError: the audio (or every clip) is shorter than ``frames`` frames (names the file).
+    """
+    if audio_path:
+        from .audio_io import read_audio
+
+        if representation is None:
+            raise ValueError("prime_from_features: audio_path needs the representation")
+        feats = representation.analyze(read_audio(audio_path, representation.sr))
+        if len(feats) < frames:
+            raise ValueError(f"sample.prime_audio={audio_path}: {len(feats)} frames, fewer than sample.prime_frames={frames}")
+        return torch.from_numpy(normalizer.normalize(feats[:frames])).unsqueeze(0), None
+    for feats, speaker in zip(features, speakers):
+        if len(feats) >= frames:
+            return torch.from_numpy(normalizer.normalize(feats[:frames])).unsqueeze(0), speaker
+    raise ValueError(f"sample.prime_frames={frames}: no validation clip is that long")
 
 
 def render_samples(
-    model: SpectrogramModel,
+    model: MultiscaleModel,
     representation: Representation,
     normalizer: Normalizer,
     inverter: Inverter,
@@ -39,13 +79,27 @@ def render_samples(
     *,
     count: int = 1,
     frames: int = 128,
-    temperature: float = 1.0,
+    temperature: float | list[float] = 1.0,
     seed: int = 0,
     prefix: str = "sample",
+    speakers: SpeakerVocabulary | None = None,
+    speaker: str | None = None,
+    prime: torch.Tensor | None = None,
 ) -> list[RenderedSample]:
-    """Draw ``count`` spectrograms of ``frames`` frames one at a time, denormalise them, and
-    write ``<prefix>_<k>.npy`` (``(frames, n_bins)`` unnormalised features), ``.png`` and ``.wav``
-    (inverted with ``inverter`` at the representation's sample rate) into ``out_dir``."""
+    """Draw ``count`` spectrograms of ``frames`` frames one at a time (coarse to fine for a
+    multiscale model), denormalise them, and write ``<prefix>_<k>.npy`` (``(frames, n_bins)``
+    unnormalised features), ``.png``, ``.wav`` (inverted with ``inverter`` at the
+    representation's sample rate) and, with several tiers, ``_tiers.png`` into ``out_dir``.
+
+    Args:
+        temperature: biasing, one value or one per tier (seed 000 §6).
+        speakers: the model's speaker vocabulary when it is speaker-conditioned; sample ``k``
+            is drawn for ``speaker`` if given, else for speaker ``k mod len(speakers)``.
+        prime: ``(1, P, n_bins)`` normalised frames every sample continues (priming).
+
+    Raises:
+        KeyError: ``speaker`` is not in ``speakers``.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(int(seed))
@@ -53,25 +107,48 @@ def render_samples(
     results = []
     stft = representation.stft
     for k in range(count):
+        label = None
+        cond = None
+        if speakers is not None:
+            label = speaker if speaker is not None else speakers.labels[k % len(speakers)]
+            cond = speakers.one_hot([label])
         start = time.perf_counter()
         result = model.sample(
-            batch=1, frames=frames, bins=representation.n_bins, temperature=temperature, generator=generator
+            batch=1, frames=frames, bins=representation.n_bins, temperature=temperature,
+            generator=generator, cond=cond, prime=prime,
         )
         seconds = time.perf_counter() - start
         feats = normalizer.denormalize(result.x[0].numpy())  # (frames, n_bins)
-        stem = out_dir / f"{prefix}_{k:03d}"
+        stem = out_dir / (f"{prefix}_{k:03d}" + (f"_{label}" if label else ""))
         npy = stem.with_suffix(".npy")
         with atomic_path(npy) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, feats)
         nll = -float(result.log_prob[0]) / max(1, result.sampled_elements)
+        tier_nll = [
+            -float(lp[0]) / max(1, n) for lp, n in zip(result.tier_log_probs or [], result.tier_sampled_elements or [])
+        ]
+        primed = 0 if prime is None else int(prime.shape[1])
         png = save_spectrogram_png(
             feats,
             stem.with_suffix(".png"),
-            title=f"{prefix} {k}: T={temperature}, NLL {nll:.3f} nats/element ({nll / math.log(2):.3f} bits)",
+            title=f"{prefix} {k}{f' ({label})' if label else ''}: T={temperature}, "
+            f"{f'primed {primed} frames, ' if primed else ''}NLL {nll:.3f} nats/element ({nll / math.log(2):.3f} bits)",
             hop_seconds=stft.hop_length / stft.sr,
         )
+        tiers_png = None
+        if result.tiers is not None and len(result.tiers) > 1:
+            stages, x = [], result.tiers[0]
+            stages.append(x[0].numpy())
+            for g in range(2, len(result.tiers) + 1):
+                x = interleave(result.tiers[g - 1], x, tier_axis(g))
+                stages.append(x[0].numpy())
+            tiers_png = save_tier_stages_png(
+                stages, stem.parent / (stem.name + "_tiers.png"), title=f"{prefix} {k}: coarse to fine (normalised)"
+            )
         audio = inverter.invert(representation.to_magnitude(feats), stft)
         wav = write_wav(stem.with_suffix(".wav"), audio, stft.sr)
-        results.append(RenderedSample(png, wav, npy, nll, seconds))
+        results.append(
+            RenderedSample(png, wav, npy, nll, seconds, tier_nll or None, tiers_png, label, primed)
+        )
     return results

@@ -60,4 +60,5 @@ TINY_TRAIN = (
     "train.valid_every=2",
     "train.checkpoint_every=2",
     "sample.count=0",
+    "threads=1",
 )

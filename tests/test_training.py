@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 
 from melforge.core.checkpoint import load_checkpoint
-from melforge.core.model import SpectrogramModel
+from melforge.core.multiscale import MultiscaleModel
 from melforge.core.training import TrainingDiverged, train
 
 
@@ -42,15 +42,15 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, compose_trai
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, compose_train, tiny_train, monkeypatch):
     cfg = compose_train(*tiny_train, "train.max_steps=6")
-    real_nll = SpectrogramModel.nll
+    real_nlls = MultiscaleModel.tier_nlls
     calls = {"n": 0}
 
-    def flaky_nll(self, x, cond=None):
+    def flaky_nlls(self, x, cond=None, tiers=None):
         calls["n"] += 1
-        loss = real_nll(self, x, cond)
-        return loss * float("nan") if calls["n"] == 4 else loss
+        nlls = real_nlls(self, x, cond, tiers)
+        return {g: v * float("nan") for g, v in nlls.items()} if calls["n"] == 4 else nlls
 
-    monkeypatch.setattr(SpectrogramModel, "nll", flaky_nll)
+    monkeypatch.setattr(MultiscaleModel, "tier_nlls", flaky_nlls)
     with pytest.raises(TrainingDiverged) as err:
         train(cfg, tmp_path)
     message = str(err.value)

@@ -20,31 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from melforge.core import metrics
-from melforge.core.audio_io import write_wav
+from melforge.core.audio_io import read_audio as load_audio, write_wav
 from melforge.core.validation import check_audio
-
-
-def load_audio(path: str | Path, sr: int) -> np.ndarray:
-    """Read an audio file as mono float32 ``(samples,)`` at ``sr`` Hz.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: unreadable, empty or non-finite audio.
-    """
-    import librosa
-    import soundfile as sf
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"input: no such file {str(path)!r}")
-    try:
-        audio, file_sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
-    except RuntimeError as exc:  # soundfile's error for unknown formats
-        raise ValueError(f"input: cannot read {str(path)!r} as audio: {exc}") from exc
-    audio = check_audio(audio.mean(axis=1), f"input {path.name}")
-    if file_sr != sr:
-        audio = librosa.resample(audio, orig_sr=file_sr, target_sr=sr).astype(np.float32)
-    return audio
 
 
 def invert_features(representation, inverter, features: np.ndarray, *, length: int | None = None) -> np.ndarray:
