@@ -20,6 +20,11 @@ from .representation import Representation
 from .speakers import SpeakerVocabulary
 from .tiers import interleave, tier_axis
 
+#: Sampled values are clipped to this many per-bin standard deviations (normalised units) before
+#: they are denormalised, plotted and inverted: a GMM tail draw of an undertrained model (σ up
+#: to e^5) would otherwise overflow ``exp`` in the inverse of a log representation.
+CLIP_STD = 8.0
+
 
 @dataclass
 class RenderedSample:
@@ -34,6 +39,7 @@ class RenderedSample:
     tiers_png: Path | None = None  # coarse-to-fine stages (multiscale models)
     speaker: str | None = None
     primed_frames: int = 0
+    clipped_elements: int = 0  # sampled values beyond ±CLIP_STD, clipped before writing
 
     def summary(self) -> dict:
         """JSON-ready fields (paths as strings)."""
@@ -90,6 +96,7 @@ def render_samples(
     multiscale model), denormalise them, and write ``<prefix>_<k>.npy`` (``(frames, n_bins)``
     unnormalised features), ``.png``, ``.wav`` (inverted with ``inverter`` at the
     representation's sample rate) and, with several tiers, ``_tiers.png`` into ``out_dir``.
+    Values beyond ``±CLIP_STD`` (normalised) are clipped first and counted.
 
     Args:
         temperature: biasing, one value or one per tier (seed 000 §6).
@@ -118,7 +125,9 @@ def render_samples(
             generator=generator, cond=cond, prime=prime,
         )
         seconds = time.perf_counter() - start
-        feats = normalizer.denormalize(result.x[0].numpy())  # (frames, n_bins)
+        x = result.x[0]
+        clipped = int((x.abs() > CLIP_STD).sum())
+        feats = normalizer.denormalize(x.clamp(-CLIP_STD, CLIP_STD).numpy())  # (frames, n_bins)
         stem = out_dir / (f"{prefix}_{k:03d}" + (f"_{label}" if label else ""))
         npy = stem.with_suffix(".npy")
         with atomic_path(npy) as tmp:
@@ -149,6 +158,6 @@ def render_samples(
         audio = inverter.invert(representation.to_magnitude(feats), stft)
         wav = write_wav(stem.with_suffix(".wav"), audio, stft.sr)
         results.append(
-            RenderedSample(png, wav, npy, nll, seconds, tier_nll or None, tiers_png, label, primed)
+            RenderedSample(png, wav, npy, nll, seconds, tier_nll or None, tiers_png, label, primed, clipped)
         )
     return results

@@ -45,10 +45,12 @@ class MelNet(Backbone):
         central_layers: L :class:`CentralizedLayer` s (the centralized stack), or ``None``.
         bins: bins per frame; required with ``central_layers`` (its input maps a whole frame).
         checkpoint: gradient checkpointing per layer pair (activations recomputed in backward).
+        sampler: ``"compiled"`` (Numba, a frame per call, for the GMM head; other heads fall
+            back to eager) or ``"eager"`` (PyTorch, the reference the tests compare against).
 
     Raises:
-        ValueError: the stacks differ in depth or are empty, or ``central_layers`` without
-            ``bins``.
+        ValueError: the stacks differ in depth or are empty, ``central_layers`` without
+            ``bins``, or an unknown ``sampler``.
     """
 
     def __init__(
@@ -60,8 +62,12 @@ class MelNet(Backbone):
         central_layers: list[CentralizedLayer] | None = None,
         bins: int | None = None,
         checkpoint: bool = False,
+        sampler: str = "compiled",
     ):
         super().__init__()
+        if sampler not in SAMPLERS:
+            raise ValueError(f"melnet: sampler must be one of {SAMPLERS}, got {sampler!r}")
+        self.sampler = sampler
         if len(time_layers) != len(frequency_layers) or not time_layers:
             raise ValueError(
                 f"melnet: need equally many (>= 1) time- and frequency-delayed layers, "
@@ -246,13 +252,24 @@ class MelNet(Backbone):
         prime: torch.Tensor | None = None,
         context: torch.Tensor | None = None,
     ) -> SampleResult:
-        """Cached O(frames·bins) sampler; see :func:`melforge.plugins.melnet.sampler.sample_cached`."""
-        from .sampler import sample_cached
+        """Cached O(frames·bins) sampler: :func:`~melforge.plugins.melnet.compiled_sampler.sample_compiled`
+        when ``self.sampler == "compiled"`` and the head is a GMM, else the eager reference
+        :func:`~melforge.plugins.melnet.sampler.sample_cached`; both draw the same samples for the
+        same generator state."""
+        from melforge.plugins.gmm.head import GMMHead
 
-        return sample_cached(
+        if self.sampler == "compiled" and isinstance(head, GMMHead):
+            from .compiled_sampler import sample_compiled as sample_fn
+        else:
+            from .sampler import sample_cached as sample_fn
+
+        return sample_fn(
             self, head, batch=batch, frames=frames, bins=bins, temperature=temperature,
             generator=generator, cond=cond, prime=prime, context=context,
         )
+
+
+SAMPLERS = ("compiled", "eager")
 
 
 def build_melnet(
@@ -264,6 +281,7 @@ def build_melnet(
     centralized: bool = False,
     bins: int | None = None,
     checkpoint: bool = False,
+    sampler: str = "compiled",
 ) -> MelNet:
     """One MelNet tier of ``layers`` time-/frequency-delayed layer pairs of width ``hidden_size``
     (seed 000 Table 2: hidden size 512; 12–16 layers in the initial tier, 2–6 in upsampling tiers).
@@ -277,6 +295,7 @@ def build_melnet(
         centralized: add the centralized stack (needs ``bins``).
         bins: bins per frame of this tier.
         checkpoint: gradient checkpointing per layer.
+        sampler: ``"compiled"`` (default) or ``"eager"``, see :class:`MelNet`.
 
     Raises:
         ValueError: ``hidden_size``, ``layers`` or ``feature_layers`` < 1, or ``centralized``
@@ -300,4 +319,5 @@ def build_melnet(
         central_layers=[CentralizedLayer(hidden_size) for _ in range(layers)] if centralized else None,
         bins=bins,
         checkpoint=checkpoint,
+        sampler=sampler,
     )
