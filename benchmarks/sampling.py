@@ -1,15 +1,22 @@
-"""Sampling speed of single-tier MelNet: the cached O(frames·bins) sampler against the
-re-run-everything sampler of the public implementations (O(frames²·bins)), in the same run.
+"""Sampling speed of single-tier MelNet, all in the same run: the compiled (Numba) cached
+sampler, the eager cached sampler (both O(frames·bins)), and the re-run-everything sampler of
+the public implementations (O(frames²·bins)).
 
 Tiny config of the reference measurements (REFERENCE.md): 2 layers, hidden 64, K = 10,
-64 mels, batch 1, 1 thread.
+64 mels, batch 1, 1 torch thread. Times are the best of ``--repeats`` runs; the compiled
+sampler is warmed up first (its cold compile time is printed separately).
 
-    python benchmarks/sampling.py            # prints a table; copy it into RESULTS.md
+    python benchmarks/sampling.py                   # prints tables; copy them into RESULTS.md
+    python benchmarks/sampling.py --rerun-frames 0  # skip the slow re-run sampler
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
@@ -17,6 +24,8 @@ import torch
 from melforge.core.model import SpectrogramModel
 from melforge.plugins.gmm.head import GMMHead
 from melforge.plugins.melnet.backbone import build_melnet
+from melforge.plugins.melnet.compiled_sampler import sample_compiled
+from melforge.plugins.melnet.sampler import sample_cached
 
 
 @torch.no_grad()
@@ -40,37 +49,94 @@ def _time(fn, repeats: int) -> float:
     return best
 
 
+_COLD = """
+import time, torch
+t = time.perf_counter()
+from melforge.plugins.melnet.compiled_sampler import sample_compiled
+from melforge.plugins.gmm.head import GMMHead
+from melforge.plugins.melnet.backbone import build_melnet
+imported = time.perf_counter()
+sample_compiled(build_melnet(64, 2), GMMHead(64, 10), batch=1, frames=1, bins=64)
+print(imported - t, time.perf_counter() - imported)
+"""
+
+
+def cold_start(cache_dir: str) -> tuple[float, float]:
+    """Import time and first-call time (s) of the compiled sampler in a fresh process whose
+    ``NUMBA_CACHE_DIR`` is ``cache_dir``."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, "-c", _COLD], env=env, check=True, capture_output=True, text=True)
+    imported, first = map(float, out.stdout.split())
+    return imported, first
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bins", type=int, default=64)
-    parser.add_argument("--rerun-frames", type=int, default=8, help="frames for the slow re-run sampler")
+    parser.add_argument("--rerun-frames", type=int, default=8, help="frames for the slow re-run sampler (0: skip)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold-compile measurement")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = SpectrogramModel(build_melnet(64, 2), GMMHead(64, 10)).eval()
     bins = args.bins
+    samplers = {"compiled (Numba)": sample_compiled, "cached (eager PyTorch)": sample_cached}
+    sample_compiled(model.backbone, model.head, batch=1, frames=2, bins=bins)  # compile / load the cache
+
+    def run(fn, frames):
+        return lambda: fn(model.backbone, model.head, batch=1, frames=frames, bins=bins,
+                          generator=torch.Generator().manual_seed(0))
+
+    ms = {}  # (sampler, frames) -> ms per element
     rows = []
-    for frames in sorted({args.rerun_frames, 64, 128}):
-        seconds = _time(
-            lambda: model.sample(batch=1, frames=frames, bins=bins, generator=torch.Generator().manual_seed(0)),
-            args.repeats,
-        )
-        rows.append(("cached (eager PyTorch)", frames, seconds))
-    frames = args.rerun_frames
-    seconds = _time(lambda: sample_by_rerunning(model, frames, bins, torch.Generator().manual_seed(0)), 1)
-    rows.append(("re-run whole network per element", frames, seconds))
-    cached_small = next(r[2] for r in rows if r[1] == args.rerun_frames) / (args.rerun_frames * bins)
-    print(f"MelNet 1 tier, 2 layers, hidden 64, K=10, {bins} mels, batch 1, torch {torch.__version__}, 1 thread")
-    print(f"| sampler | frames | elements | total (s) | ms per element |")
-    print(f"|---|---:|---:|---:|---:|")
+    for frames in (64, 128):
+        for name, fn in samplers.items():  # interleaved, so that load on the machine hits both
+            seconds = _time(run(fn, frames), args.repeats)
+            ms[name, frames] = 1000 * seconds / (frames * bins)
+            rows.append((name, frames, seconds))
+    double = SpectrogramModel(build_melnet(64, 2), GMMHead(64, 10)).double().eval()
+    double.load_state_dict(model.state_dict())
+    same = [
+        fn(double.backbone, double.head, batch=1, frames=16, bins=bins, generator=torch.Generator().manual_seed(0)).x
+        for fn in (sample_compiled, sample_cached)
+    ]
+    max_diff = float((same[0] - same[1]).abs().max())
+    if args.rerun_frames:
+        frames = args.rerun_frames
+        seconds = _time(lambda: sample_by_rerunning(model, frames, bins, torch.Generator().manual_seed(0)), 1)
+        rows.append(("re-run whole network per element", frames, seconds))
+        ms["re-run whole network per element", frames] = 1000 * seconds / (frames * bins)
+        if frames not in (64, 128):
+            seconds = _time(run(sample_cached, frames), args.repeats)
+            rows.append(("cached (eager PyTorch)", frames, seconds))
+            ms["cached (eager PyTorch)", frames] = 1000 * seconds / (frames * bins)
+
+    print(f"MelNet 1 tier, 2 layers, hidden 64, K=10, {bins} mels, batch 1, float32, "
+          f"torch {torch.__version__}, 1 thread; best of {args.repeats}")
+    print("| sampler | frames | elements | total (s) | ms per element |")
+    print("|---|---:|---:|---:|---:|")
     for name, frames, seconds in rows:
-        print(f"| {name} | {frames} | {frames * bins} | {seconds:.2f} | {1000 * seconds / (frames * bins):.3f} |")
-    rerun = rows[-1][2] / (args.rerun_frames * bins)
-    by_frames = {r[1]: r[2] for r in rows[:-1]}
-    print(f"\nspeed-up of the cached sampler at {args.rerun_frames} frames: {rerun / cached_small:.0f}x "
-          f"(the re-run sampler's cost per element grows with the frame count; the cached one's does not: "
-          f"{1000 * by_frames[64] / (64 * bins):.3f} vs {1000 * by_frames[128] / (128 * bins):.3f} ms at 64 vs 128 frames)")
+        print(f"| {name} | {frames} | {frames * bins} | {seconds:.3f} | {1000 * seconds / (frames * bins):.4f} |")
+    print()
+    print("| frames | compiled ms/element | eager ms/element | eager / compiled |")
+    print("|---:|---:|---:|---:|")
+    c, e = "compiled (Numba)", "cached (eager PyTorch)"
+    for frames in (64, 128):
+        print(f"| {frames} | {ms[c, frames]:.4f} | {ms[e, frames]:.4f} | {ms[e, frames] / ms[c, frames]:.1f}x |")
+    print(f"| linearity (ms/element at 128 / at 64) | {ms[c, 128] / ms[c, 64]:.2f} | {ms[e, 128] / ms[e, 64]:.2f} | |")
+    print(f"\ncompiled vs eager, same seed, float64 copy of the model, 16 frames: max |difference| {max_diff:.1e}")
+    if args.rerun_frames:
+        f = args.rerun_frames
+        rerun = ms["re-run whole network per element", f]
+        print(f"re-run sampler at {f} frames: {rerun:.3f} ms per element, "
+              f"{rerun / ms[e, f]:.0f}x the eager cached and {rerun / ms[c, 64]:.0f}x the compiled (64 frames)")
+    if not args.no_cold:
+        with tempfile.TemporaryDirectory() as cache:
+            cold = cold_start(cache)
+            warm = cold_start(cache)
+        print(f"compiled sampler start-up in a fresh process (import s, first call s): "
+              f"empty Numba cache {cold[0]:.2f}, {cold[1]:.2f}; cache filled {warm[0]:.2f}, {warm[1]:.2f}")
 
 
 if __name__ == "__main__":

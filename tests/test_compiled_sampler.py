@@ -114,3 +114,14 @@ def test_gmm_sample_is_sample_from_noise_of_draw_noise():
     assert torch.equal(a, head.sample_from_noise(params, 0.8, u, eps))
     with pytest.raises(ValueError, match="noise"):
         head.sample_from_noise(params, 1.0, u[:, :, :2], eps)
+
+
+def test_pytorch_time_stack_path_gives_the_same_samples(monkeypatch):
+    from melforge.plugins.melnet import compiled_sampler
+
+    model = _model()
+    kwargs = dict(batch=2, frames=4, bins=6, prime=torch.randn(2, 1, 6, dtype=torch.float64))
+    a = sample_compiled(model.backbone, model.head, generator=torch.Generator().manual_seed(2), **kwargs)
+    monkeypatch.setattr(compiled_sampler, "COMPILE_TIME_STACK", False)
+    b = sample_compiled(model.backbone, model.head, generator=torch.Generator().manual_seed(2), **kwargs)
+    assert (a.x - b.x).abs().max() < 1e-9 and (a.log_prob - b.log_prob).abs().max() < 1e-9

@@ -237,3 +237,88 @@ def frequency_frame(
             else:
                 log_prob[b] += top
             prev = x[b, i, j]
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+def _lstm_step(wt, b, x_in, h, c, v, gates):
+    """One LSTM cell step in place: ``h, c: (H,)`` ← cell(``x_in: (H,)``, ``(h, c)``), with
+    ``wt: (2H, 4H) = [W_ih | W_hh]^T``, ``b: (4H,) = b_ih + b_hh``, gates (i, f, g, o) as
+    ``nn.LSTM``; ``v (2H,)`` and ``gates (4H,)`` are scratch."""
+    hidden = h.shape[0]
+    n_gates = 4 * hidden
+    n_in = 2 * hidden
+    for o in range(hidden):
+        v[o] = x_in[o]
+        v[hidden + o] = h[o]
+    for o in range(n_gates):
+        gates[o] = b[o]
+    for kk in range(0, n_in - 3, 4):
+        v0, v1, v2, v3 = v[kk], v[kk + 1], v[kk + 2], v[kk + 3]
+        for o in range(n_gates):
+            gates[o] += wt[kk, o] * v0 + wt[kk + 1, o] * v1 + wt[kk + 2, o] * v2 + wt[kk + 3, o] * v3
+    for kk in range(n_in - n_in % 4, n_in):
+        vk = v[kk]
+        for o in range(n_gates):
+            gates[o] += wt[kk, o] * vk
+    for o in range(hidden):
+        gi = _sigmoid(gates[o])
+        gf = _sigmoid(gates[hidden + o])
+        gg = _tanh(gates[2 * hidden + o])
+        go = _sigmoid(gates[3 * hidden + o])
+        c[o] = gf * c[o] + gi * gg
+        h[o] = go * _tanh(c[o])
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def time_frame(h_in, rows, time_h, time_c, wt_time, b_time, wt_freq, b_freq, h0_freq, c0_freq, wt_proj, b_proj):
+    """One frame of the time-delayed stack (eq. 6, 8), all layers: the compiled twin of
+    ``MelNet.time_frame`` without the centralized stack.
+
+    Args:
+        h_in: ``(B, F, H)`` ``h^t_i[0] = W^t_0 x_{i-1} (+ W^t_z z)``.
+        rows: ``(L, B, F, H)`` output, ``h^t_i[l]`` for ``l = 1..L``.
+        time_h, time_c: ``(L, B, F, H)`` each time-LSTM's state after frame ``i-1`` (the
+            trainable initial state before frame 0), updated in place.
+        wt_time, b_time: ``(L, 2H, 4H)``, ``(L, 4H)`` the time LSTM's ``[W_ih | W_hh]^T``, biases.
+        wt_freq, b_freq: ``(L, 2, 2H, 4H)``, ``(L, 2, 4H)`` the same for the frequency LSTM's
+            forward (0) and backward (1) directions.
+        h0_freq, c0_freq: ``(L, 2, H)`` its trainable initial states.
+        wt_proj, b_proj: ``(L, 3H, H)`` ``W^t_l^T`` over ``[time | forward | backward]``, ``(L, H)``.
+    """
+    n_layers, batch, bins, hidden = rows.shape
+    dt = rows.dtype
+    v = np.empty(2 * hidden, dt)
+    gates = np.empty(4 * hidden, dt)
+    hs = np.empty(hidden, dt)
+    cs = np.empty(hidden, dt)
+    acc = np.empty(hidden, dt)
+    both = np.empty((bins, 2, hidden), dt)  # forward / backward frequency-LSTM outputs
+    for l in range(n_layers):
+        for b in range(batch):
+            for d in range(2):  # frequency LSTM: forward (d = 0) and backward (d = 1) along bins
+                for o in range(hidden):
+                    hs[o] = h0_freq[l, d, o]
+                    cs[o] = c0_freq[l, d, o]
+                for step in range(bins):
+                    f = step if d == 0 else bins - 1 - step
+                    x_in = h_in[b, f] if l == 0 else rows[l - 1, b, f]
+                    _lstm_step(wt_freq[l, d], b_freq[l, d], x_in, hs, cs, v, gates)
+                    for o in range(hidden):
+                        both[f, d, o] = hs[o]
+            for f in range(bins):
+                x_in = h_in[b, f] if l == 0 else rows[l - 1, b, f]
+                _lstm_step(wt_time[l], b_time[l], x_in, time_h[l, b, f], time_c[l, b, f], v, gates)
+                for o in range(hidden):  # W^t_l [time | forward | backward] + b + h^t[l-1]
+                    acc[o] = b_proj[l, o]
+                th = time_h[l, b, f]
+                for kk in range(hidden):
+                    hk = th[kk]
+                    for o in range(hidden):
+                        acc[o] += wt_proj[l, kk, o] * hk
+                for d in range(2):
+                    for kk in range(hidden):
+                        hk = both[f, d, kk]
+                        for o in range(hidden):
+                            acc[o] += wt_proj[l, (d + 1) * hidden + kk, o] * hk
+                for o in range(hidden):
+                    rows[l, b, f, o] = acc[o] + x_in[o]

@@ -3,9 +3,10 @@
 
 Per frame ``i`` (seed 000 §4, eq. 6–9):
 
-1. the time-delayed (and centralized) stack advances one frame in PyTorch, batched over all
-   bins: ``MelNet.time_frame`` → per layer ``l`` the frame-side input ``(batch, bins, H)`` of
-   frequency-delayed layer ``l``;
+1. the time-delayed stack advances one frame — one call of
+   :func:`melforge.plugins.melnet.compiled_kernels.time_frame` (or, with the centralized stack
+   or ``COMPILE_TIME_STACK = False``, ``MelNet.time_frame`` in PyTorch, batched over all bins) →
+   per layer ``l`` the frame-side input ``(batch, bins, H)`` of frequency-delayed layer ``l``;
 2. the frame's noise is drawn from the torch generator exactly as the eager sampler draws it —
    ``u = torch.rand(batch, bins, K)``, then ``eps = torch.randn(batch, bins)``
    (``GMMHead.draw_noise``);
@@ -27,7 +28,12 @@ from melforge.core.backbone import SampleResult
 from melforge.core.head import Head
 from melforge.plugins.gmm.head import GMMHead
 
-from .compiled_kernels import frequency_frame
+from .compiled_kernels import frequency_frame, time_frame
+
+#: Run the time-delayed stack of each frame in Numba too (``compiled_kernels.time_frame``)
+#: instead of ``MelNet.time_frame`` in PyTorch; models with the centralized stack always use
+#: the PyTorch path.
+COMPILE_TIME_STACK = True
 from .sampler import check_sample_inputs, frame_of
 
 
@@ -59,6 +65,35 @@ def extract_weights(model, head: GMMHead) -> tuple[np.ndarray, ...]:
     wt_head = _np(head.proj.weight.T)  # (H, 3K)
     b_head = _np(head.proj.bias)
     return w_in, b_in, wt_lstm, b_lstm, h0, c0, wt_proj, b_proj, wt_head, b_head
+
+
+def extract_time_weights(model) -> tuple[np.ndarray, ...]:
+    """The weights :func:`~melforge.plugins.melnet.compiled_kernels.time_frame` reads, as
+    contiguous numpy arrays of the model's dtype.
+
+    Returns:
+        ``(wt_time (L, 2H, 4H), b_time (L, 4H), wt_freq (L, 2, 2H, 4H), b_freq (L, 2, 4H),
+        h0_freq (L, 2, H), c0_freq (L, 2, H), wt_proj (L, 3H, H), b_proj (L, H))``.
+    """
+    layers = list(model.time_layers)
+
+    def cell(lstm, suffix=""):
+        w = torch.cat([getattr(lstm, "weight_ih_l0" + suffix), getattr(lstm, "weight_hh_l0" + suffix)], dim=1).T
+        return w, getattr(lstm, "bias_ih_l0" + suffix) + getattr(lstm, "bias_hh_l0" + suffix)
+
+    wt_time = _np(torch.stack([cell(layer.time_rnn.lstm)[0] for layer in layers]))
+    b_time = _np(torch.stack([cell(layer.time_rnn.lstm)[1] for layer in layers]))
+    wt_freq = _np(torch.stack([
+        torch.stack([cell(layer.freq_rnn.lstm, sfx)[0] for sfx in ("", "_reverse")]) for layer in layers
+    ]))
+    b_freq = _np(torch.stack([
+        torch.stack([cell(layer.freq_rnn.lstm, sfx)[1] for sfx in ("", "_reverse")]) for layer in layers
+    ]))
+    h0_freq = _np(torch.stack([layer.freq_rnn.h0 for layer in layers]))
+    c0_freq = _np(torch.stack([layer.freq_rnn.c0 for layer in layers]))
+    wt_proj = _np(torch.stack([layer.proj.weight.T for layer in layers]))
+    b_proj = _np(torch.stack([layer.proj.bias for layer in layers]))
+    return wt_time, b_time, wt_freq, b_freq, h0_freq, c0_freq, wt_proj, b_proj
 
 
 @torch.no_grad()
@@ -129,14 +164,30 @@ def sample_compiled(
     no_zf = np.zeros((batch, 1, model.hidden_size), dtype=x_np.dtype)
     states = model.start_frames()
     prev_frame = torch.zeros(batch, bins, dtype=dtype)  # x_{i-1}, zeros before frame 0
+    compiled_time = COMPILE_TIME_STACK and not model.centralized
+    if compiled_time:
+        time_weights = extract_time_weights(model)
+        shape = (model.layers, batch, bins, model.hidden_size)
+        rows_np = np.empty(shape, dtype=x_np.dtype)
+        # Time-LSTM states (L, B, F, H), the trainable initial state before frame 0.
+        time_h = np.ascontiguousarray(np.broadcast_to(_np(torch.stack(
+            [layer.time_rnn.h0[0] for layer in model.time_layers]))[:, None, None, :], shape))
+        time_c = np.ascontiguousarray(np.broadcast_to(_np(torch.stack(
+            [layer.time_rnn.c0[0] for layer in model.time_layers]))[:, None, None, :], shape))
 
     for i in range(frames):
-        rows = model.time_frame(prev_frame, frame_of(z[0], i) if z is not None else None, states)
+        z_t = frame_of(z[0], i) if z is not None else None  # (B, F or 1, H)
+        if compiled_time:
+            h_in = model.time_input(prev_frame.unsqueeze(-1))  # (B, F, H), eq. 8
+            if z_t is not None:
+                h_in = h_in + z_t
+            time_frame(_np(h_in), rows_np, time_h, time_c, *time_weights)
+        else:
+            rows_np = torch.stack(model.time_frame(prev_frame, z_t, states)).numpy()  # (L, B, F, H)
         if i < primed:
             prev_frame = x[:, i]
             continue
         u, eps = head.draw_noise((batch, bins), generator, dtype)  # (B, F, K), (B, F)
-        rows_np = torch.stack(rows).numpy()  # (L, B, F, H)
         if z is not None:
             zf = frame_of(z[1], i)  # (B, F or 1, H), may be a broadcast view
             zf = _np(zf.expand(batch, zf.shape[1], model.hidden_size))
