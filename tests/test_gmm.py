@@ -74,3 +74,15 @@ def test_same_seed_same_samples():
     a = head.sample(params, 1.0, torch.Generator().manual_seed(7))
     b = head.sample(params, 1.0, torch.Generator().manual_seed(7))
     assert torch.equal(a, b)
+
+
+def test_sample_is_sample_from_noise_applied_to_draw_noise():
+    # The samplers draw a frame's noise up front (u, then eps) and call sample_from_noise.
+    torch.manual_seed(0)
+    head = GMMHead(in_features=4, components=3).double()
+    params = torch.randn(2, 5, 9, dtype=torch.float64)
+    for temperature in (1.0, 0.6):
+        a = head.sample(params, temperature, torch.Generator().manual_seed(3))
+        u, eps = head.draw_noise((2, 5), torch.Generator().manual_seed(3), torch.float64)
+        assert u.shape == (2, 5, 3) and eps.shape == (2, 5)
+        assert torch.equal(a, head.sample_from_noise(params, temperature, u, eps))
