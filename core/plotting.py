@@ -53,7 +53,7 @@ def save_tier_stages_png(stages: list[np.ndarray], path: str | Path, *, title: s
     fig, axes = plt.subplots(1, len(stages), figsize=(3.2 * len(stages), 3.0), dpi=100, squeeze=False)
     for k, (ax, stage) in enumerate(zip(axes[0], stages)):
         ax.imshow(stage.T, origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
-        ax.set_title(f"tiers 1–{k + 1}: {stage.shape[1]} × {stage.shape[0]}", fontsize=9)
+        ax.set_title(f"{'tier 1' if k == 0 else f'tiers 1–{k + 1}'}: {stage.shape[1]} bins × {stage.shape[0]} frames", fontsize=9)
         ax.set_xlabel("frame")
         if k == 0:
             ax.set_ylabel("bin")

@@ -253,12 +253,14 @@ class MelNet(Backbone):
         context: torch.Tensor | None = None,
     ) -> SampleResult:
         """Cached O(frames·bins) sampler: :func:`~melforge.plugins.melnet.compiled_sampler.sample_compiled`
-        when ``self.sampler == "compiled"`` and the head is a GMM, else the eager reference
+        when ``self.sampler == "compiled"``, the head is a GMM and the model is on the CPU, else
+        the eager reference
         :func:`~melforge.plugins.melnet.sampler.sample_cached`; both draw the same samples for the
         same generator state."""
         from melforge.plugins.gmm.head import GMMHead
 
-        if self.sampler == "compiled" and isinstance(head, GMMHead):
+        on_cpu = next(self.parameters()).device.type == "cpu"
+        if self.sampler == "compiled" and isinstance(head, GMMHead) and on_cpu:
             from .compiled_sampler import sample_compiled as sample_fn
         else:
             from .sampler import sample_cached as sample_fn
