@@ -96,7 +96,8 @@ def render_samples(
     multiscale model), denormalise them, and write ``<prefix>_<k>.npy`` (``(frames, n_bins)``
     unnormalised features), ``.png``, ``.wav`` (inverted with ``inverter`` at the
     representation's sample rate) and, with several tiers, ``_tiers.png`` into ``out_dir``.
-    Values beyond ``±CLIP_STD`` (normalised) are clipped first and counted.
+    Sampled values beyond ``±CLIP_STD`` (normalised) are clipped first and counted; primed
+    frames are written as they are.
 
     Args:
         temperature: biasing, one value or one per tier (seed 000 §6).
@@ -125,9 +126,11 @@ def render_samples(
             generator=generator, cond=cond, prime=prime,
         )
         seconds = time.perf_counter() - start
-        x = result.x[0]
-        clipped = int((x.abs() > CLIP_STD).sum())
-        feats = normalizer.denormalize(x.clamp(-CLIP_STD, CLIP_STD).numpy())  # (frames, n_bins)
+        primed = 0 if prime is None else int(prime.shape[1])
+        x = result.x[0].clone()
+        clipped = int((x[primed:].abs() > CLIP_STD).sum())
+        x[primed:] = x[primed:].clamp(-CLIP_STD, CLIP_STD)  # the real (primed) frames stay exact
+        feats = normalizer.denormalize(x.numpy())  # (frames, n_bins)
         stem = out_dir / (f"{prefix}_{k:03d}" + (f"_{label}" if label else ""))
         npy = stem.with_suffix(".npy")
         with atomic_path(npy) as tmp:
@@ -137,7 +140,6 @@ def render_samples(
         tier_nll = [
             -float(lp[0]) / max(1, n) for lp, n in zip(result.tier_log_probs or [], result.tier_sampled_elements or [])
         ]
-        primed = 0 if prime is None else int(prime.shape[1])
         png = save_spectrogram_png(
             feats,
             stem.with_suffix(".png"),

@@ -14,7 +14,12 @@ import soundfile as sf
 import torch
 
 from melforge.core.checkpoint import load_checkpoint
+from melforge.core.audio_io import read_audio
+from melforge.core.cli.sample import sample_from_checkpoint
 from melforge.core.experiment import build_model
+from melforge.core.features import FeatureCorpus
+from melforge.core.normalization import Normalizer
+from melforge.core.plugins import registries
 from melforge.core.multiscale import MultiscaleModel
 from melforge.core.training import TrainingDiverged, train
 
@@ -151,6 +156,34 @@ def test_multi_tier_twin_trains_every_tier_on_real_speech_and_samples_coarse_to_
     feats = np.load(sample["npy"])
     assert feats.shape == (8, 64)
     assert {k.split(".")[0] for k in first} == {"tiers"}
+    # Primed from the first validation clip: its first frames come back (up to float32
+    # normalise/denormalise rounding), in every tier.
+    regs = registries()
+    representation = regs.representation.build(cfg["representation"])
+    corpus = FeatureCorpus.build(
+        regs.dataset.build(cfg["dataset"]), representation,
+        valid_fraction=cfg["data"]["valid_fraction"], trim_db=cfg["data"]["trim_db"],
+    )
+    real = next(f for f in corpus.valid if len(f) >= 2)[:2]
+    np.testing.assert_allclose(feats[:2], real, rtol=0, atol=1e-4)
+    assert not np.allclose(feats[2:4], next(f for f in corpus.valid if len(f) >= 4)[2:4], atol=1e-2)
+
+    # melforge-sample: priming from an audio file, a temperature per tier.
+    out = sample_from_checkpoint(
+        tmp_path / "checkpoints/last.pt", tmp_path / "resampled",
+        {"count": 1, "frames": 8, "temperature": [1.0, 0.7, 0.7], "seed": 3, "prime_frames": 4,
+         "prime_audio": sample["wav"]},
+    )
+    normalizer = Normalizer.from_state_dict(load_checkpoint(tmp_path / "checkpoints/last.pt")["normalizer"])
+    audio_feats = representation.analyze(read_audio(sample["wav"], 16000))[:4]
+    expected = normalizer.denormalize(normalizer.normalize(audio_feats))
+    np.testing.assert_allclose(np.load(out[0].npy)[:4], expected, rtol=0, atol=1e-4)
+    assert out[0].primed_frames == 4 and len(out[0].tier_nll_per_element) == 3
+    with pytest.raises(ValueError, match="sample.prime_frames"):
+        sample_from_checkpoint(
+            tmp_path / "checkpoints/last.pt", tmp_path / "bad",
+            {"count": 1, "frames": 8, "temperature": 1.0, "seed": 0, "prime_frames": 3, "prime_audio": sample["wav"]},
+        )
 
 
 def test_a_run_may_train_one_tier_only(tmp_path, compose_train, tiny_train):
@@ -183,3 +216,24 @@ def test_speaker_twin_conditions_on_four_real_speakers(tmp_path, compose_train, 
     state = load_checkpoint(tmp_path / "checkpoints/last.pt")
     assert state["speakers"] == ["en", "fr", "it", "ru"]
     assert state["model"]["tiers.0.backbone.time_cond.weight"].shape[1] == 4
+
+
+@pytest.mark.parametrize(
+    "experiment,tiers,layers,bins,crop",
+    [
+        ("speech", 6, [12, 5, 4, 3, 2, 2], 256, 860),
+        ("piano", 4, [16, 6, 5, 4], 256, 516),
+        ("speakers", 5, [16, 6, 5, 4, 3], 180, 532),
+    ],
+)
+def test_table_2_configs_build_the_tiers_of_the_paper(compose_train, experiment, tiers, layers, bins, crop):
+    cfg = compose_train(f"experiment={experiment}", "backbone.hidden_size=4")  # Table 2 width is 512
+    assert cfg["tiers"]["layers"] == layers and cfg["representation"]["n_mels"] == bins
+    assert cfg["head"]["components"] == 10 and cfg["data"]["crop_frames"] == crop
+    assert cfg["representation"]["n_fft"] == 6 * cfg["representation"]["hop_length"]
+    assert compose_train(f"experiment={experiment}")["backbone"]["hidden_size"] == 512
+    model = build_model(cfg, cond_features=4 if experiment == "speakers" else 0)
+    assert model.n_tiers == tiers
+    assert [t.backbone.layers for t in model.tiers] == layers
+    assert [t.backbone.takes_context for t in model.tiers] == [False] + [True] * (tiers - 1)
+    model.schedule.check(crop, bins)  # the crops divide into whole tiers
