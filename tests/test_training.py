@@ -237,3 +237,11 @@ def test_table_2_configs_build_the_tiers_of_the_paper(compose_train, experiment,
     assert [t.backbone.layers for t in model.tiers] == layers
     assert [t.backbone.takes_context for t in model.tiers] == [False] + [True] * (tiers - 1)
     model.schedule.check(crop, bins)  # the crops divide into whole tiers
+
+
+@pytest.mark.parametrize("experiment", ["speech_tiny", "speech_tiers_tiny", "piano_tiny", "speakers_tiny"])
+def test_cpu_twins_compose_and_their_shapes_divide_into_their_tiers(compose_train, experiment):
+    cfg = compose_train(f"experiment={experiment}")
+    model = build_model(cfg, cond_features=4 if cfg["data"]["speaker_conditioning"] else 0)
+    model.schedule.check(cfg["data"]["crop_frames"], cfg["representation"]["n_mels"])
+    model.schedule.check(cfg["sample"]["frames"], cfg["representation"]["n_mels"])
