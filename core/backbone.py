@@ -87,3 +87,24 @@ class Backbone(nn.Module, ABC):
                 output unchanged.
             context: the context ``x_<g`` of an upsampling tier, as in :meth:`forward`.
         """
+
+
+def check_sample_inputs(
+    *, batch: int, frames: int, bins: int, prime: torch.Tensor | None, context: torch.Tensor | None
+) -> int:
+    """Validate a sampler's ``prime`` and ``context``; returns the number of primed frames.
+
+    Raises:
+        ValueError: ``prime`` not ``(batch, <= frames, bins)``, or ``context`` not
+            ``(batch, frames, bins)``.
+    """
+    primed = 0
+    if prime is not None:
+        if prime.dim() != 3 or prime.shape[0] != batch or prime.shape[2] != bins or prime.shape[1] > frames:
+            raise ValueError(
+                f"prime: expected shape ({batch}, <= {frames}, {bins}), got {tuple(prime.shape)}"
+            )
+        primed = prime.shape[1]
+    if context is not None and tuple(context.shape) != (batch, frames, bins):
+        raise ValueError(f"context: expected shape ({batch}, {frames}, {bins}), got {tuple(context.shape)}")
+    return primed

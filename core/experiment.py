@@ -84,6 +84,7 @@ def build_model(
         )
     factory = regs.backbone.get(str(cfg["backbone"]["name"])).factory
     takes_bins = _accepts(factory, "bins")
+    tier_bins = [b for _, b in schedule.shapes(schedule.time_factor, bins)]
     tiers = []
     for g in range(1, n_tiers + 1):
         extra: dict[str, Any] = {}
@@ -94,7 +95,7 @@ def build_model(
         if cond_features:
             extra["cond_features"] = int(cond_features)
         if takes_bins:
-            extra["bins"] = schedule.shapes(schedule.time_factor, bins)[g - 1][1]
+            extra["bins"] = tier_bins[g - 1]
         backbone: Backbone = regs.backbone.build(cfg["backbone"], **extra)
         head: Head = regs.head.build(cfg["head"], in_features=backbone.hidden_size)
         tiers.append(SpectrogramModel(backbone, head))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .backbone import SampleResult
+from .backbone import SampleResult, check_sample_inputs
 from .model import SpectrogramModel
 from .tiers import TierSchedule, interleave, tier_axis
 
@@ -128,8 +128,7 @@ class MultiscaleModel(nn.Module):
             raise ValueError(f"temperature: give one value or {self.n_tiers} (one per tier), got {len(temps)}")
         primes: list[torch.Tensor | None] = [None] * self.n_tiers
         if prime is not None:
-            if prime.dim() != 3 or prime.shape[0] != batch or prime.shape[2] != bins or prime.shape[1] > frames:
-                raise ValueError(f"prime: expected shape ({batch}, <= {frames}, {bins}), got {tuple(prime.shape)}")
+            check_sample_inputs(batch=batch, frames=frames, bins=bins, prime=prime, context=None)
             if prime.shape[1] % self.schedule.time_factor:
                 raise ValueError(
                     f"prime: {prime.shape[1]} frames is not a multiple of {self.schedule.time_factor}, "

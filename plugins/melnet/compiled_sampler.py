@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from melforge.core.backbone import SampleResult
+from melforge.core.backbone import SampleResult, check_sample_inputs
 from melforge.core.head import Head
 from melforge.plugins.gmm.head import GMMHead
 
@@ -34,7 +34,7 @@ from .compiled_kernels import frequency_frame, time_frame
 #: instead of ``MelNet.time_frame`` in PyTorch; models with the centralized stack always use
 #: the PyTorch path.
 COMPILE_TIME_STACK = True
-from .sampler import check_sample_inputs, frame_of
+from .sampler import frame_of
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from melforge.core.backbone import SampleResult
+from melforge.core.backbone import SampleResult, check_sample_inputs
 from melforge.core.head import Head
 
 
@@ -93,27 +93,6 @@ def sample_cached(
             prev_value = value.unsqueeze(-1)
         prev_frame = x[:, i]
     return SampleResult(x=x, log_prob=log_prob, sampled_elements=(frames - primed) * bins)
-
-
-def check_sample_inputs(
-    *, batch: int, frames: int, bins: int, prime: torch.Tensor | None, context: torch.Tensor | None
-) -> int:
-    """Validate a sampler's ``prime`` and ``context``; returns the number of primed frames.
-
-    Raises:
-        ValueError: ``prime`` not ``(batch, <= frames, bins)``, or ``context`` not
-            ``(batch, frames, bins)``.
-    """
-    primed = 0
-    if prime is not None:
-        if prime.dim() != 3 or prime.shape[0] != batch or prime.shape[2] != bins or prime.shape[1] > frames:
-            raise ValueError(
-                f"prime: expected shape ({batch}, <= {frames}, {bins}), got {tuple(prime.shape)}"
-            )
-        primed = prime.shape[1]
-    if context is not None and tuple(context.shape) != (batch, frames, bins):
-        raise ValueError(f"context: expected shape ({batch}, {frames}, {bins}), got {tuple(context.shape)}")
-    return primed
 
 
 def frame_of(z: torch.Tensor, i: int) -> torch.Tensor:
