@@ -1,7 +1,14 @@
-"""Checkpoints: written atomically, the newest also as ``last.pt``, older ones pruned."""
+"""Checkpoints: written atomically, the newest also as ``last.pt``, older ones pruned.
+
+A checkpoint holds only tensors, plain containers (dict, list, tuple), strings, numbers, booleans
+and ``None``: the config, speaker list and normaliser statistics go in as plain data. It is
+read with ``torch.load(..., weights_only=True)``, which never runs code from the file, so a
+crafted ``.pt`` handed to ``melforge-sample`` or left in a run directory is refused, not run.
+"""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +18,45 @@ from .atomic import atomic_path
 
 LAST = "last.pt"
 
+#: Leaf types a checkpoint may hold (what ``torch.load(weights_only=True)`` reads back).
+PLAIN_LEAVES = (str, int, float, bool, type(None), torch.Tensor, torch.Size, torch.dtype)
+
 
 class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, unreadable or lacks a required key (message names it)."""
+    """A checkpoint file is missing, unreadable, not plain data or lacks a required key (the
+    message names the file)."""
+
+
+def check_plain(value: Any, where: str = "state") -> None:
+    """Raise :class:`CheckpointError` unless ``value`` is made only of :data:`PLAIN_LEAVES`
+    inside dicts (with string or int keys), lists and tuples; ``where`` names the offending key."""
+    if isinstance(value, PLAIN_LEAVES):
+        return
+    if isinstance(value, (dict, OrderedDict)):
+        for k, v in value.items():
+            if not isinstance(k, (str, int)):
+                raise CheckpointError(f"checkpoint {where}: key {k!r} is not a string or int")
+            check_plain(v, f"{where}[{k!r}]")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_plain(v, f"{where}[{i}]")
+        return
+    raise CheckpointError(
+        f"checkpoint {where}: {type(value).__module__}.{type(value).__qualname__} is not plain data "
+        "(tensors, dicts, lists, strings, numbers); convert it before saving"
+    )
 
 
 def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], keep: int = 3) -> Path:
     """Write ``state`` to ``directory/step_<step>.pt`` and ``directory/last.pt``, each atomically
-    (a crash mid-write leaves the previous files intact); keep the newest ``keep`` step files."""
+    (a crash mid-write leaves the previous files intact); keep the newest ``keep`` step files.
+
+    Raises:
+        CheckpointError: ``state`` holds something other than plain data (see :func:`check_plain`);
+            nothing is written.
+    """
+    check_plain(state)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step_{step:08d}.pt"
@@ -35,18 +73,25 @@ REQUIRED = ("step", "model", "config", "normalizer")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (on CPU).
+    """Read a checkpoint written by :func:`save_checkpoint` (on CPU), with
+    ``torch.load(weights_only=True)``: no code in the file is ever run.
 
     Raises:
-        CheckpointError: missing or unreadable file, or a required key absent (names the file).
+        CheckpointError: missing or unreadable file, a file holding anything but plain data
+            (e.g. a pickled object: refused, not run), or a required key absent (names the file).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - report any unpickling failure with the path
-        raise CheckpointError(f"checkpoint {path} could not be read: {type(exc).__name__}: {exc}") from exc
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - report any refusal with the path
+        raise CheckpointError(
+            f"checkpoint {path} was refused: it is not a melforge checkpoint of plain tensors and data "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a dict; is it a melforge checkpoint?")
     missing = [k for k in REQUIRED if k not in state]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks key(s) {', '.join(missing)}; is it a melforge checkpoint?")
