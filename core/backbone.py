@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from .head import Head
-
-
-@dataclass
-class SampleResult:
-    """What a sampler returns.
-
-    Attributes:
-        x: ``(batch, frames, bins)`` sampled (normalised) spectrogram; primed frames included.
-        log_prob: ``(batch,)`` summed log-density in nats of the *sampled* elements under the
-            untempered model (primed frames excluded).
-        sampled_elements: number of elements per batch item that were sampled.
-    """
-
-    x: torch.Tensor
-    log_prob: torch.Tensor
-    sampled_elements: int
+from .sampler import SampleRequest
 
 
 class Backbone(nn.Module, ABC):
@@ -35,12 +19,24 @@ class Backbone(nn.Module, ABC):
     tier's context ``x_<g``, a ``(batch, frames, bins)`` tensor of the same shape as ``x`` that
     it may read in full (it is known before the tier is generated).
 
+    **Incremental-state protocol** (what the ``cached`` sampler drives; a backbone that
+    implements it sets :attr:`incremental`): elements are produced in row-major order, and for
+    every frame ``i`` the sampler calls :meth:`next_frame` with ``x_{i-1}``, then, for a sampled
+    frame, :meth:`next_element` once per bin ``j`` with ``x_{i,j-1}``, each returning the
+    features of element ``(i, j)``; a primed frame is fed with :meth:`teacher_frame` instead.
+    A sampler never looks inside the state.
+
     Attributes:
+        family: the architecture's name (``"melnet"``, ``"wavenet"``, …); samplers declare the
+            families they support.
         hidden_size: width of the output features.
         cond_features: width of the conditioning features ``z`` it accepts (0: none).
         takes_context: whether it is an upsampling tier (needs ``context``).
+        incremental: whether it implements the incremental-state protocol.
     """
 
+    family: ClassVar[str] = ""
+    incremental: ClassVar[bool] = False
     hidden_size: int
     cond_features: int = 0
     takes_context: bool = False
@@ -61,50 +57,35 @@ class Backbone(nn.Module, ABC):
             ``(batch, frames, bins, hidden_size)`` features, causal in row-major order.
         """
 
-    @abstractmethod
-    def sample(
-        self,
-        head: Head,
-        *,
-        batch: int,
-        frames: int,
-        bins: int,
-        temperature: float = 1.0,
-        generator: torch.Generator | None = None,
-        cond: torch.Tensor | None = None,
-        prime: torch.Tensor | None = None,
-        context: torch.Tensor | None = None,
-    ) -> SampleResult:
-        """Draw spectrograms element by element with cached state.
+    # --- incremental-state protocol (optional; see the class docstring) ---
 
-        Args:
-            head: the likelihood head that turns features into distributions.
-            batch, frames, bins: output shape ``(batch, frames, bins)``.
-            temperature: sampling temperature (1: the model's distribution).
-            generator: torch RNG for reproducible draws.
-            cond: conditioning features as in :meth:`forward`.
-            prime: ``(batch, prime_frames, bins)`` real frames to continue from, copied into the
-                output unchanged.
-            context: the context ``x_<g`` of an upsampling tier, as in :meth:`forward`.
+    def start(self, request: SampleRequest) -> Any:
+        """A fresh incremental state for drawing ``request`` (its ``cond`` and ``context`` are
+        read here, once).
+
+        Raises:
+            NotImplementedError: the backbone does not implement the protocol.
         """
+        raise NotImplementedError(f"{type(self).__name__} does not implement the incremental-state protocol")
 
+    def next_frame(self, state: Any, i: int, prev_frame: torch.Tensor) -> None:
+        """Advance ``state`` to frame ``i`` given ``prev_frame = x_{i-1}: (batch, bins)``
+        (zeros at ``i = 0``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the incremental-state protocol")
 
-def check_sample_inputs(
-    *, batch: int, frames: int, bins: int, prime: torch.Tensor | None, context: torch.Tensor | None
-) -> int:
-    """Validate a sampler's ``prime`` and ``context``; returns the number of primed frames.
+    def next_element(self, state: Any, i: int, j: int, prev_value: torch.Tensor) -> torch.Tensor:
+        """Features ``(batch, hidden_size)`` of element ``(i, j)`` given
+        ``prev_value = x_{i,j-1}: (batch,)`` (zeros at ``j = 0``); advances ``state``. Equal,
+        up to rounding, to ``forward(x)[:, i, j]`` for the same ``x_<ij``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the incremental-state protocol")
 
-    Raises:
-        ValueError: ``prime`` not ``(batch, <= frames, bins)``, or ``context`` not
-            ``(batch, frames, bins)``.
-    """
-    primed = 0
-    if prime is not None:
-        if prime.dim() != 3 or prime.shape[0] != batch or prime.shape[2] != bins or prime.shape[1] > frames:
-            raise ValueError(
-                f"prime: expected shape ({batch}, <= {frames}, {bins}), got {tuple(prime.shape)}"
-            )
-        primed = prime.shape[1]
-    if context is not None and tuple(context.shape) != (batch, frames, bins):
-        raise ValueError(f"context: expected shape ({batch}, {frames}, {bins}), got {tuple(context.shape)}")
-    return primed
+    def teacher_frame(self, state: Any, i: int, frame: torch.Tensor) -> None:
+        """Feed a known frame ``x_i: (batch, bins)`` (a primed frame) after :meth:`next_frame`.
+        The default steps :meth:`next_element` through its values; a backbone whose state
+        between frames does not depend on the elements of a frame (MelNet's frequency-delayed
+        stack restarts every frame) may skip that."""
+        prev = torch.zeros_like(frame[:, 0])
+        for j in range(frame.shape[1]):
+            self.next_element(state, i, j, prev)
+            prev = frame[:, j]
+

@@ -88,7 +88,7 @@ class FeatureCorpus:
                 audio = clip.audio
                 if trim_db is not None and np.abs(audio).max() > 0:
                     audio, _ = librosa.effects.trim(audio, top_db=trim_db)
-                if len(audio) < representation.stft.hop_length:
+                if len(audio) < representation.hop_length:
                     continue
                 ids.append(clip.id)
                 speakers.append(clip.speaker)

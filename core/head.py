@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -15,13 +16,23 @@ class Head(nn.Module, ABC):
     methods interpret its output. All tensors share leading axes ``(...)``, e.g.
     ``(batch, frames, bins)``.
 
+    Sampling is split in two so that every sampler (eager or compiled) consumes the same random
+    numbers in the same order: :meth:`draw_noise` draws the noise of a block of elements (a
+    frame) from a generator, :meth:`sample_from_noise` turns parameters and that noise into
+    values. :meth:`sample` is the two in a row.
+
     Attributes:
+        family: the distribution's name (``"gmm"``, ``"categorical"``, …); samplers declare the
+            families they support.
         in_features: width of the backbone features (the backbone's ``hidden_size``).
         num_params: unconstrained parameters per element.
+        noise_width: random numbers drawn per element by :meth:`draw_noise`.
     """
 
+    family: ClassVar[str] = ""
     in_features: int
     num_params: int
+    noise_width: int
 
     @abstractmethod
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -29,11 +40,40 @@ class Head(nn.Module, ABC):
 
     @abstractmethod
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Log-density in nats of ``x: (...)`` under ``params: (..., num_params)`` → ``(...)``."""
+        """Log-probability (density or mass) in nats of ``x: (...)`` under
+        ``params: (..., num_params)`` → ``(...)``."""
 
     @abstractmethod
+    def draw_noise(
+        self,
+        shape: tuple[int, ...],
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """The random numbers for elements of ``shape`` (e.g. ``(batch, bins)``, one frame),
+        ``(*shape, noise_width)`` of ``dtype``, drawn from ``generator`` in a fixed order."""
+
+    @abstractmethod
+    def sample_from_noise(self, params: torch.Tensor, temperature: float, noise: torch.Tensor) -> torch.Tensor:
+        """Values ``(...)`` from ``params: (..., num_params)`` and ``noise: (..., noise_width)``
+        (from :meth:`draw_noise`); ``temperature < 1`` biases towards the modes (seed 000 §6,
+        after Graves 2013). Never returns NaN or inf.
+
+        Raises:
+            ValueError: ``temperature <= 0`` or noise of the wrong shape.
+        """
+
     def sample(
         self, params: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Draw ``(...)`` values from ``params: (..., num_params)``; ``temperature < 1`` biases
-        towards the modes (seed 000 §6, after Graves 2013). Never returns NaN or inf."""
+        """Draw ``(...)`` values from ``params: (..., num_params)``: :meth:`draw_noise` from
+        ``generator``, then :meth:`sample_from_noise`.
+
+        Raises:
+            ValueError: ``temperature <= 0``.
+        """
+        if not temperature > 0:
+            raise ValueError(f"{self.family or type(self).__name__}: temperature must be > 0, got {temperature}")
+        noise = self.draw_noise(tuple(params.shape[:-1]), generator, params.dtype, params.device)
+        return self.sample_from_noise(params, temperature, noise)

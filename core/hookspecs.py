@@ -50,6 +50,13 @@ class MelforgeSpecs:
         distribution parameters, NLL and sampling, e.g. ``gmm``)."""
 
     @hookspec
+    def melforge_register_sampler(self, registry) -> None:
+        """Register :class:`melforge.core.sampler.Sampler` subclasses (ways of drawing from a
+        backbone + head, e.g. ``cached``). A sampler class declares what it supports
+        (``backbones``, ``heads``, ``needs_incremental``, ``devices``, ``dtypes``) and its
+        ``speed`` rank; configs pick one by name or take the fastest that supports the model."""
+
+    @hookspec
     def melforge_register_inverter(self, registry) -> None:
         """Register :class:`melforge.core.inverter.Inverter` subclasses (magnitude spectrogram →
         waveform, e.g. ``griffin_lim``)."""

@@ -1,4 +1,4 @@
-"""A spectrogram model: a backbone and a likelihood head, composed."""
+"""An autoregressive model: a backbone and a likelihood head, composed."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import math
 import torch
 from torch import nn
 
-from .backbone import Backbone, SampleResult
+from .backbone import Backbone
 from .head import Head
+from .sampler import SampleRequest, SampleResult, Sampler
 
 
 class SpectrogramModel(nn.Module):
@@ -47,9 +48,9 @@ class SpectrogramModel(nn.Module):
         return -self.log_prob(x, cond, context).mean()
 
     @torch.no_grad()
-    def sample(self, **kwargs) -> SampleResult:
-        """See :meth:`melforge.core.backbone.Backbone.sample` (``head`` is supplied)."""
-        return self.backbone.sample(self.head, **kwargs)
+    def sample(self, sampler: Sampler, request: SampleRequest) -> SampleResult:
+        """Draw ``request`` with ``sampler`` (see :class:`melforge.core.sampler.Sampler`)."""
+        return sampler.sample(self, request)
 
 
 def nats_to_bits(nats: float) -> float:

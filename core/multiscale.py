@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .backbone import SampleResult, check_sample_inputs
 from .model import SpectrogramModel
+from .sampler import SampleRequest, SampleResult, Sampler
 from .tiers import TierSchedule, interleave, tier_axis
 
 
@@ -45,7 +45,7 @@ class MultiscaleModel(nn.Module):
         if not tiers:
             raise ValueError("multiscale model: need at least one tier")
         for g, tier in enumerate(tiers, start=1):
-            takes = bool(getattr(tier.backbone, "takes_context", False))
+            takes = bool(tier.backbone.takes_context)
             if takes != (g > 1):
                 role = "an upsampling tier must take" if g > 1 else "the initial tier must not take"
                 raise ValueError(f"multiscale model: tier {g}: {role} a context x_<g")
@@ -95,6 +95,7 @@ class MultiscaleModel(nn.Module):
     @torch.no_grad()
     def sample(
         self,
+        samplers: Sampler | list[Sampler],
         *,
         batch: int,
         frames: int,
@@ -109,6 +110,8 @@ class MultiscaleModel(nn.Module):
         Every tier is generated autoregressively, element by element.
 
         Args:
+            samplers: the sampler of every tier, or one for all
+                (:func:`melforge.core.sampler.select_sampler` picks them).
             batch, frames, bins: shape of the full spectrogram ``(batch, frames, bins)``.
             temperature: biasing (seed 000 §6), one value for every tier or one per tier.
             generator: torch RNG.
@@ -120,15 +123,19 @@ class MultiscaleModel(nn.Module):
 
         Raises:
             ValueError: a shape that does not divide into the tiers, a bad ``prime``, or a
-                wrong number of temperatures.
+                wrong number of temperatures or samplers.
         """
+        if not isinstance(samplers, (list, tuple)):
+            samplers = [samplers] * self.n_tiers
+        if len(samplers) != self.n_tiers:
+            raise ValueError(f"samplers: give one or {self.n_tiers} (one per tier), got {len(samplers)}")
         shapes = self.schedule.shapes(frames, bins)
         temps = list(temperature) if isinstance(temperature, (list, tuple)) else [float(temperature)] * self.n_tiers
         if len(temps) != self.n_tiers:
             raise ValueError(f"temperature: give one value or {self.n_tiers} (one per tier), got {len(temps)}")
         primes: list[torch.Tensor | None] = [None] * self.n_tiers
         if prime is not None:
-            check_sample_inputs(batch=batch, frames=frames, bins=bins, prime=prime, context=None)
+            SampleRequest(batch, frames, bins, prime=prime).validate()
             if prime.shape[1] % self.schedule.time_factor:
                 raise ValueError(
                     f"prime: {prime.shape[1]} frames is not a multiple of {self.schedule.time_factor}, "
@@ -140,10 +147,11 @@ class MultiscaleModel(nn.Module):
         tiers, log_probs, counts = [], [], []
         for g, tier in enumerate(self.tiers, start=1):
             frames_g, bins_g = shapes[g - 1]
-            result = tier.sample(
-                batch=batch, frames=frames_g, bins=bins_g, temperature=temps[g - 1], generator=generator,
-                cond=cond, prime=primes[g - 1], **({"context": context} if g > 1 else {}),
+            request = SampleRequest(
+                batch, frames_g, bins_g, temperature=temps[g - 1], generator=generator,
+                cond=cond, prime=primes[g - 1], context=context if g > 1 else None,
             )
+            result = tier.sample(samplers[g - 1], request)
             tiers.append(result.x)
             log_probs.append(result.log_prob)
             counts.append(result.sampled_elements)

@@ -24,11 +24,12 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "melforge.plugins.representations.plugin",
     "melforge.plugins.melnet.plugin",
     "melforge.plugins.gmm.plugin",
+    "melforge.plugins.samplers.plugin",
     "melforge.inverters.plugin",
     "melforge.datasets.plugin",
 )
 
-KINDS: tuple[str, ...] = ("representation", "backbone", "head", "inverter", "dataset")
+KINDS: tuple[str, ...] = ("representation", "backbone", "head", "sampler", "inverter", "dataset")
 
 
 class PluginLoadError(RuntimeError):
@@ -45,11 +46,12 @@ class PluginFailure:
 
 @dataclass
 class Registries:
-    """The five registries, plus the plugins that were skipped while filling them."""
+    """One registry per kind of part, plus the plugins that were skipped while filling them."""
 
     representation: Registry
     backbone: Registry
     head: Registry
+    sampler: Registry
     inverter: Registry
     dataset: Registry
     plugins: list[str] = field(default_factory=list)
@@ -72,11 +74,13 @@ def _new_registries() -> Registries:
     from .head import Head
     from .inverter import Inverter
     from .representation import Representation
+    from .sampler import Sampler
 
     return Registries(
         representation=Registry("representation", Representation),
         backbone=Registry("backbone", Backbone),
         head=Registry("head", Head),
+        sampler=Registry("sampler", Sampler, classes_only=True),
         inverter=Registry("inverter", Inverter),
         dataset=Registry("dataset", AudioDataset),
     )
@@ -92,7 +96,8 @@ def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str, strict: 
         for impl in caller.get_hookimpls():
             if impl.plugin is not plugin:
                 continue
-            scratch = Registry(kind, regs.of(kind).base)
+            target = regs.of(kind)
+            scratch = Registry(kind, target.base, classes_only=target.classes_only)
             impl.function(registry=Registrar(scratch, plugin_name))
             staged.extend((kind, e.name, e.factory) for e in scratch.entries())
     for kind, name, factory in staged:

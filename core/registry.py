@@ -1,4 +1,4 @@
-"""Typed registries: one per kind of part (representation, backbone, head, inverter, dataset).
+"""Typed registries: one per kind of part (representation, backbone, head, sampler, inverter, dataset).
 
 A registry maps a name (``"log_mel"``, ``"melnet"``, ...) to a factory (usually a class) and to
 the plugin that registered it. Registries are filled by pluggy hooks (see
@@ -66,11 +66,14 @@ class Registry(Generic[T]):
         kind: what the registry holds, e.g. ``"inverter"`` (used in error messages).
         base: the class every created object must be an instance of; a factory that is a class
             must subclass it.
+        classes_only: factories must be subclasses of ``base`` (not other callables), for
+            kinds whose entries declare facts as class attributes (samplers).
     """
 
-    def __init__(self, kind: str, base: type[T]):
+    def __init__(self, kind: str, base: type[T], *, classes_only: bool = False):
         self.kind = kind
         self.base = base
+        self.classes_only = classes_only
         self._entries: dict[str, Entry[T]] = {}
 
     def register(self, name: str, factory: Callable[..., T], *, plugin: str = "<direct>") -> Entry[T]:
@@ -85,6 +88,11 @@ class Registry(Generic[T]):
             raise TypeError(f"{self.kind} name must be a non-empty string, got {name!r} from {plugin}")
         if not callable(factory):
             raise TypeError(f"{self.kind} {name!r} from {plugin}: factory {factory!r} is not callable")
+        if self.classes_only and not inspect.isclass(factory):
+            raise TypeError(
+                f"{self.kind} {name!r} from {plugin}: register a subclass of "
+                f"{self.base.__module__}.{self.base.__qualname__}, got {factory!r}"
+            )
         if inspect.isclass(factory) and not issubclass(factory, self.base):
             raise TypeError(
                 f"{self.kind} {name!r} from {plugin}: {factory.__qualname__} does not subclass "

@@ -17,6 +17,7 @@ from .multiscale import MultiscaleModel
 from .normalization import Normalizer
 from .plotting import save_spectrogram_png, save_tier_stages_png
 from .representation import Representation
+from .sampler import Sampler
 from .speakers import SpeakerVocabulary
 from .tiers import interleave, tier_axis
 
@@ -78,9 +79,10 @@ def prime_from_features(
 
 def render_samples(
     model: MultiscaleModel,
+    samplers: list[Sampler],
     representation: Representation,
     normalizer: Normalizer,
-    inverter: Inverter,
+    inverter: Inverter | None,
     out_dir: str | Path,
     *,
     count: int = 1,
@@ -94,12 +96,13 @@ def render_samples(
 ) -> list[RenderedSample]:
     """Draw ``count`` spectrograms of ``frames`` frames one at a time (coarse to fine for a
     multiscale model), denormalise them, and write ``<prefix>_<k>.npy`` (``(frames, n_bins)``
-    unnormalised features), ``.png``, ``.wav`` (inverted with ``inverter`` at the
-    representation's sample rate) and, with several tiers, ``_tiers.png`` into ``out_dir``.
+    unnormalised features), ``.png`` (``representation.to_image``), ``.wav``
+    (``representation.to_audio(features, inverter)`` at the representation's sample rate) and, with several tiers, ``_tiers.png`` into ``out_dir``.
     Sampled values beyond ``±CLIP_STD`` (normalised) are clipped first and counted; primed
     frames are written as they are.
 
     Args:
+        samplers: the sampler of each tier (:func:`melforge.core.sampler.select_sampler`).
         temperature: biasing, one value or one per tier (seed 000 §6).
         speakers: the model's speaker vocabulary when it is speaker-conditioned; sample ``k``
             is drawn for ``speaker`` if given, else for speaker ``k mod len(speakers)``.
@@ -113,7 +116,6 @@ def render_samples(
     generator = torch.Generator().manual_seed(int(seed))
     model.eval()
     results = []
-    stft = representation.stft
     for k in range(count):
         label = None
         cond = None
@@ -122,7 +124,7 @@ def render_samples(
             cond = speakers.one_hot([label])
         start = time.perf_counter()
         result = model.sample(
-            batch=1, frames=frames, bins=representation.n_bins, temperature=temperature,
+            samplers, batch=1, frames=frames, bins=representation.n_bins, temperature=temperature,
             generator=generator, cond=cond, prime=prime,
         )
         seconds = time.perf_counter() - start
@@ -141,11 +143,11 @@ def render_samples(
             -float(lp[0]) / max(1, n) for lp, n in zip(result.tier_log_probs or [], result.tier_sampled_elements or [])
         ]
         png = save_spectrogram_png(
-            feats,
+            representation.to_image(feats),
             stem.with_suffix(".png"),
             title=f"{prefix} {k}{f' ({label})' if label else ''}: T={temperature}, "
             f"{f'primed {primed} frames, ' if primed else ''}NLL {nll:.3f} nats/element ({nll / math.log(2):.3f} bits)",
-            hop_seconds=stft.hop_length / stft.sr,
+            hop_seconds=representation.image_hop_length / representation.sr,
         )
         tiers_png = None
         if result.tiers is not None and len(result.tiers) > 1:
@@ -157,8 +159,8 @@ def render_samples(
             tiers_png = save_tier_stages_png(
                 stages, stem.parent / (stem.name + "_tiers.png"), title=f"{prefix} {k}: coarse to fine (normalised)"
             )
-        audio = inverter.invert(representation.to_magnitude(feats), stft)
-        wav = write_wav(stem.with_suffix(".wav"), audio, stft.sr)
+        audio = representation.to_audio(feats, inverter)
+        wav = write_wav(stem.with_suffix(".wav"), audio, representation.sr)
         results.append(
             RenderedSample(png, wav, npy, nll, seconds, tier_nll or None, tiers_png, label, primed, clipped)
         )

@@ -83,6 +83,6 @@ def test_sample_is_sample_from_noise_applied_to_draw_noise():
     params = torch.randn(2, 5, 9, dtype=torch.float64)
     for temperature in (1.0, 0.6):
         a = head.sample(params, temperature, torch.Generator().manual_seed(3))
-        u, eps = head.draw_noise((2, 5), torch.Generator().manual_seed(3), torch.float64)
-        assert u.shape == (2, 5, 3) and eps.shape == (2, 5)
-        assert torch.equal(a, head.sample_from_noise(params, temperature, u, eps))
+        noise = head.draw_noise((2, 5), torch.Generator().manual_seed(3), torch.float64)
+        assert noise.shape == (2, 5, 4)  # u (K = 3) then eps
+        assert torch.equal(a, head.sample_from_noise(params, temperature, noise))

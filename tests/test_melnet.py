@@ -9,6 +9,13 @@ import torch
 from melforge.core.model import SpectrogramModel
 from melforge.plugins.gmm.head import GMMHead
 from melforge.plugins.melnet.backbone import build_melnet
+from melforge.core.sampler import SampleRequest
+from melforge.plugins.samplers.cached import CachedSampler
+
+
+def _sample(model, **kwargs):
+    """The eager cached sampler (the incremental-state protocol of MelNet)."""
+    return model.sample(CachedSampler(), SampleRequest(**kwargs))
 
 
 def _model(hidden=8, layers=2, k=3, cond=0, seed=0, dtype=torch.float64, **options) -> SpectrogramModel:
@@ -46,7 +53,7 @@ def test_output_at_ij_depends_only_on_elements_before_it(i, j, centralized):
 def test_cached_sampler_log_prob_equals_teacher_forced_pass():
     model = _model(hidden=16, layers=2, k=4, dtype=torch.float32)
     frames, bins = 10, 12
-    result = model.sample(batch=2, frames=frames, bins=bins, generator=torch.Generator().manual_seed(0))
+    result = _sample(model, batch=2, frames=frames, bins=bins, generator=torch.Generator().manual_seed(0))
     assert result.x.shape == (2, frames, bins) and torch.isfinite(result.x).all()
     teacher = model.log_prob(result.x).sum(dim=(1, 2))
     per_element = (result.log_prob - teacher).abs() / (frames * bins)
@@ -55,28 +62,28 @@ def test_cached_sampler_log_prob_equals_teacher_forced_pass():
 
 def test_cached_sampler_is_deterministic_and_temperature_changes_it():
     model = _model(dtype=torch.float32)
-    a = model.sample(batch=1, frames=4, bins=5, generator=torch.Generator().manual_seed(3)).x
-    b = model.sample(batch=1, frames=4, bins=5, generator=torch.Generator().manual_seed(3)).x
-    c = model.sample(batch=1, frames=4, bins=5, temperature=0.3, generator=torch.Generator().manual_seed(3)).x
+    a = _sample(model, batch=1, frames=4, bins=5, generator=torch.Generator().manual_seed(3)).x
+    b = _sample(model, batch=1, frames=4, bins=5, generator=torch.Generator().manual_seed(3)).x
+    c = _sample(model, batch=1, frames=4, bins=5, temperature=0.3, generator=torch.Generator().manual_seed(3)).x
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
 def test_untrained_sampler_stays_finite_over_many_frames():
     model = _model(hidden=8, layers=1, dtype=torch.float32, seed=5)
-    result = model.sample(batch=1, frames=40, bins=16, generator=torch.Generator().manual_seed(0))
+    result = _sample(model, batch=1, frames=40, bins=16, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(result.x).all() and torch.isfinite(result.log_prob).all()
 
 
 def test_priming_copies_real_frames_and_continues_consistently():
     model = _model(dtype=torch.float32)
     prime = torch.randn(1, 3, 6)
-    result = model.sample(batch=1, frames=7, bins=6, prime=prime, generator=torch.Generator().manual_seed(0))
+    result = _sample(model, batch=1, frames=7, bins=6, prime=prime, generator=torch.Generator().manual_seed(0))
     assert torch.equal(result.x[:, :3], prime)
     assert result.sampled_elements == 4 * 6
     teacher = model.log_prob(result.x)[:, 3:].sum().detach()
     assert abs(float(result.log_prob.sum() - teacher)) / result.sampled_elements < 1e-4
     with pytest.raises(ValueError, match="prime"):
-        model.sample(batch=1, frames=7, bins=5, prime=prime)
+        _sample(model, batch=1, frames=7, bins=5, prime=prime)
 
 
 def test_conditioning_changes_the_likelihood():
@@ -89,7 +96,7 @@ def test_conditioning_changes_the_likelihood():
     assert torch.isfinite(nll_a) and abs(float(nll_a - nll_b)) > 1e-4
     with pytest.raises(ValueError, match="conditioning"):
         model.nll(x)
-    result = model.sample(batch=1, frames=3, bins=6, cond=speaker_a, generator=torch.Generator().manual_seed(0))
+    result = _sample(model, batch=1, frames=3, bins=6, cond=speaker_a, generator=torch.Generator().manual_seed(0))
     teacher = model.log_prob(result.x, speaker_a).sum().detach()
     assert abs(float(result.log_prob.sum() - teacher)) / 18 < 1e-4
 
@@ -108,8 +115,8 @@ def test_cached_sampler_equals_teacher_forcing_with_every_option(options):
     batch, frames, bins = 2, 5, 12
     cond = torch.eye(3, dtype=torch.float64)[:batch] if "cond" in options else None
     context = torch.randn(batch, frames, bins, dtype=torch.float64) if "context" in options else None
-    result = model.sample(
-        batch=batch, frames=frames, bins=bins, cond=cond, context=context,
+    result = _sample(
+        model, batch=batch, frames=frames, bins=bins, cond=cond, context=context,
         generator=torch.Generator().manual_seed(1),
     )
     teacher = model.log_prob(result.x, cond, context).sum(dim=(1, 2))

@@ -9,15 +9,20 @@ import torch
 from melforge.core.model import SpectrogramModel
 from melforge.core.multiscale import MultiscaleModel
 from melforge.plugins.gmm.head import GMMHead
+from melforge.core.sampler import Sampler
 from melforge.plugins.melnet.backbone import build_melnet
+from melforge.plugins.melnet.compiled_sampler import MelNetCompiledSampler
+from melforge.plugins.samplers.cached import CachedSampler
+
+SAMPLERS: dict[str, Sampler] = {"compiled": MelNetCompiledSampler(), "eager": CachedSampler()}
 
 
-def _model(tiers=3, hidden=8, cond=0, sampler="compiled", seed=0, dtype=torch.float64) -> MultiscaleModel:
+def _model(tiers=3, hidden=8, cond=0, seed=0, dtype=torch.float64) -> MultiscaleModel:
     torch.manual_seed(seed)
     model = MultiscaleModel(
         [
             SpectrogramModel(
-                build_melnet(hidden, 2 if g == 1 else 1, cond, context=g > 1, sampler=sampler), GMMHead(hidden, 3)
+                build_melnet(hidden, 2 if g == 1 else 1, cond, context=g > 1), GMMHead(hidden, 3)
             )
             for g in range(1, tiers + 1)
         ]
@@ -55,10 +60,10 @@ def test_upsampling_tier_depends_on_all_of_the_context_and_only_the_past_of_its_
 
 @pytest.mark.parametrize("tiers", [1, 2, 4])
 def test_compiled_and_eager_multiscale_samples_are_identical_and_match_teacher_forcing(tiers):
-    compiled, eager = _model(tiers=tiers, sampler="compiled"), _model(tiers=tiers, sampler="eager")
+    compiled = eager = _model(tiers=tiers)
     frames, bins = 8, 8
-    a = compiled.sample(batch=2, frames=frames, bins=bins, generator=torch.Generator().manual_seed(4))
-    b = eager.sample(batch=2, frames=frames, bins=bins, generator=torch.Generator().manual_seed(4))
+    a = compiled.sample(SAMPLERS["compiled"], batch=2, frames=frames, bins=bins, generator=torch.Generator().manual_seed(4))
+    b = eager.sample(SAMPLERS["eager"], batch=2, frames=frames, bins=bins, generator=torch.Generator().manual_seed(4))
     assert a.x.shape == (2, frames, bins)
     assert torch.allclose(a.x, b.x, rtol=0, atol=1e-9)
     assert len(a.tiers) == tiers and a.sampled_elements == frames * bins
@@ -71,7 +76,7 @@ def test_compiled_and_eager_multiscale_samples_are_identical_and_match_teacher_f
 def test_priming_copies_the_real_frames_in_every_tier():
     model = _model(tiers=3)  # one time split: prime frames must be even
     prime = torch.randn(1, 4, 8, dtype=torch.float64)
-    result = model.sample(batch=1, frames=8, bins=8, prime=prime, generator=torch.Generator().manual_seed(0))
+    result = model.sample(SAMPLERS["compiled"], batch=1, frames=8, bins=8, prime=prime, generator=torch.Generator().manual_seed(0))
     assert torch.equal(result.x[:, :4], prime)
     assert result.sampled_elements == 4 * 8
     assert not torch.equal(result.x[:, 4:], torch.zeros_like(result.x[:, 4:]))
@@ -80,21 +85,21 @@ def test_priming_copies_the_real_frames_in_every_tier():
     for g, lp in model.tier_log_probs(result.x).items():
         assert torch.allclose(result.tier_log_probs[g - 1], lp[:, 2:].sum(dim=(1, 2)), rtol=0, atol=1e-8)
     with pytest.raises(ValueError, match="multiple of 2"):
-        model.sample(batch=1, frames=8, bins=8, prime=prime[:, :3])
+        model.sample(SAMPLERS["compiled"], batch=1, frames=8, bins=8, prime=prime[:, :3])
 
 
 def test_temperature_per_tier_and_bad_shapes():
     model = _model(tiers=2)
     gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
-    a = model.sample(batch=1, frames=4, bins=8, temperature=[1.0, 1.0], generator=gen()).x
-    b = model.sample(batch=1, frames=4, bins=8, temperature=1.0, generator=gen()).x
-    c = model.sample(batch=1, frames=4, bins=8, temperature=[1.0, 0.5], generator=gen())
+    a = model.sample(SAMPLERS["compiled"], batch=1, frames=4, bins=8, temperature=[1.0, 1.0], generator=gen()).x
+    b = model.sample(SAMPLERS["compiled"], batch=1, frames=4, bins=8, temperature=1.0, generator=gen()).x
+    c = model.sample(SAMPLERS["compiled"], batch=1, frames=4, bins=8, temperature=[1.0, 0.5], generator=gen())
     assert torch.equal(a, b)
     assert torch.equal(c.tiers[0], model.schedule.split(a)[0][0]) and not torch.equal(c.x, a)
     with pytest.raises(ValueError, match="one per tier"):
-        model.sample(batch=1, frames=4, bins=8, temperature=[1.0, 0.5, 0.2])
+        model.sample(SAMPLERS["compiled"], batch=1, frames=4, bins=8, temperature=[1.0, 0.5, 0.2])
     with pytest.raises(ValueError, match="bins a multiple of 2"):
-        model.sample(batch=1, frames=4, bins=7)
+        model.sample(SAMPLERS["compiled"], batch=1, frames=4, bins=7)
 
 
 def test_speaker_conditioning_changes_every_tier_nll():

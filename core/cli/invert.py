@@ -25,29 +25,14 @@ from melforge.core.validation import check_audio
 
 
 def invert_features(representation, inverter, features: np.ndarray, *, length: int | None = None) -> np.ndarray:
-    """Waveform ``(samples,)`` float32 from features ``(frames, n_bins)`` of ``representation``.
-
-    A representation with a ``mel_basis`` (``log_mel``) is inverted from its mel power
-    ``exp(features)`` via :func:`melforge.inverters.mel_to_linear.invert_mel`; any other through
-    ``representation.to_magnitude``.
+    """Waveform ``(samples,)`` float32 from features ``(frames, n_bins)`` of ``representation``:
+    ``representation.to_audio(features, inverter)`` (a mel representation hands the inverter its
+    mel power, ``Inverter.invert_mel``).
 
     Raises:
-        ValueError: features of the wrong shape or not finite; see the inverter's ``invert``.
+        ValueError: features of the wrong shape or not finite; see the inverter.
     """
-    from melforge.inverters.mel_to_linear import invert_mel
-
-    features = np.asarray(features)
-    if features.ndim != 2 or features.shape[1] != representation.n_bins:
-        raise ValueError(
-            f"features: expected shape (frames, {representation.n_bins}) for this representation, got {features.shape}"
-        )
-    if not np.isfinite(features).all():
-        raise ValueError("features: hold NaN or inf values")
-    basis = getattr(representation, "mel_basis", None)
-    if basis is not None:
-        mel_power = np.exp(features.astype(np.float64))
-        return invert_mel(inverter, mel_power, basis, representation.stft, length=length)
-    return inverter.invert(representation.to_magnitude(features), representation.stft, length=length)
+    return representation.to_audio(np.asarray(features), inverter, length=length)
 
 
 def invert_file(input_path: str | Path, output_path: str | Path, representation, inverter) -> dict:
@@ -63,7 +48,7 @@ def invert_file(input_path: str | Path, output_path: str | Path, representation,
     """
     input_path = Path(input_path)
     stft = representation.stft
-    report: dict = {"sr": stft.sr}
+    report: dict = {"sr": representation.sr}
     if input_path.suffix.lower() == ".npy":
         if not input_path.is_file():
             raise FileNotFoundError(f"input: no such file {str(input_path)!r}")

@@ -10,11 +10,7 @@ from torch import nn
 
 from melforge.core.head import Head
 
-#: ``log σ`` is clamped to this range (σ from 9.1e-4 to 148 in normalised units) so that the
-#: density stays finite and sampling cannot overflow, even from an untrained network.
-LOG_SIGMA_MIN = -7.0
-LOG_SIGMA_MAX = 5.0
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+from .maths import HALF_LOG_2PI, LOG_SIGMA_MAX, LOG_SIGMA_MIN, U_MAX, U_MIN
 
 
 class GMMHead(Head):
@@ -32,6 +28,8 @@ class GMMHead(Head):
         ValueError: ``components < 1``.
     """
 
+    family = "gmm"
+
     def __init__(self, in_features: int, components: int = 10):
         super().__init__()
         if components < 1:
@@ -39,6 +37,7 @@ class GMMHead(Head):
         self.in_features = int(in_features)
         self.components = int(components)
         self.num_params = 3 * self.components
+        self.noise_width = self.components + 1  # K Gumbel uniforms, then one normal
         self.proj = nn.Linear(self.in_features, self.num_params)  # W_θ
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -55,7 +54,7 @@ class GMMHead(Head):
         """``log Σ_k π_k N(x; μ_k, σ_k)`` by log-sum-exp (eq. 2), nats, shape of ``x``."""
         mu, log_sigma, log_pi = self.constrain(params)
         z = (x.unsqueeze(-1) - mu) * torch.exp(-log_sigma)
-        log_normal = -0.5 * z * z - log_sigma - _HALF_LOG_2PI  # (..., K)
+        log_normal = -0.5 * z * z - log_sigma - HALF_LOG_2PI  # (..., K)
         return torch.logsumexp(log_pi + log_normal, dim=-1)
 
     def draw_noise(
@@ -64,39 +63,34 @@ class GMMHead(Head):
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> torch.Tensor:
         """The random numbers that :meth:`sample_from_noise` turns into draws, for elements of
         shape ``shape`` (e.g. ``(batch, bins)`` for one frame).
 
         Drawn in this order from ``generator``: first ``u = torch.rand(shape + (K,))`` (uniforms
         for the Gumbel-max choice of a component), then ``eps = torch.randn(shape)`` (standard
-        normals). Samplers that draw a whole frame's noise at once (the eager cached sampler and
-        the compiled one) therefore give the same values for the same seed.
-
-        Returns:
-            ``u: (*shape, K)`` in ``[0, 1)`` and ``eps: (*shape)``, both of ``dtype``.
+        normals); returned as one tensor ``(*shape, K + 1)``, ``[u_1..u_K, eps]`` per element
+        (the layout :mod:`melforge.plugins.gmm.maths` reads).
         """
         shape = tuple(shape)
         u = torch.rand(shape + (self.components,), generator=generator, dtype=dtype, device=device)
         eps = torch.randn(shape, generator=generator, dtype=dtype, device=device)
-        return u, eps
+        return torch.cat([u, eps.unsqueeze(-1)], dim=-1)
 
-    def sample_from_noise(
-        self, params: torch.Tensor, temperature: float, u: torch.Tensor, eps: torch.Tensor
-    ) -> torch.Tensor:
+    def sample_from_noise(self, params: torch.Tensor, temperature: float, noise: torch.Tensor) -> torch.Tensor:
         """Draw one value per element from given noise (see :meth:`draw_noise`).
 
         Gumbel-max picks the component, ``k = argmax_k(log π_k + g_k)`` with
-        ``g_k = -log(-log(clamp(u_k, 1e-12, 1 - 1e-7)))``, and the value is
-        ``μ_k + σ_k·eps`` (eq. 2–5). Biasing (seed 000 §6, Graves 2013 §5): with temperature τ the
-        mixture weights become ``softmax(log π / τ)`` and the deviations ``σ·√τ``; ``τ = 1`` is the
-        model's distribution. NaN and ±inf draws become 0.
+        ``g_k = -log(-log(clamp(u_k, U_MIN, U_MAX)))``, and the value is ``μ_k + σ_k·eps``
+        (eq. 2–5). Biasing (seed 000 §6, Graves 2013 §5): with temperature τ the mixture weights
+        become ``softmax(log π / τ)`` and the deviations ``σ·√τ``; ``τ = 1`` is the model's
+        distribution. NaN and ±inf draws become 0. The compiled twin is
+        :func:`melforge.plugins.gmm.maths.draw`.
 
         Args:
             params: ``(..., 3K)`` unconstrained parameters.
             temperature: τ > 0.
-            u: ``(..., K)`` uniforms in ``[0, 1)``.
-            eps: ``(...)`` standard normals.
+            noise: ``(..., K + 1)``: ``u`` in ``[0, 1)`` then ``eps``.
 
         Returns:
             ``(...)`` the drawn values, the dtype of ``params``.
@@ -106,36 +100,17 @@ class GMMHead(Head):
         """
         if not temperature > 0:
             raise ValueError(f"gmm: temperature must be > 0, got {temperature}")
-        if u.shape != params.shape[:-1] + (self.components,) or eps.shape != params.shape[:-1]:
+        if noise.shape != params.shape[:-1] + (self.noise_width,):
             raise ValueError(
-                f"gmm: noise shapes u {tuple(u.shape)}, eps {tuple(eps.shape)} do not fit parameters "
-                f"{tuple(params.shape)} (expected u {tuple(params.shape[:-1]) + (self.components,)}, "
-                f"eps {tuple(params.shape[:-1])})"
+                f"gmm: noise shape {tuple(noise.shape)} does not fit parameters {tuple(params.shape)} "
+                f"(expected {tuple(params.shape[:-1]) + (self.noise_width,)})"
             )
+        u, eps = noise[..., : self.components], noise[..., self.components]
         mu, log_sigma, log_pi = self.constrain(params.detach())
         if temperature != 1.0:
             log_pi = F.log_softmax(log_pi / temperature, dim=-1)
             log_sigma = log_sigma + 0.5 * math.log(temperature)
-        gumbel = -torch.log(-torch.log(u.to(log_pi.dtype).clamp(1e-12, 1.0 - 1e-7)))
+        gumbel = -torch.log(-torch.log(u.to(log_pi.dtype).clamp(U_MIN, U_MAX)))
         k = torch.argmax(log_pi + gumbel, dim=-1, keepdim=True)
         x = mu.gather(-1, k) + torch.exp(log_sigma.gather(-1, k)) * eps.to(mu.dtype).unsqueeze(-1)
         return torch.nan_to_num(x.squeeze(-1), nan=0.0, posinf=0.0, neginf=0.0)
-
-    def sample(
-        self, params: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Draw one value per element: :meth:`draw_noise` from ``generator``, then
-        :meth:`sample_from_noise` (biasing with temperature τ as there).
-
-        Args:
-            params: ``(..., 3K)`` unconstrained parameters.
-            temperature: τ > 0.
-            generator: torch RNG; two calls with equally seeded generators return equal draws.
-
-        Raises:
-            ValueError: ``temperature <= 0``.
-        """
-        if not temperature > 0:
-            raise ValueError(f"gmm: temperature must be > 0, got {temperature}")
-        u, eps = self.draw_noise(params.shape[:-1], generator, params.dtype, params.device)
-        return self.sample_from_noise(params, temperature, u, eps)

@@ -9,12 +9,15 @@ counted; the output projection ``W_θ`` belongs to the head. Table 2's "12" is `
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from melforge.core.backbone import Backbone, SampleResult
-from melforge.core.head import Head
+from melforge.core.backbone import Backbone
+from melforge.core.sampler import SampleRequest
 
 from .centralized import CentralizedLayer
 from .checkpointing import maybe_checkpoint
@@ -45,13 +48,18 @@ class MelNet(Backbone):
         central_layers: L :class:`CentralizedLayer` s (the centralized stack), or ``None``.
         bins: bins per frame; required with ``central_layers`` (its input maps a whole frame).
         checkpoint: gradient checkpointing per layer pair (activations recomputed in backward).
-        sampler: ``"compiled"`` (Numba, a frame per call, for the GMM head; other heads fall
-            back to eager) or ``"eager"`` (PyTorch, the reference the tests compare against).
+
+    Implements the incremental-state protocol (:class:`~melforge.core.backbone.Backbone`): per
+    frame the time-delayed (and centralized) stack advances once, batched over all bins; per
+    element the frequency-delayed stack advances one LSTM cell step, O(frames·bins) in all.
 
     Raises:
-        ValueError: the stacks differ in depth or are empty, ``central_layers`` without
-            ``bins``, or an unknown ``sampler``.
+        ValueError: the stacks differ in depth or are empty, or ``central_layers`` without
+            ``bins``.
     """
+
+    family = "melnet"
+    incremental = True
 
     def __init__(
         self,
@@ -62,12 +70,8 @@ class MelNet(Backbone):
         central_layers: list[CentralizedLayer] | None = None,
         bins: int | None = None,
         checkpoint: bool = False,
-        sampler: str = "compiled",
     ):
         super().__init__()
-        if sampler not in SAMPLERS:
-            raise ValueError(f"melnet: sampler must be one of {SAMPLERS}, got {sampler!r}")
-        self.sampler = sampler
         if len(time_layers) != len(frequency_layers) or not time_layers:
             raise ValueError(
                 f"melnet: need equally many (>= 1) time- and frequency-delayed layers, "
@@ -238,40 +242,55 @@ class MelNet(Backbone):
                 rows.append(h + h_c.unsqueeze(1))
         return rows
 
-    @torch.no_grad()
-    def sample(
-        self,
-        head: Head,
-        *,
-        batch: int,
-        frames: int,
-        bins: int,
-        temperature: float = 1.0,
-        generator: torch.Generator | None = None,
-        cond: torch.Tensor | None = None,
-        prime: torch.Tensor | None = None,
-        context: torch.Tensor | None = None,
-    ) -> SampleResult:
-        """Cached O(frames·bins) sampler: :func:`~melforge.plugins.melnet.compiled_sampler.sample_compiled`
-        when ``self.sampler == "compiled"``, the head is a GMM and the model is on the CPU, else
-        the eager reference
-        :func:`~melforge.plugins.melnet.sampler.sample_cached`; both draw the same samples for the
-        same generator state."""
-        from melforge.plugins.gmm.head import GMMHead
+    # --- incremental-state protocol (the cached sampler; seed 000 §4, eq. 6–9) ---
 
-        on_cpu = next(self.parameters()).device.type == "cpu"
-        if self.sampler == "compiled" and isinstance(head, GMMHead) and on_cpu:
-            from .compiled_sampler import sample_compiled as sample_fn
-        else:
-            from .sampler import sample_cached as sample_fn
+    def start(self, request: SampleRequest) -> "MelNetState":
+        """State for drawing ``request``: its conditioning terms (eq. 8–9, computed once, the
+        context through the feature-extraction network) and empty RNN states."""
+        dtype = next(self.parameters()).dtype
+        context = None if request.context is None else request.context.to(dtype)
+        return MelNetState(z=self.conditioning(request.cond, context), frame_states=self.start_frames())
 
-        return sample_fn(
-            self, head, batch=batch, frames=frames, bins=bins, temperature=temperature,
-            generator=generator, cond=cond, prime=prime, context=context,
-        )
+    def next_frame(self, state: "MelNetState", i: int, prev_frame: torch.Tensor) -> None:
+        """Run the time-delayed (and centralized) stack for frame ``i`` on ``x_{i-1}``, and
+        restart the frequency-delayed stack (its state lives within a frame)."""
+        z_t = frame_of(state.z[0], i) if state.z is not None else None
+        state.rows = self.time_frame(prev_frame, z_t, state.frame_states)
+        state.zf = frame_of(state.z[1], i) if state.z is not None else None  # (B, F or 1, H)
+        state.cells = [layer.initial_state(prev_frame.shape[0]) for layer in self.frequency_layers]
+
+    def next_element(self, state: "MelNetState", i: int, j: int, prev_value: torch.Tensor) -> torch.Tensor:
+        """``h^f_ij[L]: (batch, H)``: one LSTM cell step per frequency-delayed layer on
+        ``x_{i,j-1}`` (eq. 7, 9)."""
+        h_f = self.freq_input(prev_value.unsqueeze(-1))  # (B, H)
+        if state.zf is not None:
+            h_f = h_f + (state.zf[:, 0] if state.zf.shape[1] == 1 else state.zf[:, j])
+        for l, layer in enumerate(self.frequency_layers):
+            h_f, state.cells[l] = layer.step(h_f, state.rows[l][:, j], state.cells[l])
+        return h_f
+
+    def teacher_frame(self, state: "MelNetState", i: int, frame: torch.Tensor) -> None:
+        """Nothing to do: the next frame sees a primed frame only through the time-delayed
+        stack, which :meth:`next_frame` feeds with it."""
 
 
-SAMPLERS = ("compiled", "eager")
+@dataclass
+class MelNetState:
+    """MelNet's incremental state: conditioning terms ``z = (W^t_z z, W^f_z z)`` (or ``None``),
+    the per-frame RNN states of :meth:`MelNet.time_frame`, and within the current frame its
+    frame-side inputs ``rows``, frequency-stack conditioning ``zf`` and LSTM cell states."""
+
+    z: Any
+    frame_states: dict
+    rows: list | None = None
+    zf: torch.Tensor | None = None
+    cells: list | None = None
+
+
+def frame_of(z: torch.Tensor, i: int) -> torch.Tensor:
+    """Frame ``i`` of a projected conditioning term ``(batch, frames or 1, bins or 1, H)`` as
+    ``(batch, bins or 1, H)``."""
+    return z[:, 0] if z.shape[1] == 1 else z[:, i]
 
 
 def build_melnet(
@@ -283,7 +302,6 @@ def build_melnet(
     centralized: bool = False,
     bins: int | None = None,
     checkpoint: bool = False,
-    sampler: str = "compiled",
 ) -> MelNet:
     """One MelNet tier of ``layers`` time-/frequency-delayed layer pairs of width ``hidden_size``
     (seed 000 Table 2: hidden size 512; 12–16 layers in the initial tier, 2–6 in upsampling tiers).
@@ -297,7 +315,6 @@ def build_melnet(
         centralized: add the centralized stack (needs ``bins``).
         bins: bins per frame of this tier.
         checkpoint: gradient checkpointing per layer.
-        sampler: ``"compiled"`` (default) or ``"eager"``, see :class:`MelNet`.
 
     Raises:
         ValueError: ``hidden_size``, ``layers`` or ``feature_layers`` < 1, or ``centralized``
@@ -321,5 +338,4 @@ def build_melnet(
         central_layers=[CentralizedLayer(hidden_size) for _ in range(layers)] if centralized else None,
         bins=bins,
         checkpoint=checkpoint,
-        sampler=sampler,
     )

@@ -30,13 +30,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-#: Same limits as :mod:`melforge.plugins.gmm.head`.
-LOG_SIGMA_MIN = -7.0
-LOG_SIGMA_MAX = 5.0
-HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-#: Bounds of the uniforms before the Gumbel transform (as ``GMMHead.sample_from_noise``).
-U_MIN = 1e-12
-U_MAX = 1.0 - 1e-7
+from melforge.plugins.gmm import maths as gmm
 
 _FASTMATH = {"contract"}
 _LOG2E = 1.4426950408889634
@@ -91,7 +85,7 @@ def _tanh(x):
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def frequency_frame(
-    rows, zf, u, eps, x, i, log_prob,
+    rows, zf, noise, x, i, log_prob,
     w_in, b_in, wt_lstm, b_lstm, h0, c0, wt_proj, b_proj, wt_head, b_head, temperature,
 ):
     """Sample frame ``i`` in place: ``x[:, i, :]`` and ``log_prob`` (accumulated).
@@ -101,8 +95,7 @@ def frequency_frame(
             frequency-delayed layer, from ``MelNet.time_frame``.
         zf: ``(B, F or 1, H)`` frame ``i`` of the frequency-stack conditioning ``W^f_z z``
             (zeros when there is none).
-        u: ``(B, F, K)`` uniforms for the Gumbel-max choice of a component.
-        eps: ``(B, F)`` standard normals.
+        noise: ``(B, F, K + 1)`` per element ``[u_1..u_K, ε]`` (``GMMHead.draw_noise``).
         x: ``(B, T, F)`` the spectrogram being sampled; row ``i`` is written.
         i: the frame index.
         log_prob: ``(B,)`` summed untempered log-density (nats), accumulated.
@@ -116,7 +109,7 @@ def frequency_frame(
         temperature: τ > 0 (mixture weights ``softmax(log π / τ)``, ``σ·√τ``).
     """
     n_layers, batch, bins, hidden = rows.shape
-    k_comp = u.shape[2]
+    k_comp = noise.shape[2] - 1
     n_gates = 4 * hidden
     dt = rows.dtype
     v = np.empty(2 * hidden, dt)  # [input; h] of one LSTM step
@@ -131,7 +124,6 @@ def frequency_frame(
     log_pi = np.empty(k_comp)
     score = np.empty(k_comp)
     shared_z = zf.shape[1] == 1
-    half_log_tau = 0.5 * math.log(temperature)
 
     for b in range(batch):
         for l in range(n_layers):
@@ -182,60 +174,12 @@ def frequency_frame(
                 hk = hf[kk]
                 for o in range(3 * k_comp):
                     params[o] += wt_head[kk, o] * hk
-            # Constraints: μ, clamped log σ, log π = log_softmax(π̂).
-            top = -np.inf
-            for k in range(k_comp):
-                mu[k] = params[k]
-                log_sigma[k] = min(max(float(params[k_comp + k]), LOG_SIGMA_MIN), LOG_SIGMA_MAX)
-                log_pi[k] = params[2 * k_comp + k]
-                top = max(top, log_pi[k])
-            total = 0.0
-            for k in range(k_comp):
-                total += math.exp(log_pi[k] - top)
-            norm = top + math.log(total)
-            for k in range(k_comp):
-                log_pi[k] = log_pi[k] - norm
-            # Tempered weights, Gumbel-max choice of a component.
-            if temperature != 1.0:
-                top = -np.inf
-                for k in range(k_comp):
-                    score[k] = log_pi[k] / temperature
-                    top = max(top, score[k])
-                total = 0.0
-                for k in range(k_comp):
-                    total += math.exp(score[k] - top)
-                norm = top + math.log(total)
-                for k in range(k_comp):
-                    score[k] = score[k] - norm
-            else:
-                for k in range(k_comp):
-                    score[k] = log_pi[k]
-            best = 0
-            best_score = -np.inf
-            for k in range(k_comp):
-                uk = min(max(float(u[b, j, k]), U_MIN), U_MAX)
-                s = score[k] + -math.log(-math.log(uk))
-                if s > best_score or (k == 0):
-                    best, best_score = k, s
-            ls = log_sigma[best] + half_log_tau if temperature != 1.0 else log_sigma[best]
-            x[b, i, j] = mu[best] + math.exp(ls) * eps[b, j]
-            value = x[b, i, j]  # rounded to the model's dtype
-            if not np.isfinite(value):  # nan_to_num(nan=0, posinf=0, neginf=0)
+            # The head's maths, from the GMM plugin (eq. 2–5, biasing §6).
+            gmm.constrain(params, mu, log_sigma, log_pi)
+            x[b, i, j] = gmm.draw(mu, log_sigma, log_pi, noise[b, j], temperature, score)
+            if not np.isfinite(x[b, i, j]):  # as the head: NaN and ±inf draws become 0
                 x[b, i, j] = 0
-                value = x[b, i, j]
-            # Untempered log p(value) by log-sum-exp (eq. 2).
-            top = -np.inf
-            for k in range(k_comp):
-                z = (value - mu[k]) * math.exp(-log_sigma[k])
-                score[k] = log_pi[k] + (-0.5 * z * z - log_sigma[k] - HALF_LOG_2PI)
-                top = max(top, score[k])
-            if np.isfinite(top):
-                total = 0.0
-                for k in range(k_comp):
-                    total += math.exp(score[k] - top)
-                log_prob[b] += top + math.log(total)
-            else:
-                log_prob[b] += top
+            log_prob[b] += gmm.log_prob(mu, log_sigma, log_pi, x[b, i, j], score)  # the rounded value
             prev = x[b, i, j]
 
 

@@ -1,5 +1,5 @@
-"""Compiled (Numba) cached sampler for MelNet: the same draws as
-:func:`melforge.plugins.melnet.sampler.sample_cached`, without Python per element.
+"""The ``melnet_compiled`` sampler: MelNet with the GMM head in Numba, the same draws as the
+``cached`` and ``reference`` samplers, without Python per element.
 
 Per frame ``i`` (seed 000 §4, eq. 6–9):
 
@@ -7,13 +7,13 @@ Per frame ``i`` (seed 000 §4, eq. 6–9):
    :func:`melforge.plugins.melnet.compiled_kernels.time_frame` (or, with the centralized stack
    or ``COMPILE_TIME_STACK = False``, ``MelNet.time_frame`` in PyTorch, batched over all bins) →
    per layer ``l`` the frame-side input ``(batch, bins, H)`` of frequency-delayed layer ``l``;
-2. the frame's noise is drawn from the torch generator exactly as the eager sampler draws it —
-   ``u = torch.rand(batch, bins, K)``, then ``eps = torch.randn(batch, bins)``
-   (``GMMHead.draw_noise``);
+2. the frame's noise is drawn from the torch generator exactly as every sampler draws it —
+   ``head.draw_noise((batch, bins))``: ``u (batch, bins, K)`` then ``eps (batch, bins)``;
 3. one call of :func:`melforge.plugins.melnet.compiled_kernels.frequency_frame` runs the whole
    frame: every element's LSTM cell steps of all frequency-delayed layers (eq. 7, 9), the GMM
-   head projection, the Gumbel-max draw from the given noise and the untempered log-density
-   (eq. 2–5), feeding each value back as ``x_{i,j-1}``.
+   head projection, and the head's own maths (:mod:`melforge.plugins.gmm.maths`: the
+   Gumbel-max draw from the given noise and the untempered log-density, eq. 2–5), feeding each
+   value back as ``x_{i,j-1}``.
 
 Same seed, same model → the same spectrogram as the eager sampler (in float64 up to rounding
 of the last bit; a flip of a component choice would need two Gumbel scores within ~1e-16).
@@ -24,24 +24,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from melforge.core.backbone import SampleResult, check_sample_inputs
-from melforge.core.head import Head
-from melforge.plugins.gmm.head import GMMHead
+from melforge.core.model import SpectrogramModel
+from melforge.core.sampler import SampleRequest, SampleResult, Sampler
 
+from .backbone import frame_of
 from .compiled_kernels import frequency_frame, time_frame
 
 #: Run the time-delayed stack of each frame in Numba too (``compiled_kernels.time_frame``)
 #: instead of ``MelNet.time_frame`` in PyTorch; models with the centralized stack always use
 #: the PyTorch path.
 COMPILE_TIME_STACK = True
-from .sampler import frame_of
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy())
 
 
-def extract_weights(model, head: GMMHead) -> tuple[np.ndarray, ...]:
+def extract_weights(model, head) -> tuple[np.ndarray, ...]:
     """The weights :func:`~melforge.plugins.melnet.compiled_kernels.frequency_frame` reads, as
     contiguous numpy arrays of the model's dtype (copied once per sampling call).
 
@@ -96,70 +95,50 @@ def extract_time_weights(model) -> tuple[np.ndarray, ...]:
     return wt_time, b_time, wt_freq, b_freq, h0_freq, c0_freq, wt_proj, b_proj
 
 
+class MelNetCompiledSampler(Sampler):
+    """MelNet + GMM head on the CPU, float32 or float64: one Numba call per frame runs the
+    frequency-delayed stack, the head and the draws (and another the time-delayed stack,
+    without the centralized stack). The first call per dtype compiles the kernels (a few
+    seconds; cached on disk afterwards)."""
+
+    speed = 20
+    backbones = ("melnet",)
+    heads = ("gmm",)
+    devices = ("cpu",)
+    dtypes = (torch.float32, torch.float64)
+
+    def sample(self, model: SpectrogramModel, request: SampleRequest) -> SampleResult:
+        """See :meth:`melforge.core.sampler.Sampler.sample`."""
+        self.check(model)
+        return sample_compiled(model.backbone, model.head, request)
+
+
 @torch.no_grad()
-def sample_compiled(
-    model,
-    head: Head,
-    *,
-    batch: int,
-    frames: int,
-    bins: int,
-    temperature: float = 1.0,
-    generator: torch.Generator | None = None,
-    cond: torch.Tensor | None = None,
-    prime: torch.Tensor | None = None,
-    context: torch.Tensor | None = None,
-) -> SampleResult:
-    """Draw ``(batch, frames, bins)`` from a :class:`~melforge.plugins.melnet.backbone.MelNet`
-    with the frequency-delayed stack and the head compiled (one Numba call per frame).
-
-    Same arguments, semantics and random numbers as
-    :func:`~melforge.plugins.melnet.sampler.sample_cached`: equal seeds give equal samples.
-    The first call per dtype compiles the kernel (a few seconds; cached on disk afterwards).
-
-    Args:
-        model: the MelNet backbone (one tier), float32 or float64, on the CPU.
-        head: a :class:`~melforge.plugins.gmm.head.GMMHead`.
-        batch, frames, bins: output shape ``(batch, frames, bins)``.
-        temperature: τ > 0, biasing (seed 000 §6); the accumulated log-probability is always
-            under the untempered model.
-        generator: torch RNG; per sampled frame ``u: (batch, bins, K)`` then
-            ``eps: (batch, bins)`` are drawn from it.
-        cond: ``(batch, C)`` or ``(batch, frames, bins, C)`` conditioning ``z`` (eq. 8–9), or
-            ``None``.
-        prime: ``(batch, P, bins)`` frames copied into the output and fed through the
-            time-delayed stack before sampling continues at frame ``P`` (priming, seed 000 §6).
-        context: ``x_<g: (batch, frames, bins)`` for an upsampling tier (§5.2), or ``None``.
+def sample_compiled(model, head, request: SampleRequest) -> SampleResult:
+    """Draw ``request`` from a MelNet tier ``model`` with GMM ``head`` (both on the CPU, of the
+    same dtype, float32 or float64), frame by frame.
 
     Returns:
-        :class:`~melforge.core.backbone.SampleResult`: ``x (batch, frames, bins)``,
-        ``log_prob (batch,)`` in nats over the sampled (not primed) elements.
+        :class:`~melforge.core.sampler.SampleResult`: ``x (batch, frames, bins)``,
+        ``log_prob (batch,)`` in nats over the sampled (not primed) elements, untempered.
 
     Raises:
-        ValueError: bad shapes of ``prime``, ``cond`` or ``context``; ``temperature <= 0``; a
-            model that is not float32/float64 or not on the CPU.
-        TypeError: ``head`` is not a :class:`GMMHead`.
+        ValueError: see :meth:`SampleRequest.validate`; a head of another dtype.
     """
-    if not isinstance(head, GMMHead):
-        raise TypeError(f"melnet: the compiled sampler needs a GMMHead, got {type(head).__name__}")
-    if not temperature > 0:
-        raise ValueError(f"melnet: temperature must be > 0, got {temperature}")
     param = next(model.parameters())
-    dtype, device = param.dtype, param.device
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"melnet: the compiled sampler supports float32 and float64 models, got {dtype}")
-    if device.type != "cpu":
-        raise ValueError(f"melnet: the compiled sampler runs on the CPU, the model is on {device}")
+    dtype = param.dtype
     if next(head.parameters()).dtype != dtype:
         raise ValueError(f"melnet: head dtype {next(head.parameters()).dtype} != model dtype {dtype}")
-    primed = check_sample_inputs(batch=batch, frames=frames, bins=bins, prime=prime, context=context)
+    primed = request.validate()
+    batch, frames, bins, temperature = request.batch, request.frames, request.bins, request.temperature
     x = torch.zeros(batch, frames, bins, dtype=dtype)
     if primed:
-        x[:, :primed] = prime.to(dtype)
+        x[:, :primed] = request.prime.to(dtype)
     x_np = x.numpy()  # shares memory with x; the kernel writes the sampled frames into it
     log_prob = torch.zeros(batch, dtype=dtype)
     log_prob_np = log_prob.numpy()
-    z = model.conditioning(cond, None if context is None else context.to(dtype))
+    context = request.context
+    z = model.conditioning(request.cond, None if context is None else context.to(dtype))
     weights = extract_weights(model, head)
     no_zf = np.zeros((batch, 1, model.hidden_size), dtype=x_np.dtype)
     states = model.start_frames()
@@ -187,14 +166,14 @@ def sample_compiled(
         if i < primed:
             prev_frame = x[:, i]
             continue
-        u, eps = head.draw_noise((batch, bins), generator, dtype)  # (B, F, K), (B, F)
+        noise = head.draw_noise((batch, bins), request.generator, dtype)  # (B, F, K + 1)
         if z is not None:
             zf = frame_of(z[1], i)  # (B, F or 1, H), may be a broadcast view
             zf = _np(zf.expand(batch, zf.shape[1], model.hidden_size))
         else:
             zf = no_zf
         frequency_frame(
-            rows_np, zf, u.numpy(), eps.numpy(), x_np, i, log_prob_np, *weights, float(temperature)
+            rows_np, zf, noise.numpy(), x_np, i, log_prob_np, *weights, float(temperature)
         )
         prev_frame = x[:, i]
     return SampleResult(x=x, log_prob=log_prob, sampled_elements=(frames - primed) * bins)

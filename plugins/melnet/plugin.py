@@ -1,4 +1,4 @@
-"""Registers the MelNet backbone through the same hook a third-party plugin uses."""
+"""Registers the MelNet backbone and its compiled sampler through the hooks a third-party plugin uses."""
 
 from melforge.core.hookspecs import hookimpl
 
@@ -8,3 +8,10 @@ def melforge_register_backbone(registry):
     from .backbone import build_melnet
 
     registry.register("melnet", build_melnet)
+
+
+@hookimpl
+def melforge_register_sampler(registry):
+    from .compiled_sampler import MelNetCompiledSampler
+
+    registry.register("melnet_compiled", MelNetCompiledSampler)

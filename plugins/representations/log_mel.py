@@ -9,7 +9,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from melforge.core.representation import Representation
+from melforge.core.representation import SpectrogramRepresentation
 from melforge.core.stft import StftParams, stft_magnitude
 
 #: Defaults: 16 kHz speech, 64 ms window, 16 ms hop, 64 mel channels.
@@ -19,7 +19,7 @@ HOP_LENGTH = 256
 N_MELS = 64
 
 
-class LogMel(Representation):
+class LogMel(SpectrogramRepresentation):
     """Natural-log mel power spectrogram with a floor.
 
     Args:
@@ -91,6 +91,20 @@ class LogMel(Representation):
         if not np.isfinite(features).all():
             raise ValueError("log_mel.to_magnitude: features hold NaN or inf")
         return mel_to_linear(np.exp(features.astype(np.float64)), self.mel_basis)  # (frames, bins)
+
+    def to_audio(self, features: np.ndarray, inverter, *, length: int | None = None) -> np.ndarray:
+        """``(frames, n_mels)`` log-mel → ``(samples,)`` float32 audio: the inverter receives
+        the mel power ``exp(features)`` and the filterbank (``Inverter.invert_mel``), so an
+        inverter that fits the mel target directly can do so.
+
+        Raises:
+            ValueError: no inverter, or features not of shape ``(frames, n_mels)`` or not finite.
+        """
+        if inverter is None:
+            raise ValueError("log_mel: a mel spectrogram needs an inverter to become audio")
+        features = self.check_features(features, "log_mel features")
+        mel_power = np.exp(features.astype(np.float64))  # (frames, n_mels)
+        return inverter.invert_mel(mel_power, self.mel_basis, self.stft, length=length)
 
     def config(self) -> dict:
         return {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from melforge.core.representation import Representation
+from melforge.core.representation import SpectrogramRepresentation
 from melforge.core.stft import StftParams, stft_magnitude
 
 #: Defaults: 16 kHz speech, 64 ms window, 16 ms hop (as ``log_mel``).
@@ -17,7 +17,7 @@ N_FFT = 1024
 HOP_LENGTH = 256
 
 
-class LogStft(Representation):
+class LogStft(SpectrogramRepresentation):
     """Natural-log STFT magnitude with a floor (linear frequency, ``n_fft // 2 + 1`` bins).
 
     Args:

@@ -1,0 +1,1 @@
+"""The generic samplers: ``reference`` (re-run everything) and ``cached`` (incremental state)."""
