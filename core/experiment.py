@@ -1,4 +1,6 @@
-"""Build an experiment's parts from a resolved config through the registries."""
+"""Build an experiment's parts from a resolved config through the registries: one
+:func:`build_experiment` shared by ``melforge-train``, ``melforge-sample`` and
+``melforge-invert``'s callers."""
 
 from __future__ import annotations
 
@@ -10,23 +12,124 @@ import torch
 
 from .backbone import Backbone
 from .dataset import AudioDataset
+from .features import FeatureCorpus
 from .head import Head
 from .inverter import Inverter
 from .model import SpectrogramModel
 from .multiscale import MultiscaleModel
+from .normalization import Normalizer
 from .plugins import Registries, registries
 from .representation import Representation
+from .sampler import Sampler, select_sampler
+from .speakers import SpeakerVocabulary
 from .tiers import TierSchedule
 
 
 @dataclass
-class Parts:
-    """The objects an experiment is composed of."""
+class Experiment:
+    """The objects a run is composed of, built from one config.
 
+    Attributes:
+        cfg: the resolved config (plain dict).
+        representation, inverter, dataset: the parts named by the config.
+        model: the G-tier model (G = 1 for a single-tier model), weights from the checkpoint
+            when one was given.
+        samplers: the sampler of every tier (``cfg["sampler"]["name"]``, or the fastest that
+            supports the tier's backbone and head).
+        normalizer: feature normalisation (from the checkpoint, or fitted on the training set).
+        speakers: the speaker vocabulary of a speaker-conditioned model, else ``None``.
+        corpus: the analysed, split dataset, when it was needed.
+    """
+
+    cfg: dict
     representation: Representation
-    model: MultiscaleModel
     inverter: Inverter
-    dataset: AudioDataset | None = None
+    dataset: AudioDataset
+    model: MultiscaleModel
+    samplers: list[Sampler]
+    normalizer: Normalizer
+    speakers: SpeakerVocabulary | None
+    corpus: FeatureCorpus | None
+
+    def load_corpus(self) -> FeatureCorpus:
+        """The analysed dataset (built on first use, from the feature cache when possible)."""
+        if self.corpus is None:
+            self.corpus = build_corpus(self.cfg, self.dataset, self.representation)
+        return self.corpus
+
+    def prime(self, frames: int, audio_path: str | None = None) -> tuple[torch.Tensor, str | None]:
+        """The normalised frames to continue (priming, seed 000 §6): the first ``frames`` frames
+        of ``audio_path``, or else of the first validation clip that is long enough.
+        Returns ``((1, frames, n_bins), its speaker label or None)``.
+
+        Raises:
+            ValueError: the audio (or every validation clip) is shorter than ``frames`` (named).
+        """
+        if audio_path:
+            from .audio_io import read_audio
+
+            feats = self.representation.analyze(read_audio(audio_path, self.representation.sr))
+            if len(feats) < frames:
+                raise ValueError(
+                    f"sample.prime_audio={audio_path}: {len(feats)} frames, fewer than sample.prime_frames={frames}"
+                )
+            return torch.from_numpy(self.normalizer.normalize(feats[:frames])).unsqueeze(0), None
+        corpus = self.load_corpus()
+        for feats, speaker in zip(corpus.valid, corpus.valid_speakers):
+            if len(feats) >= frames:
+                return torch.from_numpy(self.normalizer.normalize(feats[:frames])).unsqueeze(0), speaker
+        raise ValueError(f"sample.prime_frames={frames}: no validation clip is that long")
+
+
+def build_corpus(cfg: Mapping[str, Any], dataset: AudioDataset, representation: Representation) -> FeatureCorpus:
+    """``dataset`` analysed with ``representation`` and split as ``cfg["data"]`` says."""
+    dcfg = cfg["data"]
+    return FeatureCorpus.build(
+        dataset, representation, valid_fraction=float(dcfg["valid_fraction"]), trim_db=dcfg.get("trim_db")
+    )
+
+
+def build_experiment(
+    cfg: Mapping[str, Any],
+    *,
+    state: Mapping[str, Any] | None = None,
+    need_corpus: bool = True,
+    regs: Registries | None = None,
+) -> Experiment:
+    """Every part ``cfg`` names, composed.
+
+    Args:
+        cfg: resolved config (plain dict) with ``representation``, ``dataset``, ``backbone``,
+            ``head``, ``inverter``, ``data`` and optionally ``sampler``, ``tiers``, ``seed``.
+        state: a checkpoint (:func:`melforge.core.checkpoint.load_checkpoint`): its weights,
+            normaliser and speaker list are used instead of fresh ones.
+        need_corpus: analyse the dataset now (always done without ``state``: the normaliser
+            and the speaker list come from the training set).
+        regs: registries (default: the process-wide ones).
+
+    Raises:
+        DatasetError, EntryConfigError, UnknownEntryError, SamplerError: bad data or config
+            (each names the part or key).
+    """
+    regs = regs or registries()
+    cfg = dict(cfg)
+    representation = regs.representation.build(cfg["representation"])
+    inverter = regs.inverter.build(cfg["inverter"])
+    dataset = regs.dataset.build(cfg["dataset"])
+    corpus = build_corpus(cfg, dataset, representation) if need_corpus or state is None else None
+    speakers = None
+    if cfg["data"].get("speaker_conditioning", False):
+        speakers = SpeakerVocabulary(state["speakers"] if state is not None else corpus.train_speakers)
+    torch.manual_seed(int(cfg.get("seed", 0)))
+    model = build_model(cfg, regs, cond_features=len(speakers) if speakers else 0, bins=representation.n_bins)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        normalizer = Normalizer.from_state_dict(state["normalizer"])
+    else:
+        normalizer = representation.fit_normalizer(corpus.train)
+    sampler_name = (cfg.get("sampler") or {}).get("name")
+    samplers = [select_sampler(regs.sampler, sampler_name, tier.backbone, tier.head) for tier in model.tiers]
+    return Experiment(cfg, representation, inverter, dataset, model, samplers, normalizer, speakers, corpus)
 
 
 def tier_layers(cfg: Mapping[str, Any]) -> list[int] | None:
@@ -108,23 +211,3 @@ def _accepts(factory, name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
-def build_parts(
-    cfg: Mapping[str, Any],
-    *,
-    with_dataset: bool = True,
-    regs: Registries | None = None,
-    cond_features: int = 0,
-) -> Parts:
-    """Everything named in ``cfg``: representation, model, inverter and (optionally) dataset.
-    ``cfg`` is a plain dict (``OmegaConf.to_container(cfg, resolve=True)``)."""
-    regs = regs or registries()
-    torch.manual_seed(int(cfg.get("seed", 0)))
-    representation = regs.representation.build(cfg["representation"])
-    return Parts(
-        representation=representation,
-        model=build_model(cfg, regs, cond_features=cond_features, bins=representation.n_bins),
-        inverter=regs.inverter.build(cfg["inverter"]),
-        dataset=regs.dataset.build(cfg["dataset"]) if with_dataset else None,
-    )

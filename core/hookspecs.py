@@ -31,8 +31,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 class MelforgeSpecs:
-    """Hook specifications. Every hook takes one argument, ``registry``: a
-    :class:`melforge.core.registry.Registrar` for that kind; implementations return nothing."""
+    """Hook specifications. Every ``melforge_register_*`` hook takes one argument, ``registry``:
+    a :class:`melforge.core.registry.Registrar` for that kind; implementations return nothing.
+    ``melforge_config_searchpath`` takes none and returns a value."""
 
     @hookspec
     def melforge_register_representation(self, registry) -> None:
@@ -65,3 +66,16 @@ class MelforgeSpecs:
     def melforge_register_dataset(self, registry) -> None:
         """Register :class:`melforge.core.dataset.AudioDataset` subclasses (corpora of audio
         clips, e.g. ``audio_folder``)."""
+
+    @hookspec
+    def melforge_config_searchpath(self) -> "str | list[str] | None":
+        """Return where Hydra should also look for config files: one search-path string such as
+        ``"pkg://my_package.configs"`` (a package holding config groups, e.g. ``backbone/mine.yaml``
+        and ``experiment/mine_tiny.yaml``) or ``"file:///abs/path"``, a list of them, or ``None``.
+
+        Unlike the ``melforge_register_*`` hooks, this one takes no argument and *returns* a value;
+        every plugin's answer is kept (``firstresult=False``), in plugin loading order, in
+        :attr:`melforge.core.plugins.Registries.config_searchpath`, and
+        :func:`melforge.core.config_search.searchpath_override` turns them into the
+        ``hydra.searchpath=[...]`` override the command-line apps pass to Hydra. A plugin whose
+        implementation raises or returns anything else is skipped like any failing plugin."""

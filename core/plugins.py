@@ -56,6 +56,9 @@ class Registries:
     dataset: Registry
     plugins: list[str] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
+    #: Hydra search-path entries (``"pkg://my_pkg.configs"``) from ``melforge_config_searchpath``,
+    #: in plugin loading order; :func:`melforge.core.config_search.searchpath_override` uses them.
+    config_searchpath: list[str] = field(default_factory=list)
 
     def of(self, kind: str) -> Registry:
         """The registry for ``kind`` (one of :data:`KINDS`).
@@ -100,8 +103,31 @@ def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str, strict: 
             scratch = Registry(kind, target.base, classes_only=target.classes_only)
             impl.function(registry=Registrar(scratch, plugin_name))
             staged.extend((kind, e.name, e.factory) for e in scratch.entries())
+    searchpath = _config_searchpath(pm, plugin, plugin_name)
     for kind, name, factory in staged:
         regs.of(kind).register(name, factory, plugin=plugin_name)
+    regs.config_searchpath.extend(p for p in searchpath if p not in regs.config_searchpath)
+
+
+def _config_searchpath(pm: pluggy.PluginManager, plugin: Any, plugin_name: str) -> list[str]:
+    """What ``plugin``'s ``melforge_config_searchpath`` returns, as a list of strings.
+
+    Raises:
+        TypeError: it returned something other than a string, a list of strings or ``None``.
+    """
+    found: list[str] = []
+    for impl in pm.hook.melforge_config_searchpath.get_hookimpls():
+        if impl.plugin is not plugin:
+            continue
+        value = impl.function()
+        values = [] if value is None else [value] if isinstance(value, str) else value
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) and v for v in values):
+            raise TypeError(
+                f"{plugin_name}: melforge_config_searchpath must return a search-path string "
+                f"(e.g. 'pkg://my_pkg.configs'), a list of them or None, got {value!r}"
+            )
+        found.extend(values)
+    return found
 
 
 def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> list[importlib.metadata.EntryPoint]:

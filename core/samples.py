@@ -47,36 +47,6 @@ class RenderedSample:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-def prime_from_features(
-    features: list[np.ndarray],
-    speakers: list[str | None],
-    normalizer: Normalizer,
-    frames: int,
-    audio_path: str | None = None,
-    representation: Representation | None = None,
-) -> tuple[torch.Tensor, str | None]:
-    """The frames to continue from (priming, seed 000 §6): the first ``frames`` frames of
-    ``audio_path`` analysed with ``representation``, or else of the first clip in ``features``
-    that is long enough. Returns ``((1, frames, bins)`` normalised, its speaker label``)``.
-
-    Raises:
-        ValueError: the audio (or every clip) is shorter than ``frames`` frames (names the file).
-    """
-    if audio_path:
-        from .audio_io import read_audio
-
-        if representation is None:
-            raise ValueError("prime_from_features: audio_path needs the representation")
-        feats = representation.analyze(read_audio(audio_path, representation.sr))
-        if len(feats) < frames:
-            raise ValueError(f"sample.prime_audio={audio_path}: {len(feats)} frames, fewer than sample.prime_frames={frames}")
-        return torch.from_numpy(normalizer.normalize(feats[:frames])).unsqueeze(0), None
-    for feats, speaker in zip(features, speakers):
-        if len(feats) >= frames:
-            return torch.from_numpy(normalizer.normalize(feats[:frames])).unsqueeze(0), speaker
-    raise ValueError(f"sample.prime_frames={frames}: no validation clip is that long")
-
-
 def render_samples(
     model: MultiscaleModel,
     samplers: list[Sampler],
@@ -165,3 +135,52 @@ def render_samples(
             RenderedSample(png, wav, npy, nll, seconds, tier_nll or None, tiers_png, label, primed, clipped)
         )
     return results
+
+
+def sample_checkpoint(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    sample_cfg: dict,
+    *,
+    inverter_cfg: dict | None = None,
+    sampler_cfg: dict | None = None,
+) -> list[RenderedSample]:
+    """Rebuild the experiment of ``checkpoint`` (:func:`melforge.core.experiment.build_experiment`)
+    and render ``sample_cfg["count"]`` samples into ``out_dir`` (see :func:`render_samples`).
+    ``inverter_cfg`` / ``sampler_cfg`` replace the checkpoint's inverter / sampler when given.
+
+    ``sample_cfg`` keys: ``count``, ``frames``, ``temperature`` (one value or one per tier),
+    ``seed``, and optionally ``speaker`` (a label of a speaker-conditioned model),
+    ``prime_frames`` (continue the first frames of ``prime_audio``, or of the first validation
+    clip of the checkpoint's dataset when ``prime_audio`` is null).
+
+    Raises:
+        CheckpointError: the file is missing, refused or not a melforge checkpoint (named).
+        ValueError: a shape that does not divide into the model's tiers, or priming audio that
+            is too short (named).
+        KeyError: an unknown ``speaker``.
+    """
+    from .checkpoint import load_checkpoint
+    from .experiment import build_experiment
+    from .training import check_sample_shape
+
+    state = load_checkpoint(checkpoint)
+    cfg = dict(state["config"])
+    if inverter_cfg:
+        cfg["inverter"] = inverter_cfg
+    if sampler_cfg:
+        cfg["sampler"] = sampler_cfg
+    exp = build_experiment(cfg, state=state, need_corpus=False)
+    torch.set_num_threads(int(cfg.get("threads", 2)))
+    frames = int(sample_cfg["frames"])
+    prime_frames = int(sample_cfg.get("prime_frames", 0) or 0)
+    check_sample_shape(exp.model, exp.representation.n_bins, frames, prime_frames)
+    prime, prime_speaker = None, None
+    if prime_frames:
+        prime, prime_speaker = exp.prime(prime_frames, sample_cfg.get("prime_audio"))
+    return render_samples(
+        exp.model, exp.samplers, exp.representation, exp.normalizer, exp.inverter, out_dir,
+        count=int(sample_cfg["count"]), frames=frames,
+        temperature=sample_cfg["temperature"], seed=int(sample_cfg["seed"]),
+        speakers=exp.speakers, speaker=sample_cfg.get("speaker") or prime_speaker, prime=prime,
+    )

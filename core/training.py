@@ -1,29 +1,26 @@
-"""The training runner: RMSProp (seed 000 Appendix A), clipping, validation, atomic and exactly
-resumable checkpoints, progress bar, TensorBoard, and the final samples."""
+"""The training runner: :func:`train` = :func:`~melforge.core.experiment.build_experiment`, then
+:func:`training_loop` (the optimiser config's RMSProp or Adam, per-tier gradient clipping,
+validation, atomic and exactly resumable checkpoints), with a
+:class:`~melforge.core.reporting.Reporter` and the final samples."""
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from .atomic import atomic_path
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
 from .crops import CropSampler, fixed_crops
-from .experiment import build_model
-from .features import FeatureCorpus
-from .model import nats_to_bits
+from .experiment import Experiment, build_experiment
 from .multiscale import MultiscaleModel
-from .normalization import Normalizer
-from .plugins import registries
-from .speakers import SpeakerVocabulary
+from .optim import apply_optimizer_config, make_optimizer
+from .reporting import Reporter, write_metrics
 
 
 class TrainingDiverged(RuntimeError):
@@ -56,24 +53,6 @@ def evaluate(
     return {g: totals[g] / counts[g] for g in sorted(totals)}
 
 
-def overall_nll(per_tier: dict[int, float], shapes: list[tuple[int, int]]) -> float:
-    """Per-tier NLLs (nats per element of each tier) → nats per element of the spectrogram made
-    of those tiers: ``Σ_g n_g·NLL_g / Σ_g n_g`` (the log-likelihood is a sum over tiers, eq. 10)."""
-    sizes = {g: shapes[g - 1][0] * shapes[g - 1][1] for g in per_tier}
-    return sum(per_tier[g] * sizes[g] for g in per_tier) / sum(sizes.values())
-
-
-def make_optimizer(model: torch.nn.Module, train_cfg: dict) -> torch.optim.Optimizer:
-    """RMSProp with the paper's learning rate 1e-4 and momentum 0.9 (seed 000 Appendix A)."""
-    return torch.optim.RMSprop(
-        model.parameters(),
-        lr=float(train_cfg["lr"]),
-        momentum=float(train_cfg["momentum"]),
-        alpha=float(train_cfg.get("alpha", 0.99)),
-        eps=float(train_cfg.get("eps", 1e-8)),
-    )
-
-
 def train_tiers(cfg: dict[str, Any], n_tiers: int) -> list[int]:
     """``cfg["tiers"]["train"]``: the 1-based tiers this run updates (default: all).
 
@@ -89,6 +68,62 @@ def train_tiers(cfg: dict[str, Any], n_tiers: int) -> list[int]:
     return sorted(set(wanted))
 
 
+@dataclass
+class TrainingData:
+    """Normalised training crops and the fixed validation crops of an experiment.
+
+    Attributes:
+        train: draws ``(batch, crop_frames, bins)`` crops with their speaker labels.
+        valid: ``(n, crop_frames, bins)`` fixed validation crops.
+        valid_cond: ``(n, speakers)`` their one-hot speakers, or ``None``.
+        crop_frames: frames per crop.
+    """
+
+    train: CropSampler
+    valid: torch.Tensor
+    valid_cond: torch.Tensor | None
+    crop_frames: int
+
+    @classmethod
+    def from_experiment(cls, exp: Experiment) -> "TrainingData":
+        """Crops of ``exp``'s corpus, normalised with its normaliser (``cfg["data"]`` keys
+        ``crop_frames`` and ``valid_crops``)."""
+        corpus, normalizer, dcfg = exp.load_corpus(), exp.normalizer, exp.cfg["data"]
+        crop_frames = int(dcfg["crop_frames"])
+        train = CropSampler([normalizer.normalize(f) for f in corpus.train], crop_frames, speakers=corpus.train_speakers)
+        valid, sources = fixed_crops(
+            [normalizer.normalize(f) for f in corpus.valid], crop_frames, int(dcfg["valid_crops"]), with_sources=True
+        )
+        valid_cond = exp.speakers.one_hot([corpus.valid_speakers[k] for k in sources]) if exp.speakers else None
+        return cls(train, valid, valid_cond, crop_frames)
+
+
+def check_shapes(exp: Experiment) -> None:
+    """The crop and sample lengths divide into the model's tiers.
+
+    Raises:
+        ValueError: names ``data.crop_frames``, ``sample.frames`` or ``sample.prime_frames``.
+    """
+    schedule, bins, scfg = exp.model.schedule, exp.representation.n_bins, exp.cfg.get("sample", {})
+    schedule.check(int(exp.cfg["data"]["crop_frames"]), bins, what="data.crop_frames")
+    if int(scfg.get("count", 0)) > 0:
+        check_sample_shape(exp.model, bins, int(scfg["frames"]), int(scfg.get("prime_frames", 0) or 0))
+
+
+def check_sample_shape(model: MultiscaleModel, bins: int, frames: int, prime_frames: int) -> None:
+    """``sample.frames`` and ``sample.prime_frames`` fit the model's tiers.
+
+    Raises:
+        ValueError: names the key and the factor it must be a multiple of.
+    """
+    model.schedule.check(frames, bins, what="sample.frames")
+    if prime_frames % model.schedule.time_factor or prime_frames >= frames:
+        raise ValueError(
+            f"sample.prime_frames={prime_frames}: must be a multiple of {model.schedule.time_factor} and "
+            f"less than sample.frames={frames}"
+        )
+
+
 def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     """Train the model described by ``cfg`` (a resolved plain dict), writing into ``run_dir``:
     ``checkpoints/`` (``step_*.pt`` and ``last.pt``), ``tensorboard/``, ``metrics.json``,
@@ -101,7 +136,9 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     ``data.speaker_conditioning`` every tier is conditioned on a one-hot speaker vector (§4.3).
 
     If ``run_dir/checkpoints/last.pt`` exists and ``train.resume`` is true, training continues
-    from it and ends at ``train.max_steps`` exactly as an uninterrupted run would.
+    from it and ends at ``train.max_steps`` exactly as an uninterrupted run would; the
+    optimiser's hyperparameters are the config's (a changed ``optimizer.lr`` is applied and
+    logged).
 
     Returns:
         The metrics written to ``metrics.json`` (NLLs in nats per element, bits alongside).
@@ -114,101 +151,80 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    tcfg, dcfg, scfg = cfg["train"], cfg["data"], cfg.get("sample", {})
-    seed = int(cfg.get("seed", 0))
     torch.set_num_threads(int(cfg.get("threads", 2)))
-    _write_yaml(run_dir / "config.yaml", cfg)
-
-    regs = registries()
-    representation = regs.representation.build(cfg["representation"])
-    inverter = regs.inverter.build(cfg["inverter"])
-    corpus = FeatureCorpus.build(
-        regs.dataset.build(cfg["dataset"]),
-        representation,
-        valid_fraction=float(dcfg["valid_fraction"]),
-        trim_db=dcfg.get("trim_db"),
-    )
     ckpt_dir = run_dir / "checkpoints"
-    resume_from = ckpt_dir / LAST if tcfg.get("resume", True) and (ckpt_dir / LAST).exists() else None
-    state = load_checkpoint(resume_from) if resume_from is not None else None
-    speakers = None
-    if dcfg.get("speaker_conditioning", False):
-        labels = state["speakers"] if state is not None else corpus.train_speakers
-        speakers = SpeakerVocabulary(labels)
-    torch.manual_seed(seed)
-    model = build_model(
-        cfg, regs, cond_features=len(speakers) if speakers else 0, bins=representation.n_bins
-    )
-    schedule = model.schedule
-    crop_frames = int(dcfg["crop_frames"])
-    schedule.check(crop_frames, representation.n_bins, what="data.crop_frames")
-    if int(scfg.get("count", 0)) > 0:
-        schedule.check(int(scfg["frames"]), representation.n_bins, what="sample.frames")
-        prime_frames = int(scfg.get("prime_frames", 0) or 0)
-        if prime_frames % schedule.time_factor or prime_frames >= int(scfg["frames"]):
-            raise ValueError(
-                f"sample.prime_frames={prime_frames}: must be a multiple of {schedule.time_factor} and "
-                f"less than sample.frames={scfg['frames']}"
-            )
-    trained = train_tiers(cfg, model.n_tiers)
-    shapes = schedule.shapes(crop_frames, representation.n_bins)
-    normalizer = Normalizer.from_state_dict(state["normalizer"]) if state is not None else Normalizer.fit(corpus.train)
-    train_crops = CropSampler(
-        [normalizer.normalize(f) for f in corpus.train], crop_frames, speakers=corpus.train_speakers
-    )
-    valid_crops, valid_sources = fixed_crops(
-        [normalizer.normalize(f) for f in corpus.valid], crop_frames, int(dcfg["valid_crops"]), with_sources=True
-    )
-    valid_cond = speakers.one_hot([corpus.valid_speakers[k] for k in valid_sources]) if speakers else None
-    optimizer = make_optimizer(model, tcfg)
-    batch_size = int(tcfg["batch_size"])
-    max_steps = int(tcfg["max_steps"])
-    metrics: dict[str, Any] = {}
-    step = 0
-    saved_step: int | None = None  # step of checkpoints/last.pt, if any
-
-    def record_valid(prefix: str, per_tier: dict[int, float]) -> float:
-        for g, value in per_tier.items():
-            metrics[f"{prefix}_tier{g}"] = value
-        metrics[prefix] = overall_nll(per_tier, shapes)
-        return metrics[prefix]
-
+    resume = cfg["train"].get("resume", True) and (ckpt_dir / LAST).exists()
+    state = load_checkpoint(ckpt_dir / LAST) if resume else None
+    _write_yaml(run_dir / "config.yaml", cfg)
+    exp = build_experiment(cfg, state=state)
+    check_shapes(exp)
+    data = TrainingData.from_experiment(exp)
+    optimizer = make_optimizer(exp.model.parameters(), cfg["optimizer"])
     if state is not None:
-        model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step = saved_step = int(state["step"])
-        metrics = dict(state.get("metrics", {}))
-        print(f"melforge: resuming from {resume_from} at step {step}", file=sys.stderr)
-    else:
-        record_valid("valid_nll_step0", evaluate(model, valid_crops, batch_size, valid_cond))
+        for key, (old, new) in apply_optimizer_config(optimizer, cfg["optimizer"]).items():
+            print(f"melforge: resumed optimizer.{key} changed from {old} to {new} (the config's value is used)", file=sys.stderr)
+        print(f"melforge: resuming from {ckpt_dir / LAST} at step {int(state['step'])}", file=sys.stderr)
+    step = int(state["step"]) if state is not None else 0
+    shapes = exp.model.schedule.shapes(data.crop_frames, exp.representation.n_bins)
+    reporter = Reporter(
+        run_dir, shapes, exp.model.n_tiers, step, int(cfg["train"]["max_steps"]), state.get("metrics", {}) if state else {}
+    )
+    try:
+        end_step, recent, elapsed = training_loop(exp, data, optimizer, reporter, run_dir / "checkpoints", state)
+        return finish(exp, data, reporter, run_dir, end_step - step, recent, elapsed)
+    finally:
+        reporter.close()
+
+
+def training_loop(
+    exp: Experiment,
+    data: TrainingData,
+    optimizer: torch.optim.Optimizer,
+    reporter: Reporter,
+    ckpt_dir: Path,
+    state: dict[str, Any] | None,
+) -> tuple[int, dict[str, list[float]], float]:
+    """Update ``exp.model`` until ``train.max_steps``, validating (into ``reporter``) and
+    checkpointing (into ``ckpt_dir``) on the way; ``state`` is the checkpoint resumed from.
+
+    Returns:
+        ``(final step, recent training NLLs per tier, seconds spent in this call)``.
+
+    Raises:
+        TrainingDiverged: a non-finite loss or gradient norm.
+    """
+    cfg, model = exp.cfg, exp.model
+    tcfg = cfg["train"]
+    seed = int(cfg.get("seed", 0))
+    batch_size, max_steps, log_every = int(tcfg["batch_size"]), int(tcfg["max_steps"]), int(tcfg["log_every"])
+    trained = train_tiers(cfg, model.n_tiers)
+    step = int(state["step"]) if state is not None else 0
+    saved_step: int | None = step if state is not None else None  # step of checkpoints/last.pt
+    recent: dict[str, list[float]] = {k: list(v) for k, v in reporter.metrics.get("recent_train_nll", {}).items()}
+    if state is None:
+        reporter.validation(0, evaluate(model, data.valid, batch_size, data.valid_cond), prefix="valid_nll_step0")
+        reporter.image("data/valid_crop", exp.representation.to_image(exp.normalizer.denormalize(data.valid[0].numpy())), 0)
 
     def checkpoint_state() -> dict[str, Any]:
+        reporter.metrics["recent_train_nll"] = recent
         return {
             "step": step,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "config": cfg,
-            "normalizer": normalizer.state_dict(),
-            "representation": representation.config(),
-            "speakers": speakers.labels if speakers else None,
-            "metrics": metrics,
+            "normalizer": exp.normalizer.state_dict(),
+            "representation": exp.representation.config(),
+            "speakers": exp.speakers.labels if exp.speakers else None,
+            "metrics": reporter.metrics,
         }
 
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step)
-    if state is None:
-        writer.add_scalar("valid/nll", metrics["valid_nll_step0"], 0)
-        _log_spectrogram(writer, "data/valid_crop", normalizer.denormalize(valid_crops[0].numpy()), 0)
-    recent: dict[str, list[float]] = {k: list(v) for k, v in metrics.get("recent_train_nll", {}).items()}
-    log_every = int(tcfg["log_every"])
-    start_time, start_step = time.perf_counter(), step
-    bar = tqdm(total=max_steps, initial=step, desc="train", unit="step", dynamic_ncols=True, file=sys.stderr)
+    start_time = time.perf_counter()
     model.train()
     try:
         while step < max_steps:
-            x, labels = train_crops.draw(batch_size, batch_generator(seed, step))
-            cond = speakers.one_hot(labels) if speakers else None
+            x, labels = data.train.draw(batch_size, batch_generator(seed, step))
+            cond = exp.speakers.one_hot(labels) if exp.speakers else None
             nlls = model.tier_nlls(x, cond, trained)  # {g: nats per element of tier g}
             loss = sum(nlls.values())
             if not torch.isfinite(loss):
@@ -228,87 +244,63 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
             step += 1
             for g, value in nlls.items():
                 recent[str(g)] = (recent.get(str(g), []) + [value.item()])[-log_every:]
-            bar.update(1)
+            reporter.train_step(step)
             if step % log_every == 0 or step == max_steps:
-                train_now = overall_nll({int(g): float(np.mean(v)) for g, v in recent.items()}, shapes)
-                bar.set_postfix(nll=f"{train_now:.3f}")
-                writer.add_scalar("train/nll", train_now, step)
-                for g in trained:
-                    if len(trained) > 1 or model.n_tiers > 1:
-                        writer.add_scalar(f"train/nll_tier{g}", float(np.mean(recent[str(g)])), step)
-                    writer.add_scalar(f"train/grad_norm_tier{g}", grad_norms[g], step)
+                reporter.train_log(step, recent, grad_norms)
             if step % int(tcfg["valid_every"]) == 0 or step == max_steps:
-                per_tier = evaluate(model, valid_crops, batch_size, valid_cond)
-                record_valid("valid_nll", per_tier)
-                writer.add_scalar("valid/nll", metrics["valid_nll"], step)
-                if model.n_tiers > 1:
-                    for g, value in per_tier.items():
-                        writer.add_scalar(f"valid/nll_tier{g}", value, step)
-                tiers_text = (
-                    " (" + ", ".join(f"tier {g} {v:.4f}" for g, v in per_tier.items()) + ")" if model.n_tiers > 1 else ""
-                )
-                bar.write(f"step {step}: valid NLL {metrics['valid_nll']:.4f} nats/element{tiers_text}")
+                reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond))
             if step % int(tcfg["checkpoint_every"]) == 0 or step == max_steps:
-                metrics["recent_train_nll"] = recent
                 save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
                 saved_step = step
+        if "valid_nll" not in reporter.metrics:  # resumed at max_steps: nothing trained in this call
+            reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond))
     finally:
-        bar.close()
-    elapsed = time.perf_counter() - start_time
-    if "valid_nll" not in metrics:  # resumed at max_steps: nothing trained in this call
-        record_valid("valid_nll", evaluate(model, valid_crops, batch_size, valid_cond))
-    train_per_tier = {int(g): float(np.mean(v)) for g, v in recent.items() if v}
-    out: dict[str, Any] = {
-        "steps": step,
-        "tiers": model.n_tiers,
-        "tiers_trained": trained,
-        "tier_shapes": [list(s) for s in shapes],
-        "valid_nll_step0": metrics["valid_nll_step0"],
-        "valid_nll": metrics["valid_nll"],
-        "train_nll": overall_nll(train_per_tier, shapes) if train_per_tier else float("nan"),
-    }
-    for g in range(1, model.n_tiers + 1):
-        out[f"valid_nll_tier{g}"] = metrics[f"valid_nll_tier{g}"]
-        out[f"valid_nll_step0_tier{g}"] = metrics[f"valid_nll_step0_tier{g}"]
-        if g in train_per_tier:
-            out[f"train_nll_tier{g}"] = train_per_tier[g]
-    for key in [k for k in out if "_nll" in k]:
-        out[key.replace("_nll", "_bits")] = nats_to_bits(out[key]) if math.isfinite(out[key]) else float("nan")
-    out.update(
-        {
-            "units": "NLL in nats (and bits) per element of the normalised spectrogram; valid_nll and train_nll "
-            "are over the whole spectrogram (the sum over tiers, eq. 10), *_tier<g> per element of tier g",
-            "speakers": speakers.labels if speakers else None,
-            "train_clips": len(corpus.train),
-            "valid_clips": len(corpus.valid),
-            "valid_crops": int(valid_crops.shape[0]),
-            "train_seconds_this_run": elapsed,
-            "train_elements_per_second": (step - start_step) * batch_size * crop_frames * representation.n_bins
-            / max(elapsed, 1e-9),
-        }
-    )
-    if int(scfg.get("count", 0)) > 0:
-        from .samples import prime_from_features, render_samples
+        reporter.bar.close()
+    return step, recent, time.perf_counter() - start_time
 
-        prime = None
+
+def finish(
+    exp: Experiment, data: TrainingData, reporter: Reporter, run_dir: Path, steps_run: int, recent: dict, elapsed: float
+) -> dict[str, Any]:
+    """Draw the final samples (``cfg["sample"]``), write ``metrics.json`` and return it."""
+    import numpy as np
+
+    from .samples import render_samples
+
+    cfg = exp.cfg
+    scfg = cfg.get("sample", {})
+    step = int(cfg["train"]["max_steps"])
+    corpus = exp.load_corpus()
+    shapes = exp.model.schedule.shapes(data.crop_frames, exp.representation.n_bins)
+    out = {"steps": step, "tiers": exp.model.n_tiers, "tiers_trained": train_tiers(cfg, exp.model.n_tiers),
+           "tier_shapes": [list(s) for s in shapes]}
+    out.update(reporter.summary(recent, {
+        "units": "NLL in nats (and bits) per element of the normalised features; valid_nll and train_nll "
+        "are over the whole spectrogram (the sum over tiers, eq. 10), *_tier<g> per element of tier g",
+        "speakers": exp.speakers.labels if exp.speakers else None,
+        "samplers": [type(s).__name__ for s in exp.samplers],
+        "train_clips": len(corpus.train),
+        "valid_clips": len(corpus.valid),
+        "valid_crops": int(data.valid.shape[0]),
+        "train_seconds_this_run": elapsed,
+        "train_elements_per_second": steps_run * int(cfg["train"]["batch_size"]) * data.crop_frames
+        * exp.representation.n_bins / max(elapsed, 1e-9),
+    }))
+    if int(scfg.get("count", 0)) > 0:
+        prime, prime_speaker = None, None
         prime_frames = int(scfg.get("prime_frames", 0) or 0)
-        prime_speaker = None
         if prime_frames:
-            prime, prime_speaker = prime_from_features(
-                corpus.valid, corpus.valid_speakers, normalizer, prime_frames, scfg.get("prime_audio"), representation
-            )
+            prime, prime_speaker = exp.prime(prime_frames, scfg.get("prime_audio"))
         rendered = render_samples(
-            model, representation, normalizer, inverter, run_dir / "samples",
+            exp.model, exp.samplers, exp.representation, exp.normalizer, exp.inverter, run_dir / "samples",
             count=int(scfg["count"]), frames=int(scfg["frames"]),
-            temperature=scfg["temperature"], seed=int(scfg.get("seed", seed)),
-            speakers=speakers, speaker=scfg.get("speaker") or prime_speaker, prime=prime,
+            temperature=scfg["temperature"], seed=int(scfg.get("seed", cfg.get("seed", 0))),
+            speakers=exp.speakers, speaker=scfg.get("speaker") or prime_speaker, prime=prime,
         )
         out["samples"] = [r.summary() for r in rendered]
         for k, r in enumerate(rendered):
-            _log_spectrogram(writer, f"samples/{k}", np.load(r.npy), step)
-    writer.close()
-    with atomic_path(run_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(out, indent=2) + "\n")
+            reporter.image(f"samples/{k}", exp.representation.to_image(np.load(r.npy)), step)
+    write_metrics(run_dir / "metrics.json", out)
     return out
 
 
@@ -320,14 +312,8 @@ def _diverged_message(what: str, value: float, step: int, ckpt_dir: Path, saved_
     )
     return (
         f"training stopped: non-finite {what} ({value}) at step {step + 1}; {where}. "
-        "Lower train.lr or train.grad_clip, or check the data for NaN/inf."
+        "Lower optimizer.lr or train.grad_clip, or check the data for NaN/inf."
     )
-
-
-def _log_spectrogram(writer, tag: str, features: np.ndarray, step: int) -> None:
-    from .plotting import spectrogram_figure
-
-    writer.add_figure(tag, spectrogram_figure(features, title=tag), step, close=True)
 
 
 def _write_yaml(path: Path, cfg: dict) -> None:

@@ -15,7 +15,7 @@ import torch
 
 from melforge.core.checkpoint import load_checkpoint
 from melforge.core.audio_io import read_audio
-from melforge.core.cli.sample import sample_from_checkpoint
+from melforge.core.samples import sample_checkpoint as sample_from_checkpoint
 from melforge.core.experiment import build_model
 from melforge.core.features import FeatureCorpus
 from melforge.core.normalization import Normalizer
