@@ -127,7 +127,7 @@ def child(column: str, tier: int, frames: int, checkpoint: bool) -> dict:
 
     import torch
 
-    from melforge.core.training import make_optimizer
+    from melforge.core.optim import make_optimizer
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
@@ -136,7 +136,7 @@ def child(column: str, tier: int, frames: int, checkpoint: bool) -> dict:
     bins = tier_shapes(cfg)[tier - 1][1]
     model_tier = build_tier(cfg, tier, speakers)
     model_tier.train()
-    optimizer = make_optimizer(model_tier, cfg["train"])
+    optimizer = make_optimizer(model_tier.parameters(), cfg["optimizer"])
     params = sum(p.numel() * p.element_size() for p in model_tier.parameters())
     x = torch.randn(1, frames, bins)  # (batch, frames_g, bins_g)
     context = torch.randn(1, frames, bins) if tier > 1 else None  # x_<g

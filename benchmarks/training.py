@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 
 from melforge.core.model import SpectrogramModel
-from melforge.core.training import make_optimizer
+from melforge.core.optim import make_optimizer
 from melforge.plugins.gmm.head import GMMHead
 from melforge.plugins.melnet.backbone import build_melnet
 from melforge.plugins.melnet.lstm import LearnedInitLSTM
@@ -80,7 +80,7 @@ def build_model(hidden: int, layers: int, components: int) -> SpectrogramModel:
 
 def make_train_step(model: SpectrogramModel, x: torch.Tensor) -> Callable[[], float]:
     """One update as in ``core/training.py``: NLL, backward, norm clipping, RMSProp."""
-    optimizer = make_optimizer(model, {"lr": LR, "momentum": MOMENTUM})
+    optimizer = make_optimizer(model.parameters(), {"name": "rmsprop", "lr": LR, "momentum": MOMENTUM})
     model.train()
 
     def step() -> float:
