@@ -13,7 +13,8 @@ from melforge.core.plugins import KINDS, PluginLoadError, load_registries
 
 
 def format_table(regs) -> str:
-    """The listing as text: one section per kind, ``name  plugin  description`` rows."""
+    """The listing as text: one section per kind, ``name  plugin  description`` rows; each
+    sampler also gets a ``supports:`` row (backbone and head families, devices, speed rank)."""
     lines = []
     for kind in KINDS:
         entries = regs.of(kind).entries()
@@ -22,6 +23,8 @@ def format_table(regs) -> str:
         pwidth = max((len(e.plugin) for e in entries), default=0)
         for e in entries:
             lines.append(f"  {e.name:<{width}}  {e.plugin:<{pwidth}}  {e.description}")
+            if kind == "sampler":  # what the sampler declares it supports
+                lines.append(f"  {'':<{width}}  {'':<{pwidth}}  supports: {e.factory.support_summary()}")
     if regs.failures:
         lines.append("skipped plugins")
         for f in regs.failures:
