@@ -17,14 +17,18 @@ import torch
 from .atomic import atomic_path
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
 from .crops import CropSampler, fixed_crops
+from .divergence import DivergenceDetector
 from .experiment import Experiment, build_experiment
 from .multiscale import MultiscaleModel
 from .optim import apply_optimizer_config, make_optimizer
 from .reporting import Reporter, write_metrics
+from .run_dir import check_resume, locked_run_dir
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the gradient norm became NaN or inf; the last good checkpoint is untouched."""
+    """The loss rose far above its recent statistics, or the loss or a gradient norm became
+    NaN or inf; no diverged state was checkpointed and the message names the last checkpoint
+    written before the divergence began."""
 
 
 def batch_generator(seed: int, step: int) -> torch.Generator:
@@ -136,25 +140,33 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     ``data.speaker_conditioning`` every tier is conditioned on a one-hot speaker vector (§4.3).
 
     If ``run_dir/checkpoints/last.pt`` exists and ``train.resume`` is true, training continues
-    from it and ends at ``train.max_steps`` exactly as an uninterrupted run would; the
-    optimiser's hyperparameters are the config's (a changed ``optimizer.lr`` is applied and
-    logged).
+    from it and ends at ``train.max_steps`` exactly as an uninterrupted run would. Before anything
+    in the directory is touched, the checkpoint's config is compared with ``cfg``: a changed
+    architecture or data key is an error listing them; changed optimiser keys (``optimizer.lr``)
+    are applied and logged. ``config.yaml`` is written after that check. The run holds an
+    exclusive lock on ``run_dir`` throughout.
 
     Returns:
         The metrics written to ``metrics.json`` (NLLs in nats per element, bits alongside).
 
     Raises:
-        TrainingDiverged: a non-finite loss or gradient norm (nothing is written for that step).
+        RunDirectoryBusy: another process is training in ``run_dir`` (names its PID).
+        ResumeMismatch: the checkpoint was trained with other architecture or data keys.
+        TrainingDiverged: see :class:`TrainingDiverged` (nothing is written for that step).
         DatasetError, EntryConfigError, UnknownEntryError: bad data or config (named).
         ValueError: shapes that do not divide into the tiers (names ``data.crop_frames``,
             ``sample.frames`` or ``sample.prime_frames``).
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with locked_run_dir(run_dir) as run_dir:
+        return _train_locked(cfg, run_dir)
+
+
+def _train_locked(cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     torch.set_num_threads(int(cfg.get("threads", 2)))
     ckpt_dir = run_dir / "checkpoints"
     resume = cfg["train"].get("resume", True) and (ckpt_dir / LAST).exists()
     state = load_checkpoint(ckpt_dir / LAST) if resume else None
+    optimizer_changes = check_resume(ckpt_dir / LAST, state["config"], cfg) if state is not None else []
     _write_yaml(run_dir / "config.yaml", cfg)
     exp = build_experiment(cfg, state=state)
     check_shapes(exp)
@@ -162,8 +174,9 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     optimizer = make_optimizer(exp.model.parameters(), cfg["optimizer"])
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
-        for key, (old, new) in apply_optimizer_config(optimizer, cfg["optimizer"]).items():
-            print(f"melforge: resumed optimizer.{key} changed from {old} to {new} (the config's value is used)", file=sys.stderr)
+        apply_optimizer_config(optimizer, cfg["optimizer"])
+        for change in optimizer_changes:
+            print(f"melforge: resuming with a changed {change} (the config's value is used)", file=sys.stderr)
         print(f"melforge: resuming from {ckpt_dir / LAST} at step {int(state['step'])}", file=sys.stderr)
     step = int(state["step"]) if state is not None else 0
     shapes = exp.model.schedule.shapes(data.crop_frames, exp.representation.n_bins)
@@ -201,6 +214,12 @@ def training_loop(
     trained = train_tiers(cfg, model.n_tiers)
     step = int(state["step"]) if state is not None else 0
     saved_step: int | None = step if state is not None else None  # step of checkpoints/last.pt
+    dcfg = tcfg.get("divergence") or {}
+    detector = DivergenceDetector(
+        int(dcfg.get("window", 50)), float(dcfg.get("threshold", 10.0)), float(dcfg.get("min_excess", 5.0))
+    )
+    if state is not None:
+        detector.load_state_dict(state.get("divergence", {}))
     recent: dict[str, list[float]] = {k: list(v) for k, v in reporter.metrics.get("recent_train_nll", {}).items()}
     if state is None:
         reporter.validation(0, evaluate(model, data.valid, batch_size, data.valid_cond), prefix="valid_nll_step0")
@@ -217,6 +236,7 @@ def training_loop(
             "representation": exp.representation.config(),
             "speakers": exp.speakers.labels if exp.speakers else None,
             "metrics": reporter.metrics,
+            "divergence": detector.state_dict(),
         }
 
     start_time = time.perf_counter()
@@ -227,8 +247,9 @@ def training_loop(
             cond = exp.speakers.one_hot(labels) if exp.speakers else None
             nlls = model.tier_nlls(x, cond, trained)  # {g: nats per element of tier g}
             loss = sum(nlls.values())
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(_diverged_message("loss", loss.item(), step, ckpt_dir, saved_step))
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise TrainingDiverged(_diverged_message(f"non-finite loss ({loss_value})", step, detector, ckpt_dir, saved_step))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norms = {}
@@ -237,9 +258,12 @@ def training_loop(
                     torch.nn.utils.clip_grad_norm_(model.tiers[g - 1].parameters(), float(tcfg["grad_clip"]))
                 )
                 if not math.isfinite(grad_norms[g]):
-                    raise TrainingDiverged(
-                        _diverged_message(f"gradient norm of tier {g}", grad_norms[g], step, ckpt_dir, saved_step)
-                    )
+                    raise TrainingDiverged(_diverged_message(
+                        f"non-finite gradient norm of tier {g} ({grad_norms[g]})", step, detector, ckpt_dir, saved_step
+                    ))
+            verdict = detector.update(step + 1, loss_value)
+            if verdict.diverged:
+                raise TrainingDiverged(_diverged_message(verdict.reason, step, detector, ckpt_dir, saved_step))
             optimizer.step()
             step += 1
             for g, value in nlls.items():
@@ -250,8 +274,11 @@ def training_loop(
             if step % int(tcfg["valid_every"]) == 0 or step == max_steps:
                 reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond))
             if step % int(tcfg["checkpoint_every"]) == 0 or step == max_steps:
-                save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
-                saved_step = step
+                if verdict.suspect:  # never promote a state that may be diverging to last.pt
+                    reporter.bar.write(f"melforge: step {step}: checkpoint skipped, {verdict.reason}")
+                else:
+                    save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
+                    saved_step = step
         if "valid_nll" not in reporter.metrics:  # resumed at max_steps: nothing trained in this call
             reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond))
     finally:
@@ -304,14 +331,15 @@ def finish(
     return out
 
 
-def _diverged_message(what: str, value: float, step: int, ckpt_dir: Path, saved_step: int | None) -> str:
-    where = (
-        f"the last good checkpoint {ckpt_dir / LAST} (step {saved_step}) is intact"
-        if saved_step is not None
-        else "no checkpoint had been written yet"
-    )
+def _diverged_message(reason: str, step: int, detector: DivergenceDetector, ckpt_dir: Path, saved_step: int | None) -> str:
+    """The one-paragraph report of a divergence at update ``step + 1``."""
+    onset = detector.last_healthy_step + 1
+    if saved_step is not None:
+        kept = f"the last checkpoint written before it, {ckpt_dir / LAST} (step {saved_step}), is intact"
+    else:
+        kept = "no checkpoint had been written before it"
     return (
-        f"training stopped: non-finite {what} ({value}) at step {step + 1}; {where}. "
+        f"training diverged at step {step + 1}: {reason}; the divergence began at step {onset}, and {kept}. "
         "Lower optimizer.lr or train.grad_clip, or check the data for NaN/inf."
     )
 

@@ -60,7 +60,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, comp
     with pytest.raises(TrainingDiverged) as err:
         train(cfg, tmp_path)
     message = str(err.value)
-    assert "non-finite loss" in message and "step 4" in message and "(step 2) is intact" in message
+    assert "non-finite loss" in message and "at step 4" in message and "(step 2), is intact" in message
     last = load_checkpoint(tmp_path / "checkpoints/last.pt")
     assert last["step"] == 2
     assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
