@@ -6,7 +6,8 @@ import hashlib
 import json
 import sys
 import zlib
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import librosa
 import numpy as np
@@ -31,6 +32,9 @@ class FeatureCorpus:
         train, valid: lists of ``(frames, n_bins)`` float32 features.
         train_ids, valid_ids: the clip ids, aligned with ``train`` / ``valid``.
         train_speakers, valid_speakers: speaker labels (``None`` where the corpus has none).
+        skipped: ``{"id": clip id or file, "reason": why}`` for every clip left out (digital
+            silence, too short after trimming, non-finite features, or skipped by the dataset
+            itself), also when the features came from the cache.
     """
 
     train: list[np.ndarray]
@@ -39,6 +43,7 @@ class FeatureCorpus:
     valid_ids: list[str]
     train_speakers: list[str | None]
     valid_speakers: list[str | None]
+    skipped: list[dict] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -80,23 +85,19 @@ class FeatureCorpus:
         key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
         path = cache_dir("features") / f"{key}.npz"
         if use_cache and path.exists():
-            ids, speakers, feats = _load(path)
+            ids, speakers, feats, skipped = _load(path)
         else:
-            ids, speakers, feats = [], [], []
             print(f"melforge: analysing {type(dataset).__name__} with {type(representation).__name__}…", file=sys.stderr)
-            for clip in dataset.clips(representation.sr):
-                audio = clip.audio
-                if trim_db is not None and np.abs(audio).max() > 0:
-                    audio, _ = librosa.effects.trim(audio, top_db=trim_db)
-                if len(audio) < representation.hop_length:
-                    continue
-                ids.append(clip.id)
-                speakers.append(clip.speaker)
-                feats.append(representation.analyze(audio))
+            ids, speakers, feats, skipped = analyse(dataset, representation, trim_db)
+            for item in skipped:
+                print(f"melforge: skipped {item['id']}: {item['reason']}", file=sys.stderr)
             if not feats:
-                raise DatasetError(f"{type(dataset).__name__}: no clip long enough to analyse")
+                raise DatasetError(
+                    f"{type(dataset).__name__}: no clip could be analysed ({len(skipped)} skipped: "
+                    + "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:5]) + ")"
+                )
             if use_cache:
-                _save(path, ids, speakers, feats)
+                _save(path, ids, speakers, feats, skipped)
                 print(f"melforge: cached features of {len(feats)} clips in {path}", file=sys.stderr)
         is_valid = [in_valid_split(clip_id, valid_fraction) for clip_id in ids]
 
@@ -107,6 +108,7 @@ class FeatureCorpus:
             train=part(feats, False), valid=part(feats, True),
             train_ids=part(ids, False), valid_ids=part(ids, True),
             train_speakers=part(speakers, False), valid_speakers=part(speakers, True),
+            skipped=skipped,
         )
         if not corpus.train or not corpus.valid:
             raise DatasetError(
@@ -116,9 +118,59 @@ class FeatureCorpus:
         return corpus
 
 
-def _save(path, ids, speakers, feats) -> None:
+def analyse(
+    dataset: AudioDataset, representation: Representation, trim_db: float | None
+) -> tuple[list[str], list[str | None], list[np.ndarray], list[dict]]:
+    """Features of every clip of ``dataset``, leaving out (and saying why) digital silence,
+    clips shorter than one frame after trimming, and clips whose features are not finite
+    (e.g. finite audio so loud that its power overflows). Files the dataset itself skips (its
+    ``skipping <file>: <why>`` warnings) are recorded too.
+
+    Returns:
+        ``(ids, speakers, features, skipped)``; ``features[k]`` is ``(frames, n_bins)`` float32
+        and finite; ``skipped`` holds ``{"id", "reason"}`` dicts.
+    """
+    ids: list[str] = []
+    speakers: list[str | None] = []
+    feats: list[np.ndarray] = []
+    skipped: list[dict] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for clip in dataset.clips(representation.sr):
+            audio = clip.audio
+            peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+            if peak == 0.0:
+                skipped.append({"id": clip.id, "reason": "digital silence (every sample is 0)"})
+                continue
+            if trim_db is not None and np.isfinite(peak):
+                with np.errstate(over="ignore", invalid="ignore"):
+                    audio, _ = librosa.effects.trim(audio, top_db=trim_db)
+            if len(audio) < representation.hop_length:
+                skipped.append({"id": clip.id, "reason": f"shorter than one frame ({representation.hop_length} samples)"
+                                + (f" after trimming silence below {trim_db} dB" if trim_db is not None else "")})
+                continue
+            with np.errstate(over="ignore", invalid="ignore"):
+                features = representation.analyze(audio)
+            if not np.isfinite(features).all():
+                skipped.append({"id": clip.id, "reason": f"its features are not finite (audio peak {peak:.3g}; "
+                                "is the file's scale wrong?)"})
+                continue
+            ids.append(clip.id)
+            speakers.append(clip.speaker)
+            feats.append(features)
+    for w in caught:
+        text = str(w.message)
+        if text.startswith("skipping "):
+            name, _, reason = text[len("skipping "):].partition(": ")
+            skipped.append({"id": name, "reason": reason})
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return ids, speakers, feats, skipped
+
+
+def _save(path, ids, speakers, feats, skipped) -> None:
     lengths = np.array([len(f) for f in feats], dtype=np.int64)
-    meta = json.dumps({"ids": ids, "speakers": speakers})
+    meta = json.dumps({"ids": ids, "speakers": speakers, "skipped": skipped})
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, features=np.concatenate(feats), lengths=lengths, meta=np.array(meta))
@@ -128,4 +180,4 @@ def _load(path):
     with np.load(path) as data:
         flat, lengths, meta = data["features"], data["lengths"], json.loads(str(data["meta"]))
     feats = np.split(flat, np.cumsum(lengths)[:-1])
-    return meta["ids"], meta["speakers"], [np.ascontiguousarray(f) for f in feats]
+    return meta["ids"], meta["speakers"], [np.ascontiguousarray(f) for f in feats], meta.get("skipped", [])

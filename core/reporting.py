@@ -22,6 +22,10 @@ def overall_nll(per_tier: dict[int, float], shapes: list[tuple[int, int]]) -> fl
     return sum(per_tier[g] * sizes[g] for g in per_tier) / sum(sizes.values())
 
 
+class NonFiniteMetric(RuntimeError):
+    """A validation metric came out NaN or inf; it is not written, and the run stops with the cause."""
+
+
 class Reporter:
     """Everything a training run tells the outside world, in one place.
 
@@ -46,7 +50,17 @@ class Reporter:
 
     def validation(self, step: int, per_tier: dict[int, float], prefix: str = "valid_nll") -> float:
         """Record a validation pass (``{g: nats per element of tier g}``) as ``<prefix>`` and
-        ``<prefix>_tier<g>``; returns the whole-spectrogram NLL."""
+        ``<prefix>_tier<g>``; returns the whole-spectrogram NLL.
+
+        Raises:
+            NonFiniteMetric: a value is NaN or inf (nothing is recorded).
+        """
+        bad = {g: v for g, v in per_tier.items() if not math.isfinite(v)}
+        if bad:
+            raise NonFiniteMetric(
+                f"{prefix} at step {step} is not finite ({', '.join(f'tier {g}: {v}' for g, v in bad.items())}): "
+                "the validation crops or the model's weights hold NaN/inf; nothing was written for this step"
+            )
         for g, value in per_tier.items():
             self.metrics[f"{prefix}_tier{g}"] = value
         value = self.metrics[prefix] = overall_nll(per_tier, self.shapes)

@@ -170,6 +170,7 @@ def _train_locked(cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     _write_yaml(run_dir / "config.yaml", cfg)
     exp = build_experiment(cfg, state=state)
     check_shapes(exp)
+    write_metrics(run_dir / "skipped.json", {"skipped": exp.load_corpus().skipped})  # every run, cache or not
     data = TrainingData.from_experiment(exp)
     optimizer = make_optimizer(exp.model.parameters(), cfg["optimizer"])
     if state is not None:

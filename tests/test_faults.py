@@ -83,3 +83,45 @@ def test_resume_applies_a_changed_learning_rate_and_logs_it(tmp_path, compose_tr
     assert all(group["lr"] == 0.0005 for group in state["optimizer"]["param_groups"])
     assert "optimizer.lr: 0.0001 → 0.0005" in capsys.readouterr().err
     assert "lr: 0.0005" in (tmp_path / "config.yaml").read_text()
+
+
+def test_overflowing_silent_and_nan_audio_is_skipped_by_name_and_reported_in_the_run(tmp_path, compose_train, tiny_train, speech_clips, monkeypatch):
+    import json
+
+    import soundfile as sf
+
+    monkeypatch.setenv("MELFORGE_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    for k, clip in enumerate(speech_clips[:12]):
+        sf.write(folder / f"clip{k:02d}.wav", clip.audio, clip.sr, subtype="FLOAT")
+    loud = speech_clips[0].audio.astype("float32") * 1e30  # finite, but its power overflows
+    sf.write(folder / "loud.wav", loud, 16000, subtype="FLOAT")
+    sf.write(folder / "silence.wav", speech_clips[0].audio * 0, 16000, subtype="FLOAT")
+    nan = speech_clips[1].audio.copy()
+    nan[100] = float("nan")
+    sf.write(folder / "nan.wav", nan, 16000, subtype="FLOAT")
+    for trim in ("60", "null"):
+        run = tmp_path / f"run_trim_{trim}"
+        for attempt in range(2):  # the second run reuses the feature cache and still reports the skips
+            cfg = compose_train(*tiny_train, "dataset=audio_folder", f"dataset.root={folder}", "train.max_steps=2",
+                                "data.valid_fraction=0.3", f"data.trim_db={trim}", f"train.resume={'false' if attempt else 'true'}")
+            metrics = train(cfg, run)
+            assert all(v == v for k, v in metrics.items() if k.startswith("valid_nll"))  # no NaN metric
+            skipped = {item["id"]: item["reason"] for item in json.loads((run / "skipped.json").read_text())["skipped"]}
+            assert any("loud" in k for k in skipped), skipped
+            assert any("silence" in k and "digital silence" in v for k, v in skipped.items()), skipped
+            assert any("nan" in k for k in skipped), skipped
+            assert len(skipped) == 3
+
+
+def test_a_non_finite_validation_metric_is_refused_with_its_cause(tmp_path):
+    from melforge.core.reporting import NonFiniteMetric, Reporter
+
+    reporter = Reporter(tmp_path, [(4, 4)], 1, 0, 10, {})
+    try:
+        with pytest.raises(NonFiniteMetric, match="valid_nll at step 3 is not finite"):
+            reporter.validation(3, {1: float("nan")})
+        assert "valid_nll" not in reporter.metrics
+    finally:
+        reporter.close()
