@@ -1,0 +1,1 @@
+"""Config group ``backbone``: ``causal_conv``."""

@@ -1,0 +1,1 @@
+"""Config group ``experiment``: ``example_tiny``."""
