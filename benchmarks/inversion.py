@@ -104,7 +104,10 @@ def load_clips(seconds: float) -> tuple[list[Clip], list[str]]:
 
 
 def magnitude_methods() -> list[tuple[str, object]]:
-    """``(label, f(magnitude, length) -> audio)`` for the magnitude-domain methods."""
+    """``(label, f(magnitude, length) -> audio)`` for the magnitude-domain methods; "a → b" is
+    ``b`` composed on ``a`` by constructor (``GriffinLim(initializer=PGHI())``), "(gradient
+    defaults)" the ``gradient`` config's factory."""
+    from melforge.inverters.factories import build_gradient
     from melforge.inverters.gradient import GradientInversion
     from melforge.inverters.griffin_lim import GriffinLim
     from melforge.inverters.pghi import PGHI
@@ -125,26 +128,26 @@ def magnitude_methods() -> list[tuple[str, object]]:
     methods += [
         ("griffin_lim 100 (α 0, classic)", ours(GriffinLim(n_iter=100, momentum=0.0))),
         ("pghi", ours(PGHI())),
-        ("pghi → griffin_lim 32", ours(PGHI(refine="griffin_lim", refine_iters=32))),
-        ("pghi → griffin_lim 100", ours(PGHI(refine="griffin_lim", refine_iters=100))),
-        ("pghi → gradient 100", ours(PGHI(refine="gradient", refine_iters=100))),
-        ("pghi → griffin_lim 50 → gradient 50 (gradient defaults)", ours(GradientInversion())),
-        ("pghi → griffin_lim 100 → gradient 100", ours(PGHI(refine="griffin_lim+gradient", gl_iters=100, refine_iters=100))),
-        ("pghi → griffin_lim 100 → gradient 200", ours(PGHI(refine="griffin_lim+gradient", gl_iters=100, refine_iters=200))),
-        ("griffin_lim 16 → gradient 100", ours(GradientInversion(n_iter=100, init="griffin_lim", init_iters=16))),
+        ("pghi → griffin_lim 32", ours(GriffinLim(32, MOMENTUM, initializer=PGHI()))),
+        ("pghi → griffin_lim 100", ours(GriffinLim(100, MOMENTUM, initializer=PGHI()))),
+        ("pghi → gradient 100", ours(GradientInversion(PGHI(), n_iter=100))),
+        ("pghi → griffin_lim 50 → gradient 50 (gradient defaults)", ours(build_gradient())),
+        ("pghi → griffin_lim 100 → gradient 100", ours(GradientInversion(GriffinLim(100, MOMENTUM, initializer=PGHI()), n_iter=100))),
+        ("pghi → griffin_lim 100 → gradient 200", ours(GradientInversion(GriffinLim(100, MOMENTUM, initializer=PGHI()), n_iter=200))),
+        ("griffin_lim 16 → gradient 100", ours(GradientInversion(GriffinLim(16, MOMENTUM), n_iter=100))),
     ]
     return methods
 
 
 def mel_methods(basis: np.ndarray) -> list[tuple[str, object]]:
-    """``(label, f(mel_power, length) -> audio)`` for the 80-band mel methods."""
-    from melforge.inverters.gradient import GradientInversion
+    """``(label, f(mel_power, length) -> audio)`` for the 80-band mel methods (``Inverter.invert_mel``)."""
+    from melforge.core.mel_inversion import mel_to_linear
+    from melforge.inverters.factories import build_gradient
     from melforge.inverters.griffin_lim import GriffinLim
-    from melforge.inverters.mel_to_linear import invert_mel, mel_to_linear
     from melforge.inverters.pghi import PGHI
 
     def ours(inverter):
-        return lambda mel, n: invert_mel(inverter, mel, basis, STFT, length=n)
+        return lambda mel, n: inverter.invert_mel(mel, basis, STFT, length=n)
 
     return [
         (
@@ -156,11 +159,11 @@ def mel_methods(basis: np.ndarray) -> list[tuple[str, object]]:
         ("mel→linear + griffin_lim 32, fixed magnitude (as librosa)", lambda mel, n: GriffinLim(n_iter=32).invert(
             mel_to_linear(mel, basis), STFT, length=n)),
         ("griffin_lim 32 with mel update", ours(GriffinLim(n_iter=32))),
-        ("pghi → griffin_lim 32 with mel update", ours(PGHI(refine="griffin_lim", refine_iters=32))),
-        ("pghi → griffin_lim 100 with mel update", ours(PGHI(refine="griffin_lim", refine_iters=100))),
+        ("pghi → griffin_lim 32 with mel update", ours(GriffinLim(32, MOMENTUM, initializer=PGHI()))),
+        ("pghi → griffin_lim 100 with mel update", ours(GriffinLim(100, MOMENTUM, initializer=PGHI()))),
         ("pghi (on mel→linear)", ours(PGHI())),
-        ("pghi → griffin_lim 50 → gradient on mel 20", ours(GradientInversion(n_iter=20))),
-        ("pghi → griffin_lim 50 → gradient on mel 50 (gradient defaults)", ours(GradientInversion())),
+        ("pghi → griffin_lim 50 → gradient on mel 20", ours(build_gradient(n_iter=20))),
+        ("pghi → griffin_lim 50 → gradient on mel 50 (gradient defaults)", ours(build_gradient())),
     ]
 
 
@@ -195,16 +198,14 @@ COMPILE_SNIPPET = """
 import time
 t0 = time.perf_counter()
 import numpy as np
+from melforge.core.mel_inversion import mel_to_linear
 from melforge.core.stft import StftParams
-from melforge.inverters.gradient import GradientInversion
-from melforge.inverters.griffin_lim import GriffinLim
-from melforge.inverters.pghi import PGHI
-from melforge.inverters.mel_to_linear import mel_to_linear
+from melforge.inverters.factories import build_gradient, build_pghi
 t1 = time.perf_counter()
 p = StftParams(22050, 1024, 256, 1024)
 mag = np.abs(np.random.default_rng(0).standard_normal((20, 513)))
-PGHI(refine="griffin_lim", refine_iters=2).invert(mag, p)
-GradientInversion(n_iter=2, init="griffin_lim", init_iters=2).invert(mag, p)
+build_pghi(refine="griffin_lim", refine_iters=2).invert(mag, p)
+build_gradient(n_iter=2, init="griffin_lim", init_iters=2).invert(mag, p)
 t2 = time.perf_counter()
 print(f"{t1 - t0:.3f} {t2 - t1:.3f}")
 """

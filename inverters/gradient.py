@@ -17,14 +17,12 @@ import numpy as np
 import scipy.sparse
 from numba import njit
 
-from melforge.core.inverter import Inverter
+from melforge.core.inverter import Inverter, signal_length
+from melforge.core.mel_inversion import check_mel
 from melforge.core.stft import StftParams
 from melforge.core.validation import check_audio, check_magnitude
 
 from . import stft_kernels as K
-from .mel_to_linear import check_mel, mel_to_linear
-
-INITS = ("griffin_lim", "pghi", "random", "zero")
 
 
 def minimize_lbfgs(fun, x0: np.ndarray, n_iter: int, memory: int = 5) -> np.ndarray:
@@ -49,7 +47,6 @@ def minimize_lbfgs(fun, x0: np.ndarray, n_iter: int, memory: int = 5) -> np.ndar
             options={"maxiter": int(n_iter), "maxcor": int(memory), "ftol": 0.0, "gtol": 0.0, "maxfun": 3 * int(n_iter)},
         )
     return result.x
-_EPS = 1e-12
 
 
 @njit(cache=True)
@@ -117,39 +114,52 @@ def mel_loss(
     return float(np.sum(resid**2)), K.stft_adjoint(g, stft, x.shape[0])
 
 
-class GradientInversion(Inverter):
-    """L-BFGS on the waveform with the analytic adjoint-STFT gradient (Decorsière et al. 2015).
+def check_initial_audio(initial_audio: np.ndarray, n_frames: int, stft: StftParams, length: int) -> np.ndarray:
+    """A starting waveform as ``(length,)`` float64: trimmed or zero-padded to ``length``.
 
     Args:
-        n_iter: L-BFGS iterations (≥ 0).
-        init: starting waveform when none is given: ``"pghi"`` (phase-gradient heap
-            integration followed by ``init_iters`` fast-GL iterations), ``"griffin_lim"``
-            (``init_iters`` fast-GL iterations from a random phase), ``"random"`` or ``"zero"``
-            (the magnitude with random / zero phase).
-        init_iters: fast Griffin-Lim iterations of the ``"pghi"`` and ``"griffin_lim"`` starts.
-        seed: seed of random phases.
-        memory: L-BFGS history size (``maxcor``).
+        initial_audio: ``(samples,)`` waveform whose STFT has ``n_frames`` frames.
+        n_frames: frames of the target spectrogram.
+        stft: the analysis geometry.
+        length: the working length in samples (:func:`melforge.core.inverter.signal_length`).
 
     Raises:
-        ValueError: negative ``n_iter``/``init_iters``, ``memory < 1`` or an unknown ``init``.
+        ValueError: not a finite non-empty 1-D waveform, or another frame count.
+    """
+    x0 = check_audio(initial_audio, "initial_audio").astype(np.float64)
+    if stft.frames_for(x0.shape[0]) != n_frames:
+        raise ValueError(
+            f"initial_audio: {x0.shape[0]} samples give {stft.frames_for(x0.shape[0])} frames, "
+            f"expected {n_frames} like the spectrogram"
+        )
+    out = np.zeros(length)  # same frame count: trim or zero-pad to the working length
+    out[: min(length, x0.shape[0])] = x0[:length]
+    return out
+
+
+class GradientInversion(Inverter):
+    """L-BFGS on the waveform with the analytic adjoint-STFT gradient (Decorsière et al. 2015),
+    started from another inverter's waveform.
+
+    For a magnitude target it minimises ``‖|STFT(x)| − S‖²`` from ``initializer``'s waveform for
+    ``S``; for a mel target (:meth:`invert_mel`) it minimises the mel loss through the
+    filterbank from ``initializer``'s mel inversion (e.g. Griffin-Lim with the mel update).
+
+    Args:
+        initializer: the inverter whose waveform is the start, e.g.
+            ``GriffinLim(n_iter=50, initializer=PGHI())`` or ``PGHI()``.
+        n_iter: L-BFGS iterations (≥ 0).
+        memory: L-BFGS history size (``maxcor``, ≥ 1).
+
+    Raises:
+        ValueError: negative ``n_iter`` or ``memory < 1``.
     """
 
-    def __init__(self, n_iter: int = 50, init: str = "pghi", init_iters: int = 50, seed: int = 0, memory: int = 5):
-        for key, value, low in (("n_iter", n_iter, 0), ("init_iters", init_iters, 0), ("memory", memory, 1)):
+    def __init__(self, initializer: Inverter, n_iter: int = 50, memory: int = 5):
+        for key, value, low in (("n_iter", n_iter, 0), ("memory", memory, 1)):
             if int(value) != value or value < low:
                 raise ValueError(f"gradient: {key} must be an integer >= {low}, got {value!r}")
-        if init not in INITS:
-            raise ValueError(f"gradient: init must be one of {INITS}, got {init!r}")
-        self.n_iter, self.init, self.init_iters = int(n_iter), init, int(init_iters)
-        self.seed, self.memory = int(seed), int(memory)
-
-    def _start_gl(self):
-        """The fast Griffin-Lim that makes the start for ``self.init``."""
-        from .griffin_lim import GriffinLim
-
-        gl_init = {"pghi": "pghi", "griffin_lim": "random", "random": "random", "zero": "zero"}[self.init]
-        n = self.init_iters if self.init in ("pghi", "griffin_lim") else 0
-        return GriffinLim(n_iter=n, init=gl_init, seed=self.seed)
+        self.initializer, self.n_iter, self.memory = initializer, int(n_iter), int(memory)
 
     def invert(
         self,
@@ -158,7 +168,6 @@ class GradientInversion(Inverter):
         *,
         length: int | None = None,
         initial_audio: np.ndarray | None = None,
-        initial_phase: np.ndarray | None = None,
     ) -> np.ndarray:
         """Invert ``magnitude (frames, n_fft//2+1)`` → ``(samples,)`` float32 at ``stft.sr`` Hz.
 
@@ -166,40 +175,21 @@ class GradientInversion(Inverter):
             magnitude: non-negative linear STFT magnitude ``S``.
             stft: the analysis geometry.
             length: output length in samples (default ``(frames - 1) * hop_length``).
-            initial_audio: optional ``(samples,)`` starting waveform (overrides ``init``).
-            initial_phase: optional ``(frames, bins)`` starting phase in radians (overrides
-                ``init``; the start is ``ISTFT(S · exp(i φ))``).
+            initial_audio: optional ``(samples,)`` starting waveform with the magnitude's frame
+                count (instead of the initializer's).
 
         Raises:
             ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`), a
-                ``length`` that does not fit the frame count, or a starting point of the wrong
-                shape or not finite.
+                ``length`` that does not fit the frame count, or an ``initial_audio`` that is
+                not a finite waveform of that frame count.
         """
         magnitude = check_magnitude(magnitude, stft)
-        n = K.signal_length(stft, magnitude.shape[0], length)
-        x0 = self._initial(magnitude, stft, n, initial_audio, initial_phase)
-        target = magnitude.astype(np.float32)
-        x = minimize_lbfgs(lambda v: magnitude_loss(v, target, stft, np.float32), x0, self.n_iter, self.memory)
-        return x.astype(np.float32)
-
-    def _initial(self, magnitude, stft, n, initial_audio, initial_phase) -> np.ndarray:
-        """Starting ``(n,)`` float64 waveform: ``initial_audio``, ``ISTFT(S·exp(i·initial_phase))``
-        or the ``init`` start."""
-        if initial_audio is not None:
-            x0 = check_audio(initial_audio, "initial_audio").astype(np.float64)
-            if stft.frames_for(x0.shape[0]) != magnitude.shape[0]:
-                raise ValueError(
-                    f"initial_audio: {x0.shape[0]} samples give {stft.frames_for(x0.shape[0])} frames, "
-                    f"expected {magnitude.shape[0]} like the magnitude"
-                )
-            out = np.zeros(n)  # same frame count: trim or zero-pad to the working length
-            out[: min(n, x0.shape[0])] = x0[:n]
-            return out
-        if initial_phase is not None:
-            from .griffin_lim import GriffinLim
-
-            return GriffinLim(n_iter=0).invert(magnitude, stft, length=n, initial_phase=initial_phase).astype(np.float64)
-        return self._start_gl().invert(magnitude, stft, length=n).astype(np.float64)
+        n = signal_length(stft, magnitude.shape[0], length)
+        if initial_audio is None:
+            x0 = self.initializer._invert(magnitude, stft, n)
+        else:
+            x0 = check_initial_audio(initial_audio, magnitude.shape[0], stft, n)
+        return self._fit_magnitude(magnitude, stft, x0)
 
     def invert_mel(
         self,
@@ -212,31 +202,46 @@ class GradientInversion(Inverter):
     ) -> np.ndarray:
         """Invert a mel power spectrogram directly, optimising the mel loss through the filterbank.
 
-        The start is ``initial_audio`` or the ``init`` start made by
-        :meth:`melforge.inverters.griffin_lim.GriffinLim.invert_mel` (fast GL with the mel
-        magnitude update; ``init_iters`` iterations from PGHI or random phase).
-
         Args:
             mel_power: ``(frames, n_mels)`` non-negative mel power ``M = |STFT|² Bᵀ``.
             mel_basis: ``(n_mels, n_fft // 2 + 1)`` filterbank ``B``.
             stft: the analysis geometry.
             length: output length in samples (default ``(frames - 1) * hop_length``).
-            initial_audio: optional ``(samples,)`` starting waveform.
+            initial_audio: optional ``(samples,)`` starting waveform (instead of the
+                initializer's mel inversion).
 
         Returns:
             ``(samples,)`` float32 waveform.
 
         Raises:
-            ValueError: see :func:`melforge.inverters.mel_to_linear.check_mel`; a ``length`` that
-                does not fit the frame count.
+            ValueError: see :func:`melforge.core.mel_inversion.check_mel`; a ``length`` that
+                does not fit the frame count; a bad ``initial_audio``.
         """
         mel_power, mel_basis = check_mel(mel_power, mel_basis, stft)
-        n = K.signal_length(stft, mel_power.shape[0], length)
-        if initial_audio is not None:
-            x0 = self._initial(mel_to_linear(mel_power, mel_basis), stft, n, initial_audio, None)
+        n = signal_length(stft, mel_power.shape[0], length)
+        if initial_audio is None:
+            x0 = self.initializer._invert_mel(mel_power, mel_basis, stft, n)
         else:
-            x0 = self._start_gl().invert_mel(mel_power, mel_basis, stft, length=n).astype(np.float64)
+            x0 = check_initial_audio(initial_audio, mel_power.shape[0], stft, n)
+        return self._fit_mel(mel_power, mel_basis, stft, x0)
+
+    def _invert(self, magnitude: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        """L-BFGS on the magnitude loss from the initializer's waveform: ``(length,)`` float32."""
+        return self._fit_magnitude(magnitude, stft, self.initializer._invert(magnitude, stft, length))
+
+    def _invert_mel(self, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        """L-BFGS on the mel loss from the initializer's mel inversion: ``(length,)`` float32."""
+        return self._fit_mel(mel_power, mel_basis, stft, self.initializer._invert_mel(mel_power, mel_basis, stft, length))
+
+    def _fit_magnitude(self, magnitude: np.ndarray, stft: StftParams, x0: np.ndarray) -> np.ndarray:
+        """``n_iter`` L-BFGS steps on the magnitude loss from ``x0 (samples,)``; ``(samples,)`` float32."""
+        target = magnitude.astype(np.float32)  # (frames, bins)
+        x = minimize_lbfgs(lambda v: magnitude_loss(v, target, stft, np.float32), x0, self.n_iter, self.memory)
+        return x.astype(np.float32)
+
+    def _fit_mel(self, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, x0: np.ndarray) -> np.ndarray:
+        """``n_iter`` L-BFGS steps on the mel loss from ``x0 (samples,)``; ``(samples,)`` float32."""
         eps = 1e-10 * max(float(mel_power.max()), 1e-20)
-        basis = scipy.sparse.csr_matrix(mel_basis)
+        basis = scipy.sparse.csr_matrix(mel_basis)  # (n_mels, bins)
         x = minimize_lbfgs(lambda v: mel_loss(v, mel_power, basis, stft, eps), x0, self.n_iter, self.memory)
         return x.astype(np.float32)

@@ -9,6 +9,9 @@ variant extrapolates between consistent iterates::
 (α = 0 is the classic algorithm). ``P_A`` is scale-invariant, so ``t_n − α/(1+α) · t_{n−1}`` is
 used, as in ``librosa.griffinlim``. The frame loops (overlap-add, re-framing, the momentum update
 and projection) are Numba kernels; the FFTs are scipy's.
+
+The starting phase is random, zero, or another inverter's estimate: ``GriffinLim(initializer=
+PGHI())`` starts from phase-gradient heap integration (Průša et al. 2017).
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import numpy as np
 import scipy.fft
 from numba import njit
 
-from melforge.core.inverter import Inverter
+from melforge.core.inverter import Inverter, signal_length
+from melforge.core.mel_inversion import check_mel, nnls_magnitude
 from melforge.core.stft import StftParams
 from melforge.core.validation import check_magnitude
 
 from . import stft_kernels as K
+from .mel_to_linear import MelMagnitudeUpdate
 
-INITS = ("random", "zero", "pghi")
+#: Starting phases without an initializer: uniform random in [0, 2π), or zero.
+INITS = ("random", "zero")
 
 
 @njit(cache=True)
@@ -42,59 +48,6 @@ def momentum_projection(rebuilt, previous, target, beta, out):
             scale = target[t, f] / np.sqrt(a2) if a2 > 0 else 0.0
             out[t, f] = complex(re * scale, im * scale)
     return out
-
-
-@njit(cache=True)
-def polar(magnitude, phase, out):
-    """``out = magnitude · exp(i · phase)``, all ``(frames, bins)``; ``out`` complex64.
-
-    The phase is wrapped to ``[0, 2π)`` in float64 first, then sine and cosine are taken in
-    float32 (enough for complex64 output, and about twice as fast).
-    """
-    n_frames, n_bins = magnitude.shape
-    two_pi = 2.0 * np.pi
-    for t in range(n_frames):
-        for f in range(n_bins):
-            ph = np.float32(phase[t, f] - two_pi * np.floor(phase[t, f] / two_pi))
-            m = np.float32(magnitude[t, f])
-            out[t, f] = complex(m * np.cos(ph), m * np.sin(ph))
-    return out
-
-
-def initial_coefficients(
-    magnitude: np.ndarray,
-    init: str,
-    rng: np.random.Generator,
-    initial_phase: np.ndarray | None,
-    stft: StftParams | None = None,
-) -> np.ndarray:
-    """Starting coefficients ``magnitude · exp(i φ0)``, ``(frames, bins)`` complex64.
-
-    ``φ0`` is ``initial_phase`` (radians, ``(frames, bins)``) when given, else uniform random in
-    ``[0, 2π)`` (``init="random"``), zero (``init="zero"``) or the phase-gradient heap
-    integration estimate (``init="pghi"``, :func:`melforge.inverters.pghi.pghi_phase` with
-    ``stft``).
-
-    Raises:
-        ValueError: ``initial_phase`` of another shape than ``magnitude`` or not finite.
-    """
-    if initial_phase is not None:
-        phase = np.asarray(initial_phase, dtype=np.float64)
-        if phase.shape != magnitude.shape:
-            raise ValueError(
-                f"initial_phase: expected shape {magnitude.shape} (frames, bins) like the magnitude, got {phase.shape}"
-            )
-        if not np.isfinite(phase).all():
-            raise ValueError("initial_phase: holds NaN or inf values")
-    elif init == "random":
-        phase = 2 * np.pi * rng.random(magnitude.shape)
-    elif init == "pghi":
-        from .pghi import pghi_phase
-
-        phase = pghi_phase(magnitude, stft, seed=int(rng.integers(2**31)))
-    else:
-        phase = np.zeros(magnitude.shape)
-    return polar(magnitude, phase, np.empty(magnitude.shape, dtype=np.complex64))
 
 
 def griffin_lim_coefficients(
@@ -142,46 +95,65 @@ def griffin_lim_coefficients(
     return c
 
 
+def check_phase(phase: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``phase`` as a float64 array of ``shape`` ``(frames, bins)`` (radians).
+
+    Raises:
+        ValueError: another shape, or NaN/inf values.
+    """
+    phase = np.asarray(phase, dtype=np.float64)
+    if phase.shape != shape:
+        raise ValueError(f"initial_phase: expected shape {shape} (frames, bins) like the magnitude, got {phase.shape}")
+    if not np.isfinite(phase).all():
+        raise ValueError("initial_phase: holds NaN or inf values")
+    return phase
+
+
 class GriffinLim(Inverter):
     """Fast Griffin-Lim with momentum (Perraudin et al. 2013; α = 0: Griffin & Lim 1984).
+
+    From a linear magnitude ``S (frames, bins)`` it alternates the two projections from
+    ``S · exp(i φ0)``. From a mel power (:meth:`invert_mel`) it starts from the NNLS magnitude
+    (:func:`melforge.core.mel_inversion.nnls_magnitude`) and re-estimates the target magnitude
+    every iteration after the first so that its mel power matches the target
+    (:class:`melforge.inverters.mel_to_linear.MelMagnitudeUpdate`).
 
     Args:
         n_iter: number of iterations (≥ 0).
         momentum: α ≥ 0; 0.99 is the fast-GL default, 0 the classic algorithm.
-        init: starting phase when none is given to :meth:`invert`: ``"random"`` (uniform in
-            ``[0, 2π)``, drawn from ``seed``), ``"zero"`` or ``"pghi"`` (phase-gradient heap
-            integration, Průša et al. 2017).
+        init: the starting phase ``φ0`` when there is no ``initializer``: ``"random"`` (uniform
+            in ``[0, 2π)``, drawn from ``seed``) or ``"zero"``.
         seed: seed of the random starting phase.
+        initializer: an inverter whose phase estimate (:meth:`Inverter._initial_phase`) is
+            ``φ0``, e.g. :class:`melforge.inverters.pghi.PGHI`; for a mel target it receives the
+            NNLS magnitude.
 
     Raises:
-        ValueError: negative ``n_iter`` or ``momentum``, or an unknown ``init``.
+        ValueError: negative ``n_iter`` or ``momentum``, an unknown ``init``, or
+            ``init="zero"`` together with an ``initializer``.
     """
 
-    def __init__(self, n_iter: int = 32, momentum: float = 0.99, init: str = "random", seed: int = 0):
+    def __init__(
+        self,
+        n_iter: int = 32,
+        momentum: float = 0.99,
+        init: str = "random",
+        seed: int = 0,
+        *,
+        initializer: Inverter | None = None,
+    ):
         if int(n_iter) != n_iter or n_iter < 0:
             raise ValueError(f"griffin_lim: n_iter must be an integer >= 0, got {n_iter!r}")
         if not np.isfinite(momentum) or momentum < 0:
             raise ValueError(f"griffin_lim: momentum must be a finite number >= 0, got {momentum!r}")
         if init not in INITS:
             raise ValueError(f"griffin_lim: init must be one of {INITS}, got {init!r}")
+        if initializer is not None and init != "random":
+            raise ValueError(f"griffin_lim: init={init!r} and an initializer both set the starting phase; give one")
         self.n_iter, self.momentum, self.init, self.seed = int(n_iter), float(momentum), init, int(seed)
+        self.initializer = initializer
 
-    def invert_coefficients(
-        self,
-        magnitude: np.ndarray,
-        stft: StftParams,
-        *,
-        length: int | None = None,
-        initial_phase: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Like :meth:`invert` but returns the final ``(frames, bins)`` complex64 coefficients."""
-        magnitude = check_magnitude(magnitude, stft)
-        n_frames = magnitude.shape[0]
-        work_length = K.signal_length(stft, n_frames, length)
-        rng = np.random.default_rng(self.seed)
-        c0 = initial_coefficients(magnitude, self.init, rng, initial_phase, stft)
-        target = np.ascontiguousarray(magnitude, dtype=np.float32)
-        return griffin_lim_coefficients(c0, target, stft, self.n_iter, self.momentum, work_length)
+    # --- public entry points: validate, then run ---------------------------------------------
 
     def invert(
         self,
@@ -199,16 +171,33 @@ class GriffinLim(Inverter):
             length: output length in samples (default ``(frames - 1) * hop_length``); must give
                 ``frames`` frames (``1 + length // hop_length``).
             initial_phase: optional ``(frames, bins)`` phase in radians to start from (warm
-                start); it is used once as the starting point, not re-applied per iteration.
+                start, instead of ``init``/``initializer``); it is used once as the starting
+                point, not re-applied per iteration.
 
         Raises:
             ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`), a
                 ``length`` that does not fit the frame count (see
-                :func:`melforge.inverters.stft_kernels.signal_length`) or an ``initial_phase`` of
-                the wrong shape or not finite.
+                :func:`melforge.core.inverter.signal_length`) or an ``initial_phase`` of the
+                wrong shape or not finite.
         """
-        c = self.invert_coefficients(magnitude, stft, length=length, initial_phase=initial_phase)
-        return K.istft(c, stft, K.signal_length(stft, c.shape[0], length)).astype(np.float32)
+        magnitude = check_magnitude(magnitude, stft)
+        n = signal_length(stft, magnitude.shape[0], length)
+        phase = None if initial_phase is None else check_phase(initial_phase, magnitude.shape)
+        return self._audio(self._coefficients(magnitude, stft, n, phase), stft, n)
+
+    def invert_coefficients(
+        self,
+        magnitude: np.ndarray,
+        stft: StftParams,
+        *,
+        length: int | None = None,
+        initial_phase: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Like :meth:`invert` but returns the final ``(frames, bins)`` complex64 coefficients."""
+        magnitude = check_magnitude(magnitude, stft)
+        n = signal_length(stft, magnitude.shape[0], length)
+        phase = None if initial_phase is None else check_phase(initial_phase, magnitude.shape)
+        return self._coefficients(magnitude, stft, n, phase)
 
     def invert_mel(
         self,
@@ -219,33 +208,70 @@ class GriffinLim(Inverter):
         length: int | None = None,
         initial_phase: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Invert a mel power spectrogram: fast GL from the NNLS magnitude
-        (:func:`melforge.inverters.mel_to_linear.mel_to_linear`) whose target magnitude is
-        re-estimated every iteration from the consistent spectrogram so that its mel power
-        matches ``mel_power`` (:class:`melforge.inverters.mel_to_linear.MelMagnitudeUpdate`).
+        """Invert a mel power spectrogram: fast GL from the NNLS magnitude whose target magnitude
+        is re-estimated every iteration so that its mel power matches ``mel_power``.
 
         Args:
             mel_power: ``(frames, n_mels)`` non-negative mel power ``M = |STFT|² Bᵀ``.
             mel_basis: ``(n_mels, n_fft // 2 + 1)`` filterbank ``B``.
             stft: the analysis geometry.
             length: output length in samples (default ``(frames - 1) * hop_length``).
-            initial_phase: optional ``(frames, bins)`` starting phase in radians (used once).
+            initial_phase: optional ``(frames, bins)`` starting phase in radians (used once,
+                instead of ``init``/``initializer``).
 
         Returns:
             ``(samples,)`` float32 waveform.
 
         Raises:
-            ValueError: see :func:`melforge.inverters.mel_to_linear.check_mel`; a ``length``
-                that does not fit the frame count; a bad ``initial_phase``.
+            ValueError: see :func:`melforge.core.mel_inversion.check_mel`; a ``length`` that
+                does not fit the frame count; a bad ``initial_phase``.
         """
-        from .mel_to_linear import MelMagnitudeUpdate, check_mel, mel_to_linear
-
         mel_power, mel_basis = check_mel(mel_power, mel_basis, stft)
-        magnitude = mel_to_linear(mel_power, mel_basis)
-        n = K.signal_length(stft, magnitude.shape[0], length)
-        rng = np.random.default_rng(self.seed)
-        c0 = initial_coefficients(magnitude, self.init, rng, initial_phase, stft)
-        c = griffin_lim_coefficients(
-            c0, magnitude.astype(np.float32), stft, self.n_iter, self.momentum, n, MelMagnitudeUpdate(mel_power, mel_basis)
-        )
-        return K.istft(c, stft, n).astype(np.float32)
+        n = signal_length(stft, mel_power.shape[0], length)
+        phase = None if initial_phase is None else check_phase(initial_phase, (mel_power.shape[0], stft.n_bins))
+        return self._audio(self._mel_coefficients(mel_power, mel_basis, stft, n, phase), stft, n)
+
+    # --- composition hooks (validated input) -------------------------------------------------
+
+    def _invert(self, magnitude: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        """Fast GL from the start phase: ``(length,)`` float32."""
+        return self._audio(self._coefficients(magnitude, stft, length), stft, length)
+
+    def _invert_mel(self, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        """Fast GL with the mel magnitude update from the NNLS magnitude: ``(length,)`` float32."""
+        return self._audio(self._mel_coefficients(mel_power, mel_basis, stft, length), stft, length)
+
+    def _initial_phase(self, magnitude: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        """The phase of the final coefficients, ``(frames, bins)`` float64 radians."""
+        return np.angle(self._coefficients(magnitude, stft, length)).astype(np.float64)
+
+    # --- the algorithm -----------------------------------------------------------------------
+
+    def _start_phase(self, magnitude: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        """``φ0 (frames, bins)`` radians: the initializer's estimate, random or zero."""
+        if self.initializer is not None:
+            return self.initializer._initial_phase(magnitude, stft, length)
+        if self.init == "random":
+            return 2 * np.pi * np.random.default_rng(self.seed).random(magnitude.shape)
+        return np.zeros(magnitude.shape)
+
+    def _coefficients(self, magnitude, stft, length, phase=None, update=None) -> np.ndarray:
+        """``n_iter`` fast-GL iterations from ``magnitude · exp(i φ0)`` (``φ0 = phase`` or the
+        start phase): ``(frames, bins)`` complex64 coefficients. ``magnitude`` is validated
+        ``(frames, bins)`` float64; ``update`` as in :func:`griffin_lim_coefficients`."""
+        if phase is None:
+            phase = self._start_phase(magnitude, stft, length)
+        c0 = K.polar(magnitude, phase, np.empty(magnitude.shape, dtype=np.complex64))  # (frames, bins)
+        target = np.ascontiguousarray(magnitude, dtype=np.float32)
+        return griffin_lim_coefficients(c0, target, stft, self.n_iter, self.momentum, length, update)
+
+    def _mel_coefficients(self, mel_power, mel_basis, stft, length, phase=None) -> np.ndarray:
+        """:meth:`_coefficients` from the NNLS magnitude of validated ``mel_power (frames,
+        n_mels)`` with the mel magnitude update."""
+        magnitude = nnls_magnitude(mel_power, mel_basis)  # (frames, bins)
+        return self._coefficients(magnitude, stft, length, phase, MelMagnitudeUpdate(mel_power, mel_basis))
+
+    @staticmethod
+    def _audio(coefficients: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        """``(length,)`` float32 least-squares ISTFT of ``(frames, bins)`` coefficients."""
+        return K.istft(coefficients, stft, length).astype(np.float32, copy=False)

@@ -1,4 +1,4 @@
-"""Phase-gradient heap integration (PGHI; Průša, Balazs & Søndergaard 2017), optionally refined.
+"""Phase-gradient heap integration (PGHI; Průša, Balazs & Søndergaard 2017).
 
 For a Gaussian window ``exp(−π t² / λ)`` the STFT phase derivatives follow from the
 log-magnitude ``s = log|X|`` (Průša et al. 2017, eq. 14–15; seed 002 §2 uses the same relations)::
@@ -13,6 +13,9 @@ integrated with the trapezoid rule from the largest coefficient outwards, always
 the largest coefficient already reached (Algorithm 1 of the paper; its max-heap is a bucket
 queue with 0.01-nat buckets here). Coefficients below
 ``tol`` times the maximum get a random phase. The heap loop is a Numba kernel.
+
+PGHI is not iterative; refiners start from it by composition: ``GriffinLim(initializer=PGHI())``
+(fast GL from the PGHI phase), ``GradientInversion(PGHI())`` (L-BFGS from the PGHI signal).
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from melforge.core.inverter import Inverter
+from melforge.core.inverter import Inverter, signal_length
 from melforge.core.stft import StftParams
 from melforge.core.validation import check_magnitude
 
+from . import stft_kernels as K
+
 #: λ / L² of the Gaussian that best matches a Hann window of L samples (Průša et al. 2017).
 GAMMA_HANN = 0.25645
-REFINES = (None, "griffin_lim", "gradient", "griffin_lim+gradient")
 
 
 def phase_steps(logmag: np.ndarray, stft: StftParams, gamma: float = GAMMA_HANN) -> tuple[np.ndarray, np.ndarray]:
@@ -200,12 +204,16 @@ def pghi_phase(
         seed: seed of the random phases.
 
     Returns:
-        ``(frames, bins)`` phase in radians.
+        ``(frames, bins)`` float64 phase in radians.
 
     Raises:
         ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`).
     """
-    magnitude = check_magnitude(magnitude, stft)
+    return _pghi_phase(check_magnitude(magnitude, stft), stft, tol, gamma, seed)
+
+
+def _pghi_phase(magnitude: np.ndarray, stft: StftParams, tol: float, gamma: float, seed: int) -> np.ndarray:
+    """:func:`pghi_phase` of a validated ``(frames, bins)`` float64 magnitude."""
     peak = float(magnitude.max())
     rng = np.random.default_rng(seed)
     random_phase = 2 * np.pi * rng.random(magnitude.shape)
@@ -221,49 +229,26 @@ def pghi_phase(
 
 
 class PGHI(Inverter):
-    """Phase-gradient heap integration (Průša et al. 2017), optionally refined.
+    """Phase-gradient heap integration (Průša et al. 2017): ``ISTFT(S · exp(i φ_PGHI))``.
+
+    A mel power goes through the NNLS magnitude (the base class's :meth:`Inverter.invert_mel`).
+    As another inverter's ``initializer`` it supplies its phase (:meth:`_initial_phase`).
 
     Args:
         tol: relative magnitude (to the maximum) below which phases are random.
-        refine: ``None`` (PGHI alone), ``"griffin_lim"`` (fast GL warm-started from the PGHI
-            phase), ``"gradient"`` (L-BFGS on the waveform started from the PGHI signal) or
-            ``"griffin_lim+gradient"`` (``gl_iters`` fast-GL iterations, then L-BFGS).
-        refine_iters: iterations of the refinement (GL iterations for ``"griffin_lim"``,
-            L-BFGS iterations for the other two).
-        gl_iters: fast-GL iterations before L-BFGS for ``"griffin_lim+gradient"``.
-        momentum: fast-GL momentum α for ``refine="griffin_lim"``.
         gamma: ``λ / win_length²`` of the Gaussian that approximates the Hann window.
         seed: seed of the random phases.
 
     Raises:
-        ValueError: ``tol`` not in (0, 1), an unknown ``refine``, negative ``refine_iters`` or
-            ``gl_iters``, or a non-positive ``gamma``.
+        ValueError: ``tol`` not in (0, 1) or a non-positive ``gamma``.
     """
 
-    def __init__(
-        self,
-        tol: float = 1e-5,
-        refine: str | None = None,
-        refine_iters: int = 32,
-        gl_iters: int = 50,
-        momentum: float = 0.99,
-        gamma: float = GAMMA_HANN,
-        seed: int = 0,
-    ):
+    def __init__(self, tol: float = 1e-5, gamma: float = GAMMA_HANN, seed: int = 0):
         if not 0 < tol < 1:
             raise ValueError(f"pghi: tol must be in (0, 1), got {tol!r}")
-        if refine in ("null", "none", "None"):
-            refine = None
-        if refine not in REFINES:
-            raise ValueError(f"pghi: refine must be one of {REFINES}, got {refine!r}")
-        for key, value in (("refine_iters", refine_iters), ("gl_iters", gl_iters)):
-            if int(value) != value or value < 0:
-                raise ValueError(f"pghi: {key} must be an integer >= 0, got {value!r}")
         if not gamma > 0:
             raise ValueError(f"pghi: gamma must be > 0, got {gamma!r}")
-        self.tol, self.refine, self.refine_iters = float(tol), refine, int(refine_iters)
-        self.gl_iters = int(gl_iters)
-        self.momentum, self.gamma, self.seed = float(momentum), float(gamma), int(seed)
+        self.tol, self.gamma, self.seed = float(tol), float(gamma), int(seed)
 
     def invert(self, magnitude: np.ndarray, stft: StftParams, *, length: int | None = None) -> np.ndarray:
         """Invert ``magnitude (frames, n_fft//2+1)`` → ``(samples,)`` float32 at ``stft.sr`` Hz.
@@ -277,53 +262,15 @@ class PGHI(Inverter):
             ValueError: a bad magnitude (see :func:`melforge.core.validation.check_magnitude`)
                 or a ``length`` that does not fit the frame count.
         """
-        from .gradient import GradientInversion
-        from .griffin_lim import GriffinLim
-
         magnitude = check_magnitude(magnitude, stft)
-        phase = pghi_phase(magnitude, stft, tol=self.tol, gamma=self.gamma, seed=self.seed)
-        if self.refine == "griffin_lim+gradient":
-            gl = GriffinLim(n_iter=self.gl_iters, momentum=self.momentum, seed=self.seed)
-            phase = np.angle(gl.invert_coefficients(magnitude, stft, length=length, initial_phase=phase))
-        if self.refine in ("gradient", "griffin_lim+gradient"):
-            grad = GradientInversion(n_iter=self.refine_iters, seed=self.seed)
-            return grad.invert(magnitude, stft, length=length, initial_phase=phase)
-        n_iter = self.refine_iters if self.refine == "griffin_lim" else 0
-        gl = GriffinLim(n_iter=n_iter, momentum=self.momentum, seed=self.seed)
-        return gl.invert(magnitude, stft, length=length, initial_phase=phase)
+        return self._invert(magnitude, stft, signal_length(stft, magnitude.shape[0], length))
 
-    def invert_mel(
-        self,
-        mel_power: np.ndarray,
-        mel_basis: np.ndarray,
-        stft: StftParams,
-        *,
-        length: int | None = None,
-    ) -> np.ndarray:
-        """Invert a mel power spectrogram ``(frames, n_mels)`` with filterbank ``(n_mels, bins)``.
+    def _invert(self, magnitude: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        """``ISTFT(S · exp(i φ_PGHI))``: ``(length,)`` float32."""
+        phase = self._initial_phase(magnitude, stft, length)
+        c = K.polar(magnitude, phase, np.empty(magnitude.shape, dtype=np.complex64))  # (frames, bins)
+        return K.istft(c, stft, length).astype(np.float32, copy=False)
 
-        PGHI on the NNLS magnitude (:func:`melforge.inverters.mel_to_linear.mel_to_linear`),
-        refined with the mel-target versions of the refinements:
-        :meth:`GriffinLim.invert_mel` (``"griffin_lim"``; ``"griffin_lim+gradient"`` runs it for
-        ``gl_iters`` iterations first) and :meth:`GradientInversion.invert_mel` (``"gradient"``).
-
-        Raises:
-            ValueError: see :func:`melforge.inverters.mel_to_linear.check_mel`; a ``length``
-                that does not fit the frame count.
-        """
-        from .gradient import GradientInversion
-        from .griffin_lim import GriffinLim
-        from .mel_to_linear import check_mel, mel_to_linear
-
-        mel_power, mel_basis = check_mel(mel_power, mel_basis, stft)
-        magnitude = mel_to_linear(mel_power, mel_basis)
-        if self.refine is None:
-            return self.invert(magnitude, stft, length=length)
-        phase = pghi_phase(magnitude, stft, tol=self.tol, gamma=self.gamma, seed=self.seed)
-        gl_iters = {"griffin_lim": self.refine_iters, "griffin_lim+gradient": self.gl_iters}.get(self.refine, 0)
-        gl = GriffinLim(n_iter=gl_iters, momentum=self.momentum, seed=self.seed)
-        audio = gl.invert_mel(mel_power, mel_basis, stft, length=length, initial_phase=phase)
-        if self.refine == "griffin_lim":
-            return audio
-        grad = GradientInversion(n_iter=self.refine_iters, seed=self.seed)
-        return grad.invert_mel(mel_power, mel_basis, stft, length=length, initial_audio=audio)
+    def _initial_phase(self, magnitude: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        """The PGHI phase, ``(frames, bins)`` float64 radians (:func:`pghi_phase`)."""
+        return _pghi_phase(magnitude, stft, self.tol, self.gamma, self.seed)

@@ -106,6 +106,23 @@ def consistent_frames(frames, window, hop, norm, buf, out):
     return out
 
 
+@njit(cache=True)
+def polar(magnitude, phase, out):
+    """``out = magnitude · exp(i · phase)``, all ``(frames, bins)``; ``out`` complex64.
+
+    The phase is wrapped to ``[0, 2π)`` in float64 first, then sine and cosine are taken in
+    float32 (enough for complex64 output, and about twice as fast).
+    """
+    n_frames, n_bins = magnitude.shape
+    two_pi = 2.0 * np.pi
+    for t in range(n_frames):
+        for f in range(n_bins):
+            ph = np.float32(phase[t, f] - two_pi * np.floor(phase[t, f] / two_pi))
+            m = np.float32(magnitude[t, f])
+            out[t, f] = complex(m * np.cos(ph), m * np.sin(ph))
+    return out
+
+
 def window_sumsquare(stft: StftParams, n_frames: int) -> np.ndarray:
     """Sum of squared shifted windows, ``(n_fft + hop * (n_frames - 1),)`` (librosa's
     ``window_sumsquare``)."""
@@ -135,31 +152,6 @@ def _istft_norm(stft: StftParams, n_frames: int, length: int, dtype: str) -> np.
     norm = norm.astype(dtype)
     norm.flags.writeable = False
     return norm
-
-
-def signal_length(stft: StftParams, n_frames: int, length: int | None) -> int:
-    """The signal length in samples that ``n_frames`` centred frames stand for.
-
-    Args:
-        stft: analysis geometry.
-        n_frames: frames of the spectrogram.
-        length: requested length in samples, or ``None`` for ``(n_frames - 1) * hop_length``.
-
-    Raises:
-        ValueError: ``length`` is negative or would give another number of frames
-            (``1 + length // hop_length != n_frames``), e.g. a spectrogram made with another hop.
-    """
-    if length is None:
-        return stft.samples_for(n_frames)
-    length = int(length)
-    if length < 0 or stft.frames_for(length) != n_frames:
-        lo, hi = stft.samples_for(n_frames), n_frames * stft.hop_length - 1
-        raise ValueError(
-            f"length: {length} samples give {stft.frames_for(max(length, 0))} frames at hop_length "
-            f"{stft.hop_length}, but the spectrogram has {n_frames} frames (expected a length in "
-            f"[{lo}, {hi}]); was it computed with another hop_length?"
-        )
-    return length
 
 
 def stft(audio: np.ndarray, stft: StftParams, dtype=np.float32) -> np.ndarray:

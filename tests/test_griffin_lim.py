@@ -1,5 +1,5 @@
-"""Fast Griffin-Lim and its STFT kernels: agreement with numpy/librosa, warm start, quality on
-real speech, registration, bad input."""
+"""Fast Griffin-Lim and its STFT kernels: agreement with numpy/librosa, warm start, a start from
+another inverter (its initializer), quality on real speech, registration, bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from melforge.core.stft import StftParams
 from melforge.inverters import stft_kernels as K
-from melforge.inverters.griffin_lim import GriffinLim, momentum_projection, polar
+from melforge.inverters.griffin_lim import GriffinLim, momentum_projection
 
 SPEECH_STFT = StftParams(sr=16000, n_fft=1024, hop_length=256, win_length=1024)
 SMALL_STFT = StftParams(sr=16000, n_fft=256, hop_length=64, win_length=200)  # window zero-padded
@@ -126,7 +126,7 @@ def test_polar_matches_numpy():
     rng = np.random.default_rng(6)
     mag = rng.random((4, 7))
     phase = rng.uniform(-1e4, 1e4, (4, 7))  # large accumulated phases are wrapped first
-    out = polar(mag, phase, np.empty((4, 7), dtype=np.complex64))
+    out = K.polar(mag, phase, np.empty((4, 7), dtype=np.complex64))
     np.testing.assert_allclose(out, mag * np.exp(1j * phase), rtol=0, atol=2e-6)
 
 
@@ -161,6 +161,32 @@ def test_fast_griffin_lim_on_real_speech(speech):
     classic = sc_db(mag, GriffinLim(n_iter=100, momentum=0.0).invert(mag, SPEECH_STFT, length=audio.size), SPEECH_STFT)
     assert fast <= -28.0
     assert fast <= classic - 6.0
+
+
+def test_initializer_is_a_warm_start_from_its_phase(speech):
+    """``GriffinLim(initializer=PGHI())`` is GL warm-started from the PGHI phase (of the NNLS
+    magnitude, for a mel target); the initializer's phase replaces the random start."""
+    from melforge.core.mel_inversion import mel_to_linear
+    from melforge.inverters.pghi import PGHI, pghi_phase
+
+    audio, _, mag = speech
+    composed = GriffinLim(n_iter=8, initializer=PGHI(seed=3))
+    warm = GriffinLim(n_iter=8).invert(mag, SPEECH_STFT, length=audio.size, initial_phase=pghi_phase(mag, SPEECH_STFT, seed=3))
+    np.testing.assert_array_equal(composed.invert(mag, SPEECH_STFT, length=audio.size), warm)
+    basis = librosa.filters.mel(sr=16000, n_fft=1024, n_mels=64)
+    mel = (mag**2) @ basis.T
+    phase = pghi_phase(mel_to_linear(mel, basis), SPEECH_STFT, seed=3)
+    np.testing.assert_array_equal(
+        composed.invert_mel(mel, basis, SPEECH_STFT, length=audio.size),
+        GriffinLim(n_iter=8).invert_mel(mel, basis, SPEECH_STFT, length=audio.size, initial_phase=phase),
+    )
+    # GL's own phase estimate starts another GL where the first stopped
+    first = GriffinLim(n_iter=8)
+    chained = GriffinLim(n_iter=8, initializer=first).invert_coefficients(mag, SPEECH_STFT, length=audio.size)
+    again = GriffinLim(n_iter=8).invert_coefficients(
+        mag, SPEECH_STFT, length=audio.size, initial_phase=np.angle(first.invert_coefficients(mag, SPEECH_STFT, length=audio.size))
+    )
+    np.testing.assert_array_equal(chained, again)
 
 
 def test_same_seed_same_output_zero_init_differs(speech):
@@ -217,3 +243,5 @@ def test_bad_initial_phase_and_settings_raise():
         GriffinLim(momentum=-0.1)
     with pytest.raises(ValueError, match="init"):
         GriffinLim(init="ones")
+    with pytest.raises(ValueError, match="init"):  # a PGHI start is an initializer object now
+        GriffinLim(init="pghi")

@@ -4,10 +4,11 @@
     melforge-invert input=speech.wav output=p.wav inverter=pghi inverter.refine=griffin_lim inverter.refine_iters=32
     melforge-invert input=feats.npy output=g.wav inverter=gradient representation.sr=22050
 
-An audio input is analysed with the configured representation (a mel representation is inverted
-from its mel power, so the gradient inverter fits the mel target directly; others go through
-:func:`melforge.inverters.mel_to_linear.mel_to_linear`), inverted, and SC / LSD against the
-input's STFT magnitude and the time taken are printed. A ``.npy`` input holds features
+An audio input is analysed with the configured representation and inverted with
+``representation.to_audio`` — a mel representation hands the inverter its mel power
+(``Inverter.invert_mel``: Griffin-Lim and the gradient inverter fit the mel target directly, others
+invert the NNLS magnitude, :func:`melforge.core.mel_inversion.nnls_magnitude`) — and SC / LSD
+against the input's STFT magnitude and the time taken are printed. A ``.npy`` input holds features
 ``(frames, n_bins)`` of the configured representation. The WAV is written atomically.
 """
 

@@ -77,13 +77,13 @@ class LogMel(SpectrogramRepresentation):
         """``(frames, n_mels)`` log-mel → ``(frames, n_fft // 2 + 1)`` linear STFT magnitude.
 
         The mel power is mapped back to linear power by non-negative least squares against the
-        filterbank (:func:`melforge.inverters.mel_to_linear.mel_to_linear`, the NNLS every
+        filterbank (:func:`melforge.core.mel_inversion.mel_to_linear`, the NNLS every
         inverter shares), then square-rooted.
 
         Raises:
             ValueError: features not of shape ``(frames, n_mels)`` or not finite.
         """
-        from melforge.inverters.mel_to_linear import mel_to_linear
+        from melforge.core.mel_inversion import mel_to_linear
 
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] != self.n_mels:
