@@ -25,6 +25,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "melforge.plugins.melnet.plugin",
     "melforge.plugins.gmm.plugin",
     "melforge.plugins.samplers.plugin",
+    "melforge.plugins.categorical.plugin",
     "melforge.inverters.plugin",
     "melforge.datasets.plugin",
 )

@@ -1,0 +1,10 @@
+"""Registers the categorical head through the same hook a third-party plugin uses."""
+
+from melforge.core.hookspecs import hookimpl
+
+
+@hookimpl
+def melforge_register_head(registry):
+    from .head import CategoricalHead
+
+    registry.register("categorical", CategoricalHead)
