@@ -26,6 +26,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "melforge.plugins.gmm.plugin",
     "melforge.plugins.samplers.plugin",
     "melforge.plugins.categorical.plugin",
+    "melforge.plugins.wavenet.plugin",
     "melforge.inverters.plugin",
     "melforge.datasets.plugin",
 )
