@@ -92,7 +92,7 @@ def check_causality(
     for trial in range(trials):
         generator = torch.Generator().manual_seed(seed + trial)
         x = torch.randn(batch, frames, bins, generator=generator, dtype=torch.float64, requires_grad=True)
-        h = _features(model, name, x, cond=given, hidden=getattr(backbone, "hidden_size", None))
+        h = _features(model, name, x, given, hidden=getattr(backbone, "hidden_size", None))
         projection = torch.randn(h.shape[-1], generator=generator, dtype=torch.float64)
         inputs = [x] + [t for _, t in given]
         blind = []
@@ -119,9 +119,10 @@ def check_causality(
             raise AssertionError(f"causality: {name}: the {label} given to the backbone never reaches its output features")
 
 
-def _features(model, name: str, x: torch.Tensor, *, cond: list, hidden: int | None) -> torch.Tensor:
-    """``model(x, cond, context)`` with the shape and the dependence on ``x`` checked."""
-    extras = dict(cond)
+def _features(model, name: str, x: torch.Tensor, given: list, hidden: int | None) -> torch.Tensor:
+    """``model(x, cond, context)`` (``given``: ``("cond" | "context", tensor)`` pairs) with the
+    shape and the dependence on ``x`` checked."""
+    extras = dict(given)
     h = model(x, extras.get("cond"), extras.get("context"))
     batch, frames, bins = x.shape
     expected = (batch, frames, bins) + ((hidden,) if hidden is not None else tuple(h.shape[3:4]))
