@@ -15,6 +15,31 @@ OPTIMIZERS: dict[str, tuple[str, ...]] = {
 }
 
 
+def check_optimizer_config(cfg: Mapping[str, Any]) -> None:
+    """Check the ``optimizer`` group without building anything.
+
+    Raises:
+        ValueError: an unknown ``optimizer.name``, a key that optimiser does not take, or a
+            value that is not a positive number (names the key).
+    """
+    name = str(cfg.get("name", ""))
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer.name={name!r}: expected one of {', '.join(OPTIMIZERS)}")
+    unknown = sorted(set(cfg) - {"name", *OPTIMIZERS[name]})
+    if unknown:
+        raise ValueError(f"optimizer.{unknown[0]}: not an option of {name} (its options: {', '.join(OPTIMIZERS[name])})")
+    for key in OPTIMIZERS[name]:
+        value = cfg.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"optimizer.{key}={value!r}: expected a number")
+        if key in ("lr", "eps") and not value > 0:
+            raise ValueError(f"optimizer.{key}={value!r}: expected a number > 0")
+        if key in ("momentum", "alpha", "beta1", "beta2") and not 0 <= value < 1 + (key == "momentum"):
+            raise ValueError(f"optimizer.{key}={value!r}: expected a number in [0, 1)")
+
+
 def make_optimizer(parameters: Iterable[torch.nn.Parameter], cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
     """``torch.optim.RMSprop`` or ``Adam`` over ``parameters`` from ``cfg`` (the ``optimizer``
     config group: ``name`` plus the keys in :data:`OPTIMIZERS`).
@@ -23,15 +48,8 @@ def make_optimizer(parameters: Iterable[torch.nn.Parameter], cfg: Mapping[str, A
         ValueError: an unknown ``optimizer.name``, a key that optimiser does not take, or a
             learning rate that is not positive (names the key).
     """
-    name = str(cfg.get("name", ""))
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer.name: expected one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    unknown = sorted(set(cfg) - {"name", *OPTIMIZERS[name]})
-    if unknown:
-        raise ValueError(f"optimizer.{unknown[0]}: not an option of {name} (its options: {', '.join(OPTIMIZERS[name])})")
-    lr = float(cfg["lr"])
-    if not lr > 0:
-        raise ValueError(f"optimizer.lr: expected a positive learning rate, got {lr}")
+    check_optimizer_config(cfg)
+    name, lr = str(cfg["name"]), float(cfg["lr"])
     if name == "rmsprop":
         return torch.optim.RMSprop(
             parameters, lr=lr, momentum=float(cfg.get("momentum", 0.0)),

@@ -151,6 +151,29 @@ class Registry(Generic[T]):
         kwargs.update(extra)
         return self.create(str(cfg["name"]), **kwargs)
 
+    def check_config(self, cfg: Mapping[str, Any], /, *, where: str | None = None) -> Entry[T]:
+        """Check, without building anything, that ``cfg`` names a registered entry and holds
+        only keys its factory accepts (``where`` names the config group in messages, default
+        the kind). Returns the entry.
+
+        Raises:
+            EntryConfigError: no ``name`` key, or a key the factory does not accept.
+            UnknownEntryError: an unknown ``name``.
+        """
+        where = where or self.kind
+        if "name" not in cfg:
+            raise EntryConfigError(f"{where}: needs a 'name' key (one of: {', '.join(self.names())})")
+        entry = self.get(str(cfg["name"]))
+        accepted = _accepted(entry)
+        if accepted is not None:
+            unknown = sorted(set(cfg) - {"name"} - accepted)
+            if unknown:
+                raise EntryConfigError(
+                    f"{where}.{unknown[0]}: {self.kind} {entry.name!r} ({entry.plugin}) has no option "
+                    f"{', '.join(repr(u) for u in unknown)}; its options are: {', '.join(sorted(accepted)) or '(none)'}"
+                )
+        return entry
+
     def names(self) -> list[str]:
         """Registered names, sorted."""
         return sorted(self._entries)
@@ -196,16 +219,23 @@ class Registrar(Generic[T]):
         return name in self._registry
 
 
+def _accepted(entry: Entry[Any]) -> set[str] | None:
+    """Keyword arguments the factory accepts (``None``: any, or unknown)."""
+    try:
+        params = inspect.signature(entry.factory).parameters
+    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
 def _check_kwargs(entry: Entry[Any], kwargs: Mapping[str, Any]) -> None:
     try:
-        sig = inspect.signature(entry.factory)
+        params = inspect.signature(entry.factory).parameters
     except (TypeError, ValueError):  # builtins without a signature: let the call decide
         return
-    params = sig.parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        accepted = None
-    else:
-        accepted = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    accepted = _accepted(entry)
     if accepted is not None:
         unknown = sorted(set(kwargs) - accepted)
         if unknown:

@@ -24,7 +24,10 @@ class _Head(Head):
     def log_prob(self, params, x):
         return -(x**2)
 
-    def sample(self, params, temperature=1.0, generator=None):
+    def draw_noise(self, shape, generator=None, dtype=None, device=None):
+        return torch.zeros(*shape, 1)
+
+    def sample_from_noise(self, params, temperature, noise):
         return params[..., 0]
 
 
@@ -34,6 +37,7 @@ def test_builtins_register_every_named_part_with_their_plugin():
         "representation": ("log_mel", "melforge.plugins.representations.plugin"),
         "backbone": ("melnet", "melforge.plugins.melnet.plugin"),
         "head": ("gmm", "melforge.plugins.gmm.plugin"),
+        "sampler": ("cached", "melforge.plugins.samplers.plugin"),
         "inverter": ("griffin_lim", "melforge.inverters.plugin"),
         "dataset": ("audio_folder", "melforge.datasets.plugin"),
     }

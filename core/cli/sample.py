@@ -11,21 +11,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
-
+from melforge.core.app import check_sample_config, run_hydra_app
 from melforge.core.samples import sample_checkpoint
 
 
-@hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name="sample")
-def _app(cfg: DictConfig) -> None:
-    if cfg.checkpoint is None:
-        raise SystemExit("melforge-sample: give checkpoint=PATH (a .pt file written by melforge-train)")
-    out_dir = Path(HydraConfig.get().runtime.output_dir) / "samples"
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+def _task(cfg: dict, output_dir: str) -> None:
+    if cfg["checkpoint"] is None:
+        raise ValueError("checkpoint: give checkpoint=PATH (a .pt file written by melforge-train)")
     rendered = sample_checkpoint(
-        cfg.checkpoint, out_dir, plain["sample"], inverter_cfg=plain.get("inverter"), sampler_cfg=plain.get("sampler")
+        cfg["checkpoint"], Path(output_dir) / "samples", cfg["sample"],
+        inverter_cfg=cfg.get("inverter"), sampler_cfg=cfg.get("sampler"),
     )
     for r in rendered:
         print(f"melforge: wrote {r.wav} and {r.png} (NLL {r.nll_per_element:.4f} nats/element, {r.seconds:.1f} s)", file=sys.stderr)
@@ -35,8 +30,8 @@ def _app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    _app()
+    """Console-script entry point (Hydra app; config ``melforge.configs/sample.yaml``)."""
+    run_hydra_app("melforge-sample", "sample", _task, check_sample_config)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""``melforge-train``: train, sample and invert, as one Hydra app.
+"""``melforge-train``: train, sample and write audio, as one Hydra app.
 
     melforge-train                                   # experiment=speech_tiny (the default)
     melforge-train experiment=speech_tiny train.max_steps=50 hydra.run.dir=runs/try
+    melforge-train experiment=wavenet_speech_tiny    # the WaveNet baseline through the same runner
     melforge-train -m backbone.hidden_size=32,64     # an ablation sweep
 """
 
@@ -9,17 +10,12 @@ from __future__ import annotations
 
 import sys
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
-
+from melforge.core.app import check_train_config, run_hydra_app
 from melforge.core.training import train
 
 
-@hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name="train")
-def _app(cfg: DictConfig) -> float:
-    run_dir = HydraConfig.get().runtime.output_dir
-    metrics = train(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True), run_dir)
+def _task(cfg: dict, run_dir: str) -> float:
+    metrics = train(cfg, run_dir)
     print(
         f"melforge: done in {run_dir}: valid NLL {metrics['valid_nll_step0']:.4f} → {metrics['valid_nll']:.4f} "
         f"nats/element ({metrics['valid_bits']:.4f} bits); train NLL {metrics['train_nll']:.4f}",
@@ -29,8 +25,8 @@ def _app(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    _app()
+    """Console-script entry point (Hydra app; config ``melforge.configs/train.yaml``)."""
+    run_hydra_app("melforge-train", "train", _task, check_train_config)
 
 
 if __name__ == "__main__":

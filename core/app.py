@@ -1,0 +1,130 @@
+"""How melforge's Hydra apps start and fail: plugin config search paths, a check of the
+command line and of every config value before any work, and one-line errors.
+
+Every error a user can cause (a bad override, an unknown key, a value out of range, a missing
+file, a busy run directory, a diverged run, …) ends the app with exit status 2 and one line on
+stderr, ``<prog>: error: <what, naming the key or file>``. ``MELFORGE_DEBUG=1`` (or Hydra's
+``HYDRA_FULL_ERROR=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+#: Exit status of every error a user can cause.
+USAGE_ERROR = 2
+
+
+def debugging() -> bool:
+    """Whether tracebacks are wanted (``MELFORGE_DEBUG=1`` or ``HYDRA_FULL_ERROR=1``)."""
+    return os.environ.get("MELFORGE_DEBUG", "") not in ("", "0") or os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (Hydra's and OmegaConf's span several)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    lines = [l for l in lines if l and not l.startswith(("object_type=", "Set the environment variable HYDRA_FULL_ERROR"))]
+    text = "; ".join(lines) or type(exc).__name__
+    return text
+
+
+def fail(prog: str, exc: BaseException) -> None:
+    """Print ``exc`` as one line and exit with :data:`USAGE_ERROR` (re-raise when debugging)."""
+    if debugging():
+        raise exc
+    print(f"{prog}: error: {one_line(exc)} (MELFORGE_DEBUG=1 shows the traceback)", file=sys.stderr)
+    raise SystemExit(USAGE_ERROR)
+
+
+def _overrides(argv: list[str]) -> list[str] | None:
+    """The config overrides in ``argv``, or ``None`` when Hydra flags (``-m``, ``--help``, …)
+    ask for something other than one plain run."""
+    if any(a.startswith("-") for a in argv):
+        return None
+    return [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+
+
+def run_hydra_app(
+    prog: str,
+    config_name: str,
+    task: Callable[[dict, str], Any],
+    check: Callable[[dict], None] | None = None,
+) -> None:
+    """Run ``task(plain_config, output_dir)`` as a Hydra app on ``melforge.configs/<config_name>``.
+
+    Plugin config folders join the search path (``melforge_config_searchpath``); for a plain
+    run the command line is composed once first, so a bad override fails before Hydra starts,
+    on one line. Inside the app the config is resolved, checked with ``check`` and handed to
+    ``task``; any exception ends the app on one line (see the module docstring).
+    """
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from .config_search import searchpath_override
+    from .plugins import registries
+
+    searchpath = searchpath_override(registries())
+    argv = sys.argv[1:]
+    overrides = _overrides(argv)
+    if overrides is not None:
+        try:
+            from hydra import compose, initialize_config_module
+
+            with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+                cfg = compose(config_name=config_name, overrides=searchpath + overrides)
+            plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+            if check is not None:
+                check(plain)
+        except Exception as exc:  # noqa: BLE001 - every composition error becomes one line
+            fail(prog, exc)
+
+    def _task(cfg) -> Any:
+        try:
+            plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+            if check is not None:
+                check(plain)
+            return task(plain, HydraConfig.get().runtime.output_dir)
+        except Exception as exc:  # noqa: BLE001 - see the module docstring
+            fail(prog, exc)
+
+    sys.argv = [sys.argv[0], *searchpath, *argv]
+    hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name=config_name)(_task)()
+
+
+def check_train_config(cfg: dict) -> None:
+    """Every value of a ``melforge-train`` config: its own sections against
+    :class:`melforge.core.config_schema.TrainApp`, each part's group against its registered
+    factory, the optimiser's keys.
+
+    Raises:
+        ConfigError, EntryConfigError, UnknownEntryError, ValueError: names the key.
+    """
+    from .config_schema import TrainApp, validate
+    from .optim import check_optimizer_config
+    from .plugins import registries
+
+    validate(cfg, TrainApp)
+    regs = registries()
+    for kind in ("representation", "dataset", "backbone", "head", "inverter"):
+        regs.of(kind).check_config(cfg[kind], where=kind)
+    sampler = cfg.get("sampler") or {}
+    if sampler.get("name") not in (None, "auto"):
+        regs.sampler.check_config(sampler, where="sampler")
+    check_optimizer_config(cfg["optimizer"])
+
+
+def check_sample_config(cfg: dict) -> None:
+    """Every value of a ``melforge-sample`` config (see :func:`check_train_config`)."""
+    from .config_schema import SampleApp, validate
+    from .plugins import registries
+
+    validate(cfg, SampleApp)
+    regs = registries()
+    regs.inverter.check_config(cfg["inverter"], where="inverter")
+    sampler = cfg.get("sampler") or {}
+    if sampler.get("name") not in (None, "auto"):
+        regs.sampler.check_config(sampler, where="sampler")
