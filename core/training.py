@@ -303,8 +303,9 @@ def finish(
     out = {"steps": step, "tiers": exp.model.n_tiers, "tiers_trained": train_tiers(cfg, exp.model.n_tiers),
            "tier_shapes": [list(s) for s in shapes]}
     out.update(reporter.summary(recent, {
-        "units": "NLL in nats (and bits) per element of the normalised features; valid_nll and train_nll "
-        "are over the whole spectrogram (the sum over tiers, eq. 10), *_tier<g> per element of tier g",
+        "units": "NLL in nats (and bits) per element of the normalised features (a spectrogram bin, or a sample "
+        "of a waveform representation); valid_nll and train_nll are over the whole spectrogram (the sum over "
+        "tiers, eq. 10), *_tier<g> per element of tier g",
         "speakers": exp.speakers.labels if exp.speakers else None,
         "samplers": [type(s).__name__ for s in exp.samplers],
         "train_clips": len(corpus.train),
