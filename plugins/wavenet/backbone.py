@@ -33,7 +33,7 @@ class WaveNet(Backbone):
        companded value) to R channels;
     2. ``layers`` residual blocks (:class:`ResidualBlock`): dilated causal convolution of
        kernel ``kernel_size`` and dilation ``2^(i mod dilation_cycle)``, gated units
-       ``tanh(W_f * h + V_f c) ⊙ σ(W_g * h + V_g c)`` (eq. 2–3), 1×1 residual and skip
+       ``tanh(W_f * h + V_f c) ⊙ σ(W_g * h + V_g c)`` (eq. 3–5), 1×1 residual and skip
        projections;
     3. output: ``ReLU(W_o ReLU(Σ skips) + b_o)``, width S (the head's ``in_features``; the
        head's linear map and softmax complete van den Oord et al.'s output stack).

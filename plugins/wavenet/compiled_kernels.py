@@ -46,7 +46,7 @@ def _matvec_acc(wt, v, y):
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
 def _stack_step(b, t, x_prev, cond_t, queues, offsets, dilations, taps, a, z, u, w_in, b_in, wt_conv, b_conv, wt_cond, wt_sr, b_res, b_skip):
-    """The residual stack at time ``t`` for batch item ``b`` (eq. 2–3 of van den Oord et al.
+    """The residual stack at time ``t`` for batch item ``b`` (eq. 3–5 of van den Oord et al.
     2016), in place on ``u = [skips (S) | h (R)]``: ``h = w_in x_{t−1} + b_in``,
     ``skips = Σ b_s``; per layer the taps from its queue (then ``h`` pushed into it), the
     gated units ``z``, and ``u += [W_s | W_r]^T z`` with ``h += b_r`` — the skip sum and the

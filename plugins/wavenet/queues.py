@@ -1,5 +1,5 @@
 """Per-layer queues of past inputs for incremental WaveNet generation (Fast WaveNet, Paine et
-al. 2016, Algorithm 1): each new sample costs one step per layer instead of a pass over the
+al. 2016): each new sample costs one step per layer instead of a pass over the
 receptive field."""
 
 from __future__ import annotations

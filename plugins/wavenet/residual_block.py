@@ -10,8 +10,8 @@ from torch import nn
 
 
 class ResidualBlock(nn.Module):
-    """``z = tanh(W_f * h + V_f c) ⊙ σ(W_g * h + V_g c)`` (eq. 2–3 of van den Oord et al. 2016),
-    then ``h' = h + W_r z`` (residual) and ``s = W_s z`` (skip).
+    """``z = tanh(W_f * h + V_f c) ⊙ σ(W_g * h + V_g c)`` (van den Oord et al. 2016 eq. 3;
+    eq. 4–5 with conditioning), then ``h' = h + W_r z`` (residual) and ``s = W_s z`` (skip).
 
     ``*`` is a causal convolution of kernel ``kernel_size`` and dilation ``dilation``: the output
     at ``t`` reads ``h`` at ``t − (kernel_size − 1 − k) · dilation`` for taps ``k = 0 …
