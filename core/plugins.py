@@ -35,7 +35,8 @@ KINDS: tuple[str, ...] = ("representation", "backbone", "head", "sampler", "inve
 
 
 class PluginLoadError(RuntimeError):
-    """A plugin could not be imported or registered (raised in strict mode; otherwise warned)."""
+    """A plugin could not be imported or registered, or two registered the same name (raised in
+    strict mode; otherwise warned)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class Registries:
     #: Hydra search-path entries (``"pkg://my_pkg.configs"``) from ``melforge_config_searchpath``,
     #: in plugin loading order; :func:`melforge.core.config_search.searchpath_override` uses them.
     config_searchpath: list[str] = field(default_factory=list)
+
+    def collisions(self) -> list[tuple[str, str, list[str]]]:
+        """``(kind, name, plugins)`` of every name registered by more than one plugin."""
+        return [(kind, name, list(plugins)) for kind in KINDS for name, plugins in sorted(self.of(kind).collisions.items())]
 
     def of(self, kind: str) -> Registry:
         """The registry for ``kind`` (one of :data:`KINDS`).
@@ -91,9 +96,19 @@ def _new_registries() -> Registries:
     )
 
 
-def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str, strict: bool) -> None:
-    """Call one plugin's hooks with registrars bound to it; on failure in non-strict mode the
-    entries it registered stay out (registration is done into a scratch copy first)."""
+def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str) -> list[tuple[str, str]]:
+    """Call one plugin's hooks with registrars bound to it and add what they registered.
+
+    Registration goes into a scratch copy first, so a plugin whose hooks fail adds nothing.
+    Returns the ``(kind, name)`` pairs it registered that another plugin had registered already
+    (the first entry stays listed; see :attr:`melforge.core.registry.Registry.collisions`).
+
+    Raises:
+        DuplicateEntryError: the plugin registers one name twice itself.
+        BaseException: whatever its hooks raise.
+    """
+    from .registry import DuplicateEntryError
+
     plugin = pm.get_plugin(plugin_name)
     staged: list[tuple[str, str, Any]] = []
     for kind in KINDS:
@@ -104,11 +119,17 @@ def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str, strict: 
             target = regs.of(kind)
             scratch = Registry(kind, target.base, classes_only=target.classes_only)
             impl.function(registry=Registrar(scratch, plugin_name))
+            if scratch.collisions:
+                raise DuplicateEntryError(f"{plugin_name} registers {kind} {next(iter(scratch.collisions))!r} twice")
             staged.extend((kind, e.name, e.factory) for e in scratch.entries())
     searchpath = _config_searchpath(pm, plugin, plugin_name)
+    clashes = []
     for kind, name, factory in staged:
+        if name in regs.of(kind):
+            clashes.append((kind, name))
         regs.of(kind).register(name, factory, plugin=plugin_name)
     regs.config_searchpath.extend(p for p in searchpath if p not in regs.config_searchpath)
+    return clashes
 
 
 def _config_searchpath(pm: pluggy.PluginManager, plugin: Any, plugin_name: str) -> list[str]:
@@ -157,13 +178,19 @@ def load_registries(
     """Build the registries from the built-in plugins, the ``melforge`` entry points and
     ``extra_plugins`` (``(name, module_or_object)`` pairs, e.g. for tests).
 
-    Each plugin is imported and registered on its own: one that fails is reported (a
-    ``RuntimeWarning`` naming its distribution and the error) and skipped, unless ``strict``.
+    Each plugin is imported and registered on its own: one that fails — any exception at
+    import or registration, ``SystemExit`` included; only ``KeyboardInterrupt`` passes — is
+    reported (a ``RuntimeWarning`` naming its distribution and the error) and skipped, unless
+    ``strict``.
+
+    A name that two plugins register is never silently resolved: the first entry stays listed,
+    the registry records both (:attr:`melforge.core.registry.Registry.collisions`), a
+    ``RuntimeWarning`` names them, and using that name raises
+    :class:`~melforge.core.registry.DuplicateEntryError` naming both; the other names work.
 
     Raises:
-        PluginLoadError: in strict mode, the first plugin that fails to load or register.
-        DuplicateEntryError: two plugins register the same name (always: a clash is never
-            silently resolved).
+        PluginLoadError: in strict mode, the first plugin that fails to load or register, or
+            the first name collision.
     """
     regs = _new_registries()
     pm = pluggy.PluginManager(PROJECT)
@@ -181,24 +208,20 @@ def load_registries(
     for name, obj in extra_plugins:
         candidates.append((name, lambda obj=obj: obj))
 
-    from .registry import DuplicateEntryError
-
     for name, loader in candidates:
         try:
             obj = loader()
             pm.register(obj, name=name)
             pm.check_pending()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the host down
-            _fail(regs, pm, name, exc, strict)
-            continue
-        try:
-            _fill(pm, regs, name, strict)
-        except DuplicateEntryError:
+            clashes = _fill(pm, regs, name)
+        except KeyboardInterrupt:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - a broken plugin (even sys.exit at import) must not take the host down
             _fail(regs, pm, name, exc, strict)
             continue
         regs.plugins.append(name)
+        for kind, entry_name in clashes:
+            _collide(regs, kind, entry_name, strict)
     return regs
 
 
@@ -210,6 +233,16 @@ def _fail(regs: Registries, pm: pluggy.PluginManager, name: str, exc: BaseExcept
         raise PluginLoadError(msg) from exc
     warnings.warn(msg, RuntimeWarning, stacklevel=3)
     regs.failures.append(PluginFailure(name, f"{type(exc).__name__}: {exc}"))
+
+
+def _collide(regs: Registries, kind: str, name: str, strict: bool) -> None:
+    msg = (
+        f"melforge: {regs.of(kind).collision_message(name)}; a command that uses it fails, "
+        "the others run (melforge-plugins lists both)"
+    )
+    if strict:
+        raise PluginLoadError(msg)
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
 
 _CACHED: Registries | None = None

@@ -28,7 +28,8 @@ class UnknownEntryError(RegistryError, KeyError):
 
 
 class DuplicateEntryError(RegistryError):
-    """Two plugins registered the same name; the message names both registrants."""
+    """Two plugins registered the same name and it was used (looked up, built or checked); the
+    message names every registrant."""
 
 
 class EntryConfigError(RegistryError, TypeError):
@@ -75,12 +76,19 @@ class Registry(Generic[T]):
         self.base = base
         self.classes_only = classes_only
         self._entries: dict[str, Entry[T]] = {}
+        #: Names registered more than once → every registrant, first (the listed entry) first.
+        #: Using such a name (:meth:`get`, :meth:`create`, :meth:`build`, :meth:`check_config`)
+        #: raises :class:`DuplicateEntryError`; listing it (:meth:`names`, :meth:`entries`) does not.
+        self.collisions: dict[str, list[str]] = {}
 
     def register(self, name: str, factory: Callable[..., T], *, plugin: str = "<direct>") -> Entry[T]:
         """Add ``name`` → ``factory``.
 
+        A name that is already registered is not replaced: the first entry stays listed, the
+        collision is recorded in :attr:`collisions` (every registrant) and any later use of the
+        name raises :class:`DuplicateEntryError` naming them all. Returns the listed entry.
+
         Raises:
-            DuplicateEntryError: ``name`` is already registered (names both plugins).
             TypeError: ``name`` is not a non-empty string, or ``factory`` is a class that does not
                 subclass ``base``, or is not callable.
         """
@@ -99,20 +107,28 @@ class Registry(Generic[T]):
                 f"{self.base.__module__}.{self.base.__qualname__}"
             )
         if name in self._entries:
-            first = self._entries[name]
-            raise DuplicateEntryError(
-                f"{self.kind} {name!r} is registered twice: by {first.plugin} and by {plugin}"
-            )
+            self.collisions.setdefault(name, [self._entries[name].plugin]).append(plugin)
+            return self._entries[name]
         entry = Entry(self.kind, name, factory, plugin)
         self._entries[name] = entry
         return entry
+
+    def collision_message(self, name: str) -> str:
+        """``"head 'x' is registered by more than one plugin: by a and by b"`` for a colliding name."""
+        plugins = self.collisions[name]
+        return f"{self.kind} {name!r} is registered by more than one plugin: by {' and by '.join(plugins)}"
 
     def get(self, name: str) -> Entry[T]:
         """The entry for ``name``.
 
         Raises:
             UnknownEntryError: no such name; the message lists the known names.
+            DuplicateEntryError: several plugins registered ``name`` (names them all).
         """
+        if name in self.collisions:
+            raise DuplicateEntryError(
+                f"{self.collision_message(name)}; uninstall one of them or use another {self.kind}"
+            )
         try:
             return self._entries[name]
         except KeyError:
@@ -124,6 +140,7 @@ class Registry(Generic[T]):
 
         Raises:
             UnknownEntryError: no such name.
+            DuplicateEntryError: several plugins registered ``name``.
             EntryConfigError: a keyword the factory does not accept, or a missing required one
                 (the message names the key and the entry).
             TypeError: the factory returned something that is not a ``base``.
@@ -159,6 +176,7 @@ class Registry(Generic[T]):
         Raises:
             EntryConfigError: no ``name`` key, or a key the factory does not accept.
             UnknownEntryError: an unknown ``name``.
+            DuplicateEntryError: a ``name`` several plugins registered (names them all).
         """
         where = where or self.kind
         if "name" not in cfg:

@@ -125,3 +125,126 @@ def test_a_non_finite_validation_metric_is_refused_with_its_cause(tmp_path):
         assert "valid_nll" not in reporter.metrics
     finally:
         reporter.close()
+
+
+# --- plugins that raise or exit at import, plugins that collide (item 6) ---------------------
+
+COLLIDING_HEAD = """
+from melforge.core.hookspecs import hookimpl
+from melforge.plugins.gmm.head import GMMHead
+
+class Twin(GMMHead):
+    '''A head two packages both call "twin".'''
+
+@hookimpl
+def melforge_register_head(registry):
+    registry.register("twin", Twin)
+"""
+
+
+def _fake_distribution(root, dist: str, module: str, source: str) -> None:
+    """An installed distribution ``dist`` whose ``melforge`` entry point ``main`` is ``module``
+    (found on ``sys.path`` through ``root``, as pip would install it)."""
+    import textwrap
+
+    info = root / f"{dist}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[melforge]\nmain = {module}\n")
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+@pytest.mark.parametrize("source, error", [
+    ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
+    ("raise SystemExit('bye')\n", "SystemExit: bye"),
+    ("raise GeneratorExit('odd')\n", "GeneratorExit: odd"),
+    ("raise MemoryError('no room')\n", "MemoryError: no room"),
+    ("1 / 0\n", "ZeroDivisionError"),
+])
+def test_a_plugin_that_raises_or_exits_at_import_is_skipped_by_name(tmp_path, monkeypatch, source, error):
+    from melforge.core.plugins import PluginLoadError, load_registries
+
+    _fake_distribution(tmp_path, "melforge-exits", "mf_exits", source)
+    _fake_distribution(tmp_path, "melforge-twin-a", "mf_twin_a", COLLIDING_HEAD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(RuntimeWarning, match=f"melforge-exits:main failed to load and was skipped: {error}"):
+        regs = load_registries()
+    assert [f.plugin for f in regs.failures] == ["melforge-exits:main"]
+    assert regs.head.get("twin").plugin == "melforge-twin-a:main" and "melnet" in regs.backbone
+    with pytest.raises(PluginLoadError, match="melforge-exits:main"):
+        load_registries(strict=True)
+
+
+def test_a_plugin_exiting_in_its_hook_is_skipped_and_keyboard_interrupt_still_stops(tmp_path, monkeypatch):
+    import types
+
+    from melforge.core.hookspecs import hookimpl
+    from melforge.core.plugins import load_registries
+
+    def exits(registry):
+        registry.register("half_registered", lambda **kwargs: None)  # never added: the hook does not finish
+        sys.exit(4)
+
+    exiting = types.SimpleNamespace(melforge_register_backbone=hookimpl(exits))
+    with pytest.warns(RuntimeWarning, match="exiting_pkg failed to load and was skipped: SystemExit: 4"):
+        regs = load_registries(entry_points=[], extra_plugins=[("exiting_pkg", exiting)])
+    assert "half_registered" not in regs.backbone and "melnet" in regs.backbone
+
+    (tmp_path / "mf_interrupt.py").write_text("raise KeyboardInterrupt\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from importlib.metadata import EntryPoint
+
+    with pytest.raises(KeyboardInterrupt):  # the user's Ctrl-C is not a plugin failure
+        load_registries(entry_points=[EntryPoint("main", "mf_interrupt", "melforge")])
+
+
+def test_colliding_plugins_in_process_fail_only_the_command_that_uses_the_name(tmp_path, compose_train, tiny_train, monkeypatch):
+    import types
+
+    import melforge.core.plugins as plugins
+    from melforge.core.app import check_train_config
+    from melforge.core.hookspecs import hookimpl
+    from melforge.core.registry import DuplicateEntryError
+    from melforge.plugins.gmm.head import GMMHead
+
+    def plugin(cls):
+        return types.SimpleNamespace(melforge_register_head=hookimpl(lambda registry: registry.register("twin", cls)))
+
+    A, B = type("A", (GMMHead,), {}), type("B", (GMMHead,), {})
+    with pytest.warns(RuntimeWarning, match="head 'twin' is registered by more than one plugin: by pkg_a and by pkg_b"):
+        regs = plugins.load_registries(entry_points=[], extra_plugins=[("pkg_a", plugin(A)), ("pkg_b", plugin(B))])
+    assert regs.head.entries() and [e.plugin for e in regs.head.entries() if e.name == "twin"] == ["pkg_a"]
+    monkeypatch.setattr(plugins, "_CACHED", regs)  # what every command of this process uses
+    with pytest.raises(DuplicateEntryError, match="head 'twin' is registered by more than one plugin: by pkg_a and by pkg_b"):
+        check_train_config(compose_train(*tiny_train, "head.name=twin"))
+    cfg = compose_train(*tiny_train, "train.max_steps=2")
+    check_train_config(cfg)  # a command that does not use the name runs
+    assert train(cfg, tmp_path)["steps"] == 2
+
+
+def test_melforge_plugins_lists_a_collision_and_skips_an_exiting_plugin_and_train_names_both(tmp_path):
+    """The real commands, with three installed plugins: one calls sys.exit at import, two
+    register the same head name."""
+    _fake_distribution(tmp_path, "melforge-exits", "mf_exits", "import sys\nsys.exit(3)\n")
+    _fake_distribution(tmp_path, "melforge-twin-a", "mf_twin_a", COLLIDING_HEAD)
+    _fake_distribution(tmp_path, "melforge-twin-b", "mf_twin_b", COLLIDING_HEAD)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    listing = subprocess.run([sys.executable, "-m", "melforge.core.cli.plugins"], capture_output=True, text=True,
+                             env=env, timeout=300)
+    assert listing.returncode == 0, listing.stderr
+    out = listing.stdout
+    assert "melforge-exits:main: SystemExit: 3" in out  # reported under "skipped plugins"
+    twin = [l for l in out.splitlines() if l.split()[:1] == ["twin"]]
+    assert len(twin) == 1 and "melforge-twin-a:main" in twin[0]
+    assert "COLLISION: also registered by melforge-twin-b:main" in out
+    assert "head 'twin': melforge-twin-a:main, melforge-twin-b:main" in out
+    assert "melnet" in out and "griffin_lim" in out  # everything else is listed
+    assert "head 'twin' is registered by more than one plugin" in listing.stderr  # and warned
+
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "melforge.core.cli.train", "head.name=twin", f"hydra.run.dir={run}"],
+                          capture_output=True, text=True, env=dict(env, PYTHONWARNINGS="ignore"), timeout=300)
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "head 'twin' is registered by more than one plugin: by melforge-twin-a:main and by melforge-twin-b:main" in lines[0]
+    assert not run.exists()

@@ -9,6 +9,7 @@ import torch
 
 from melforge.core.cli.plugins import format_table, main as plugins_main
 from melforge.core.head import Head
+from melforge.core.hookspecs import hookimpl
 from melforge.core.plugins import BUILTIN_PLUGINS, KINDS, PluginLoadError, load_registries
 from melforge.core.registry import DuplicateEntryError, EntryConfigError, Registry, UnknownEntryError
 
@@ -53,11 +54,25 @@ def test_unknown_name_lists_the_known_ones():
     assert "unknown backbone 'melnett'" in str(err.value) and "melnet" in str(err.value)
 
 
-def test_duplicate_name_names_both_registrants():
+def test_duplicate_name_is_listed_once_and_refused_on_use_naming_both_registrants():
+    class _Other(_Head):
+        pass
+
     reg = Registry("head", Head)
-    reg.register("h", _Head, plugin="first_pkg")
-    with pytest.raises(DuplicateEntryError, match="by first_pkg and by second_pkg"):
-        reg.register("h", _Head, plugin="second_pkg")
+    first = reg.register("h", _Head, plugin="first_pkg")
+    assert reg.register("h", _Other, plugin="second_pkg") is first  # the first entry stays
+    reg.register("ok", _Head, plugin="second_pkg")
+    assert reg.names() == ["h", "ok"] and "h" in reg and reg.entries()[0] is first
+    assert reg.collisions == {"h": ["first_pkg", "second_pkg"]}
+    for use in (
+        lambda: reg.get("h"),
+        lambda: reg.create("h", in_features=2),
+        lambda: reg.build({"name": "h"}, in_features=2),
+        lambda: reg.check_config({"name": "h"}),
+    ):
+        with pytest.raises(DuplicateEntryError, match="by first_pkg and by second_pkg"):
+            use()
+    assert reg.create("ok", in_features=2).num_params == 2  # the other names still work
 
 
 def test_registry_is_typed_and_checks_config_keys():
@@ -137,16 +152,51 @@ def test_misspelled_hook_name_is_caught(tmp_path, monkeypatch):
         load_registries(strict=True)
 
 
-def test_plugin_clashing_with_a_builtin_names_both(tmp_path, monkeypatch):
+def test_plugin_clashing_with_a_builtin_is_listed_warned_and_refused_only_where_used(tmp_path, monkeypatch, capsys):
     src = """
         from melforge.core.hookspecs import hookimpl
         from melforge.plugins.gmm.head import GMMHead
 
+        class OtherGMM(GMMHead):
+            '''Another GMM.'''
+
         @hookimpl
         def melforge_register_head(registry):
-            registry.register("gmm", GMMHead)
+            registry.register("gmm", OtherGMM)
+            registry.register("other_gmm", OtherGMM)
     """
     _fake_distribution(tmp_path, "melforge-clash", "mf_clash", src)
     monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(RuntimeWarning, match="head 'gmm' is registered by more than one plugin: "
+                      "by melforge.plugins.gmm.plugin and by melforge-clash:main"):
+        regs = load_registries()
+    assert "melforge-clash:main" in regs.plugins and regs.failures == []
+    assert regs.collisions() == [("head", "gmm", ["melforge.plugins.gmm.plugin", "melforge-clash:main"])]
     with pytest.raises(DuplicateEntryError, match="melforge.plugins.gmm.plugin and by melforge-clash:main"):
-        load_registries()
+        regs.head.check_config({"name": "gmm"})
+    assert regs.head.get("other_gmm").plugin == "melforge-clash:main"  # its other names work
+    assert regs.backbone.get("melnet")  # and so does everything else
+    table = format_table(regs)
+    gmm_rows = [l for l in table.splitlines() if l.split()[:1] == ["gmm"]]
+    assert len(gmm_rows) == 1 and "melforge.plugins.gmm.plugin" in gmm_rows[0]
+    assert "COLLISION: also registered by melforge-clash:main" in table
+    assert "head 'gmm': melforge.plugins.gmm.plugin, melforge-clash:main" in table
+    with pytest.raises(PluginLoadError, match="head 'gmm' is registered by more than one plugin"):
+        load_registries(strict=True)
+    assert plugins_main(["--strict"]) == 1
+    with pytest.warns(RuntimeWarning):
+        assert plugins_main([]) == 0
+    assert "COLLISION" in capsys.readouterr().out
+
+
+def test_a_plugin_registering_one_name_twice_itself_is_skipped():
+    class Twice:
+        @staticmethod
+        @hookimpl
+        def melforge_register_head(registry):
+            registry.register("twice", _Head)
+            registry.register("twice", _Head)
+
+    with pytest.warns(RuntimeWarning, match="twice_pkg failed to load.*registers head 'twice' twice"):
+        regs = load_registries(entry_points=[], extra_plugins=[("twice_pkg", Twice)])
+    assert "twice" not in regs.head and regs.collisions() == []
