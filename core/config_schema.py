@@ -41,6 +41,7 @@ class TrainSection:
     checkpoint_every: int = _range(ge=1, doc="steps between checkpoints")
     keep_checkpoints: int = _range(ge=1, doc="step_*.pt files kept")
     resume: bool = _range(doc="continue from <run dir>/checkpoints/last.pt")
+    max_seconds: Optional[float] = _range(gt=0, doc="wall-clock budget of one call, seconds; null: none")
     divergence: DivergenceSection = _range()
 
 

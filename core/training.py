@@ -186,7 +186,7 @@ def _train_locked(cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     )
     try:
         end_step, recent, elapsed = training_loop(exp, data, optimizer, reporter, run_dir / "checkpoints", state)
-        return finish(exp, data, reporter, run_dir, end_step - step, recent, elapsed)
+        return finish(exp, data, reporter, run_dir, end_step, end_step - step, recent, elapsed)
     finally:
         reporter.close()
 
@@ -241,6 +241,7 @@ def training_loop(
         }
 
     start_time = time.perf_counter()
+    budget = tcfg.get("max_seconds")  # wall-clock budget of this call (equal-compute comparisons)
     model.train()
     try:
         while step < max_steps:
@@ -270,16 +271,19 @@ def training_loop(
             for g, value in nlls.items():
                 recent[str(g)] = (recent.get(str(g), []) + [value.item()])[-log_every:]
             reporter.train_step(step)
-            if step % log_every == 0 or step == max_steps:
+            last = step == max_steps or (budget is not None and time.perf_counter() - start_time >= float(budget))
+            if step % log_every == 0 or last:
                 reporter.train_log(step, recent, grad_norms)
-            if step % int(tcfg["valid_every"]) == 0 or step == max_steps:
+            if step % int(tcfg["valid_every"]) == 0 or last:
                 reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond))
-            if step % int(tcfg["checkpoint_every"]) == 0 or step == max_steps:
+            if step % int(tcfg["checkpoint_every"]) == 0 or last:
                 if verdict.suspect:  # never promote a state that may be diverging to last.pt
                     reporter.bar.write(f"melforge: step {step}: checkpoint skipped, {verdict.reason}")
                 else:
                     save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
                     saved_step = step
+            if last:
+                break
         if "valid_nll" not in reporter.metrics:  # resumed at max_steps: nothing trained in this call
             reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond))
     finally:
@@ -288,7 +292,8 @@ def training_loop(
 
 
 def finish(
-    exp: Experiment, data: TrainingData, reporter: Reporter, run_dir: Path, steps_run: int, recent: dict, elapsed: float
+    exp: Experiment, data: TrainingData, reporter: Reporter, run_dir: Path, step: int, steps_run: int,
+    recent: dict, elapsed: float,
 ) -> dict[str, Any]:
     """Draw the final samples (``cfg["sample"]``), write ``metrics.json`` and return it."""
     import numpy as np
@@ -297,7 +302,6 @@ def finish(
 
     cfg = exp.cfg
     scfg = cfg.get("sample", {})
-    step = int(cfg["train"]["max_steps"])
     corpus = exp.load_corpus()
     shapes = exp.model.schedule.shapes(data.crop_frames, exp.representation.n_bins)
     out = {"steps": step, "tiers": exp.model.n_tiers, "tiers_trained": train_tiers(cfg, exp.model.n_tiers),

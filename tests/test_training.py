@@ -245,3 +245,11 @@ def test_cpu_twins_compose_and_their_shapes_divide_into_their_tiers(compose_trai
     model = build_model(cfg, cond_features=4 if cfg["data"]["speaker_conditioning"] else 0)
     model.schedule.check(cfg["data"]["crop_frames"], cfg["representation"]["n_mels"])
     model.schedule.check(cfg["sample"]["frames"], cfg["representation"]["n_mels"])
+
+
+def test_a_wall_clock_budget_stops_training_early_with_a_checkpoint(tmp_path, compose_train, tiny_train):
+    cfg = compose_train(*tiny_train, "train.max_steps=100000", "train.max_seconds=2")
+    metrics = train(cfg, tmp_path)
+    assert 0 < metrics["steps"] < 100000
+    assert load_checkpoint(tmp_path / "checkpoints/last.pt")["step"] == metrics["steps"]
+    assert np.isfinite(metrics["valid_nll"])
