@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+
+#: The name of a temporary file of :func:`atomic_path`: ``.<target name>.<8 random characters>.tmp``
+#: (what ``tempfile.mkstemp`` makes of its prefix and suffix).
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the same folder as ``path``; on success it is fsynced and
-    renamed over ``path``, on error it is deleted and ``path`` is left as it was."""
+    renamed over ``path``, on error it is deleted and ``path`` is left as it was. A writer
+    killed mid-write (``kill -9``, power loss) leaves its temporary file behind (named as
+    :data:`TEMP_NAME` says); :func:`remove_stale_temp_files` clears those."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -40,3 +49,26 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     with atomic_path(path) as tmp:
         write(tmp)
     return Path(path)
+
+
+def remove_stale_temp_files(directory: str | os.PathLike, older_than: float | None = None) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_path` in ``directory`` (not below it) last
+    modified before ``older_than`` (a ``time.time()``; default now), and return their paths.
+
+    Only call it where no other process can be writing into ``directory`` (e.g. under the run
+    directory's lock, :func:`melforge.core.run_dir.locked_run_dir`): such files belong to
+    writers that died before renaming them.
+    """
+    directory = Path(directory)
+    older_than = time.time() if older_than is None else older_than
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for path in sorted(directory.iterdir()):
+        try:
+            if TEMP_NAME.match(path.name) and path.is_file() and path.stat().st_mtime < older_than:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # gone meanwhile
+            continue
+    return removed

@@ -8,6 +8,8 @@ crafted ``.pt`` handed to ``melforge-sample`` or left in a run directory is refu
 
 from __future__ import annotations
 
+import errno
+import shutil
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,11 @@ PLAIN_LEAVES = (str, int, float, bool, type(None), torch.Tensor, torch.Size, tor
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, unreadable, not plain data or lacks a required key (the
     message names the file)."""
+
+
+class CheckpointWriteError(CheckpointError):
+    """Writing a checkpoint failed — the disk is full, or another I/O error; the message names
+    the file and says which, and the checkpoints written before are intact."""
 
 
 def check_plain(value: Any, where: str = "state") -> None:
@@ -55,18 +62,62 @@ def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], kee
     Raises:
         CheckpointError: ``state`` holds something other than plain data (see :func:`check_plain`);
             nothing is written.
+        CheckpointWriteError: a write failed (a full disk, an I/O or permission error): the
+            message names the file and says whether the disk is full; the directory is left as
+            it was (``last.pt`` still holds the previous checkpoint, no partial file remains).
     """
     check_plain(state)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step_{step:08d}.pt"
-    for target in (path, directory / LAST):
-        with atomic_path(target) as tmp:
-            torch.save(state, tmp)
+    new_step_file = not path.exists()
+    target = path
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for target in (path, directory / LAST):
+            with atomic_path(target) as tmp:
+                torch.save(state, tmp)
+    except (OSError, RuntimeError) as exc:  # torch.save reports ENOSPC as "[enforce fail …] unexpected pos"
+        if target != path and new_step_file:  # the step file was written, last.pt was not
+            path.unlink(missing_ok=True)
+        raise CheckpointWriteError(_write_failure(target, exc, _nbytes(state))) from exc
     olds = sorted(directory.glob("step_*.pt"))
     for old in olds[: max(0, len(olds) - keep)]:
         old.unlink(missing_ok=True)
     return path
+
+
+def _nbytes(value: Any) -> int:
+    """Bytes of the tensors in a plain ``value`` (about what ``torch.save`` writes)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(v) for v in value)
+    return 8
+
+
+def _write_failure(target: Path, exc: BaseException, needed: int) -> str:
+    """Why writing ``target`` failed, in one line: a full disk when the error says so (ENOSPC,
+    EDQUOT) or too little room is left for the ``needed`` bytes, else the error itself."""
+    try:
+        free: int | None = shutil.disk_usage(target.parent).free
+    except OSError:
+        free = None
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    full = (
+        getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+        or "No space left" in text
+        or (free is not None and free < needed + (1 << 16))
+    )
+    if full:
+        room = f"{target.parent} has {free} bytes free, " if free is not None else ""
+        what = f"the disk is full ({room}the checkpoint needs about {needed})"
+    else:
+        what = "the write failed"
+    last = target.parent / LAST
+    kept = f"the previous checkpoint {last} is intact" if last.exists() else "no checkpoint had been written before"
+    return f"could not write checkpoint {target}: {what}: {type(exc).__name__}: {text}; {kept}"
 
 
 REQUIRED = ("step", "model", "config", "normalizer")

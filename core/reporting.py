@@ -33,8 +33,10 @@ class Reporter:
         run_dir: the run directory (``tensorboard/`` and ``metrics.json`` go there).
         shapes: ``(frames, bins)`` of every tier of a training crop (for :func:`overall_nll`).
         n_tiers: tiers of the model.
-        step: the step training starts at (0, or the resumed step: TensorBoard purges later
-            points so a resumed run does not draw them twice).
+        step: the step training starts at (0, or the resumed step: TensorBoard purges the
+            points after it, which a killed run may have written past its last checkpoint, so a
+            resumed run does not draw them twice; the points at the resumed step itself were
+            written before that checkpoint and stay).
         max_steps: the step training ends at.
         metrics: metrics carried over from a checkpoint (``valid_nll_step0`` etc.).
     """
@@ -45,7 +47,9 @@ class Reporter:
         self.shapes = shapes
         self.n_tiers = n_tiers
         self.metrics: dict[str, Any] = dict(metrics)
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step)
+        # purge_step=k drops the points at steps >= k: keep those of the checkpoint's own step (a fresh
+        # run, step 0, drops every point of an earlier run in the folder)
+        self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step + 1 if step else 0)
         self.bar = tqdm(total=max_steps, initial=step, desc="train", unit="step", dynamic_ncols=True, file=sys.stderr)
 
     def validation(self, step: int, per_tier: dict[int, float], prefix: str = "valid_nll") -> float:

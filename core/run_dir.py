@@ -1,11 +1,13 @@
-"""A run directory's guards: one writer at a time (an exclusive lock naming its PID) and a
-resume that checks what it resumes against the run's config before touching anything."""
+"""A run directory's guards: one writer at a time (an exclusive lock naming its PID), no
+temporary files of killed writers left behind, and a resume that checks what it resumes
+against the run's config before touching anything."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,25 @@ def locked_run_dir(run_dir: str | os.PathLike) -> Iterator[Path]:
         yield run_dir
     finally:
         os.close(fd)  # releases the lock
+
+
+#: Folders of a run directory that melforge writes files into atomically (``""``: the run
+#: directory itself: config.yaml, metrics.json, skipped.json).
+WRITTEN_FOLDERS = ("", "checkpoints", "samples")
+
+
+def remove_stale_temp_files(run_dir: str | os.PathLike, started: float | None = None) -> list[Path]:
+    """Delete the temporary files that writers killed mid-write (``kill -9`` inside a checkpoint
+    write, a power loss) left in ``run_dir``'s :data:`WRITTEN_FOLDERS`, and return them.
+
+    Call it holding :func:`locked_run_dir`: no other training can be writing there, so every
+    such file older than ``started`` (default now: this run's start) belongs to a dead writer.
+    """
+    from .atomic import remove_stale_temp_files as remove
+
+    started = time.time() if started is None else started
+    run_dir = Path(run_dir)
+    return [p for folder in WRITTEN_FOLDERS for p in remove(run_dir / folder, older_than=started)]
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

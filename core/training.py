@@ -15,14 +15,14 @@ from typing import Any
 import torch
 
 from .atomic import atomic_path
-from .checkpoint import LAST, load_checkpoint, save_checkpoint
+from .checkpoint import LAST, CheckpointWriteError, load_checkpoint, save_checkpoint
 from .crops import CropSampler, fixed_crops
 from .divergence import DivergenceDetector
 from .experiment import Experiment, build_experiment
 from .multiscale import MultiscaleModel
 from .optim import apply_optimizer_config, make_optimizer
 from .reporting import Reporter, write_metrics
-from .run_dir import check_resume, locked_run_dir
+from .run_dir import check_resume, locked_run_dir, remove_stale_temp_files
 
 
 class TrainingDiverged(RuntimeError):
@@ -162,6 +162,10 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
 
 
 def _train_locked(cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    stale = remove_stale_temp_files(run_dir)  # under the lock: their writers are dead
+    if stale:
+        print(f"melforge: removed {len(stale)} temporary file(s) left by interrupted writes: "
+              f"{', '.join(str(p.relative_to(run_dir)) for p in stale)}", file=sys.stderr)
     torch.set_num_threads(int(cfg.get("threads", 2)))
     ckpt_dir = run_dir / "checkpoints"
     resume = cfg["train"].get("resume", True) and (ckpt_dir / LAST).exists()
@@ -207,6 +211,8 @@ def training_loop(
 
     Raises:
         TrainingDiverged: a non-finite loss or gradient norm.
+        CheckpointWriteError: a checkpoint could not be written (a full disk, named); the
+            previous one is intact.
     """
     cfg, model = exp.cfg, exp.model
     tcfg = cfg["train"]
@@ -280,7 +286,12 @@ def training_loop(
                 if verdict.suspect:  # never promote a state that may be diverging to last.pt
                     reporter.bar.write(f"melforge: step {step}: checkpoint skipped, {verdict.reason}")
                 else:
-                    save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
+                    reporter.writer.flush()  # TensorBoard holds every point up to the checkpoint
+                    try:
+                        save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
+                    except CheckpointWriteError as exc:
+                        held = f"step {saved_step}" if saved_step is not None else "nothing yet"
+                        raise CheckpointWriteError(f"training stopped at step {step}: {exc} (it holds {held})") from exc
                     saved_step = step
             if last:
                 break

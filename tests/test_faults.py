@@ -248,3 +248,87 @@ def test_melforge_plugins_lists_a_collision_and_skips_an_exiting_plugin_and_trai
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "head 'twin' is registered by more than one plugin: by melforge-twin-a:main and by melforge-twin-b:main" in lines[0]
     assert not run.exists()
+
+
+# --- leftovers of killed writers, a full disk, TensorBoard after a resume (item 8) -------------
+
+
+def test_temporary_files_of_dead_writers_are_removed_at_start_up(tmp_path, compose_train, tiny_train, capsys):
+    stale = [tmp_path / "checkpoints/.last.pt.k3j_x9a2.tmp", tmp_path / ".metrics.json.0abc1def.tmp",
+             tmp_path / "samples/.sample_000.wav.zz99yy88.tmp"]
+    kept = [tmp_path / "checkpoints/notes.tmp", tmp_path / ".hidden.tmp", tmp_path / "tensorboard/.x.k3j_x9a2.tmp"]
+    for path in stale + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a checkpoint")
+        os.utime(path, (1e9, 1e9))
+    train(compose_train(*tiny_train, "train.max_steps=2"), tmp_path)
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in kept)  # not named like atomic_path's files, or not in a folder melforge writes
+    assert "removed 3 temporary file(s) left by interrupted writes" in capsys.readouterr().err
+
+
+def _fill(path) -> None:
+    """Write zeros into ``path`` until its filesystem is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * (1 << 16))
+    except OSError as exc:
+        assert exc.errno == 28, exc  # ENOSPC
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="fills a small tmpfs, and mounting one needs root")
+def test_a_full_disk_stops_training_naming_the_checkpoint_and_keeps_the_previous_one(tmp_path, compose_train, tiny_train):
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints"
+    ckpt.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "melforge-test-full", str(ckpt)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (running as root, but: {mounted.stderr.strip()})")
+    try:
+        train(compose_train(*tiny_train, "train.max_steps=2"), run)
+        _fill(ckpt / "filler")
+        os.truncate(ckpt / "filler", os.path.getsize(ckpt / "filler") - 8192)  # room for a part of a checkpoint
+        proc = subprocess.run(
+            [sys.executable, "-m", "melforge.core.cli.train", *tiny_train, "train.max_steps=4", f"hydra.run.dir={run}"],
+            capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+        )
+        error = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 2 and error.startswith("melforge-train: error: "), proc.stderr
+        assert "unexpected pos" not in error.split("the disk is full")[0]
+        assert f"could not write checkpoint {ckpt / 'step_00000004.pt'}: the disk is full" in error, error
+        assert f"the previous checkpoint {ckpt / 'last.pt'} is intact (it holds step 2)" in error, error
+        assert sorted(p.name for p in ckpt.iterdir()) == ["filler", "last.pt", "step_00000002.pt"]  # no partial file
+        assert load_checkpoint(ckpt / "last.pt")["step"] == 2
+        (ckpt / "filler").unlink()  # room again: the run resumes from the kept checkpoint
+        assert train(compose_train(*tiny_train, "train.max_steps=4"), run)["steps"] == 4
+    finally:
+        subprocess.run(["umount", "-l", str(ckpt)], check=False)
+
+
+def test_tensorboard_keeps_the_points_of_the_resumed_step(tmp_path, compose_train, tiny_train):
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ckpt = tmp_path / "checkpoints"
+    train(compose_train(*tiny_train, "train.max_steps=4"), tmp_path)  # validation at 0, 2, 4; checkpoints at 2, 4
+    # killed after writing step 4's points, before its checkpoint: last.pt holds step 2
+    shutil.copy(ckpt / "step_00000002.pt", ckpt / "last.pt")
+    train(compose_train(*tiny_train, "train.max_steps=4"), tmp_path)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("valid/nll")] == [0, 2, 4]  # step 2's point kept, step 4's once
+    assert [e.step for e in events.Scalars("train/nll")] == [1, 2, 3, 4]
+
+
+def test_a_checkpoint_write_that_fails_otherwise_says_so_and_names_the_file(tmp_path):
+    from melforge.core.checkpoint import CheckpointWriteError, save_checkpoint
+
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(CheckpointWriteError, match="could not write checkpoint .*a_file/ckpt/step_00000003.pt: "
+                       "the write failed: .*no checkpoint had been written before"):
+        save_checkpoint(tmp_path / "a_file" / "ckpt", 3, {"step": 3, "model": {"w": torch.zeros(2)}})
