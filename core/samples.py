@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,7 +73,8 @@ def render_samples(
     unnormalised features), ``.png`` (``representation.to_image``), ``.wav``
     (``representation.to_audio(features, inverter)`` at the representation's sample rate) and, with several tiers, ``_tiers.png`` into ``out_dir``.
     Sampled values beyond ``±CLIP_STD`` (normalised) are clipped first and counted; primed
-    frames are written as they are.
+    frames are written as they are. A progress bar per sample and tier counts its frames on
+    stderr (see :func:`frame_progress`).
 
     Args:
         samplers: the sampler of each tier (:func:`melforge.core.sampler.select_sampler`).
@@ -92,13 +97,15 @@ def render_samples(
         if speakers is not None:
             label = speaker if speaker is not None else speakers.labels[k % len(speakers)]
             cond = speakers.one_hot([label])
-        start = time.perf_counter()
-        result = model.sample(
-            samplers, batch=1, frames=frames, bins=representation.n_bins, temperature=temperature,
-            generator=generator, cond=cond, prime=prime,
-        )
-        seconds = time.perf_counter() - start
         primed = 0 if prime is None else int(prime.shape[1])
+        start = time.perf_counter()
+        title = f"{prefix} {k + 1}/{count}" + (f" ({label})" if label else "")
+        with frame_progress(model, frames, representation.n_bins, primed, title):
+            result = model.sample(
+                samplers, batch=1, frames=frames, bins=representation.n_bins, temperature=temperature,
+                generator=generator, cond=cond, prime=prime,
+            )
+        seconds = time.perf_counter() - start
         x = result.x[0].clone()
         clipped = int((x[primed:].abs() > CLIP_STD).sum())
         x[primed:] = x[primed:].clamp(-CLIP_STD, CLIP_STD)  # the real (primed) frames stay exact
@@ -135,6 +142,58 @@ def render_samples(
             RenderedSample(png, wav, npy, nll, seconds, tier_nll or None, tiers_png, label, primed, clipped)
         )
     return results
+
+
+@contextlib.contextmanager
+def frame_progress(model: MultiscaleModel, frames: int, bins: int, primed: int, title: str) -> Iterator[None]:
+    """While the block draws one spectrogram ``(1, frames, bins)`` from ``model`` (``primed``
+    frames given), show a progress bar per tier on stderr, counting the frames sampled.
+
+    Every sampler draws the noise of a frame with its tier's ``head.draw_noise`` before the
+    frame's elements (the protocol of :mod:`melforge.core.sampler`; a waveform sampler may draw
+    a block of frames at once), so the bar counts those calls: each head's ``draw_noise`` is
+    wrapped for the duration of the block, passing its arguments and result through unchanged.
+    """
+    from tqdm import tqdm
+
+    tiers = model.tiers
+    shapes = model.schedule.shapes(frames, bins)
+    primed_frames = [primed * f // frames for f, _ in shapes]  # primed frames split like the rest
+    current: dict[str, Any] = {"tier": None, "bar": None}
+
+    def start(g: int) -> Any:
+        if current["bar"] is not None:
+            current["bar"].close()
+        desc = title + (f", tier {g}/{len(tiers)}" if len(tiers) > 1 else "")
+        current["tier"], current["bar"] = g, tqdm(
+            total=shapes[g - 1][0] - primed_frames[g - 1], desc=desc, unit="frame", file=sys.stderr, dynamic_ncols=True
+        )
+        return current["bar"]
+
+    def counting(g: int, draw: Any) -> Any:
+        def draw_noise(shape, *args, **kwargs):
+            bar = current["bar"] if current["tier"] == g else start(g)
+            bar.update(min(max(1, math.prod(shape) // shapes[g - 1][1]), bar.total - bar.n))
+            return draw(shape, *args, **kwargs)
+
+        return draw_noise
+
+    patched = []
+    try:
+        for g, tier in enumerate(tiers, start=1):
+            head = tier.head
+            if any(head is h for h, _ in patched):  # a head shared by tiers counts for the first
+                continue
+            patched.append((head, head.__dict__.get("draw_noise")))
+            head.draw_noise = counting(g, head.draw_noise)
+        yield
+    finally:
+        for head, own in patched:
+            del head.draw_noise
+            if own is not None:
+                head.draw_noise = own
+        if current["bar"] is not None:
+            current["bar"].close()
 
 
 def sample_checkpoint(

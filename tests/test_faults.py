@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -332,3 +333,32 @@ def test_a_checkpoint_write_that_fails_otherwise_says_so_and_names_the_file(tmp_
     with pytest.raises(CheckpointWriteError, match="could not write checkpoint .*a_file/ckpt/step_00000003.pt: "
                        "the write failed: .*no checkpoint had been written before"):
         save_checkpoint(tmp_path / "a_file" / "ckpt", 3, {"step": 3, "model": {"w": torch.zeros(2)}})
+
+
+# --- progress of the long-running commands (item 8) -------------------------------------------
+
+
+def test_sampling_shows_a_progress_bar_per_tier_counting_its_frames_and_draws_the_same(compose_train, tiny_train, capsys):
+    from melforge.core.experiment import build_model
+    from melforge.core.plugins import registries
+    from melforge.core.sampler import select_sampler
+    from melforge.core.samples import frame_progress
+
+    for tiers in (None, "[1,1,1]"):
+        cfg = compose_train(*tiny_train, "backbone.hidden_size=8", *([f"tiers.layers={tiers}"] if tiers else []))
+        model = build_model(cfg, bins=16).eval()
+        samplers = [select_sampler(registries().sampler, "cached", t.backbone, t.head) for t in model.tiers]
+        prime = torch.randn(1, 4, 16)
+        draws = []
+        for progress in (False, True):
+            context = frame_progress(model, 8, 16, 4, "sample 1/1") if progress else contextlib.nullcontext()
+            with context:
+                draws.append(model.sample(samplers, batch=1, frames=8, bins=16, generator=torch.Generator().manual_seed(0),
+                                          prime=prime).x)
+        assert torch.equal(*draws)  # the bars only count
+        assert all("draw_noise" not in vars(t.head) for t in model.tiers)  # and are gone afterwards
+        err = capsys.readouterr().err
+        for g, (frames_g, _) in enumerate(model.schedule.shapes(8, 16), start=1):
+            title = "sample 1/1" + (f", tier {g}/3" if tiers else "")
+            todo = frames_g // 2  # half the frames are primed
+            assert f"{title}: 100%" in err and f"{todo}/{todo} [" in err, err

@@ -18,6 +18,9 @@ from melforge.core.samples import sample_checkpoint
 def _task(cfg: dict, output_dir: str) -> None:
     if cfg["checkpoint"] is None:
         raise ValueError("checkpoint: give checkpoint=PATH (a .pt file written by melforge-train)")
+    scfg = cfg["sample"]
+    print(f"melforge-sample: drawing {scfg['count']} sample(s) of {scfg['frames']} frames from {cfg['checkpoint']} "
+          f"into {Path(output_dir) / 'samples'}", file=sys.stderr)
     rendered = sample_checkpoint(
         cfg["checkpoint"], Path(output_dir) / "samples", cfg["sample"],
         inverter_cfg=cfg.get("inverter"), sampler_cfg=cfg.get("sampler"),
