@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse
 from numba import njit
 
+from melforge.core import progress
 from melforge.core.inverter import Inverter, signal_length
 from melforge.core.mel_inversion import check_mel
 from melforge.core.stft import StftParams
@@ -41,9 +42,9 @@ def minimize_lbfgs(fun, x0: np.ndarray, n_iter: int, memory: int = 5) -> np.ndar
     x0 = np.asarray(x0, dtype=np.float64)
     if n_iter <= 0:
         return x0
-    with threadpool_limits(1):
+    with threadpool_limits(1), progress.steps(n_iter, "L-BFGS", unit="iter") as bar:  # shown by commands only
         result = minimize(
-            fun, x0, jac=True, method="L-BFGS-B",
+            fun, x0, jac=True, method="L-BFGS-B", callback=lambda xk: bar.update(),
             options={"maxiter": int(n_iter), "maxcor": int(memory), "ftol": 0.0, "gtol": 0.0, "maxfun": 3 * int(n_iter)},
         )
     return result.x

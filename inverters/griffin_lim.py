@@ -20,6 +20,7 @@ import numpy as np
 import scipy.fft
 from numba import njit
 
+from melforge.core import progress
 from melforge.core.inverter import Inverter, signal_length
 from melforge.core.mel_inversion import check_mel, nnls_magnitude
 from melforge.core.stft import StftParams
@@ -84,7 +85,7 @@ def griffin_lim_coefficients(
     beta = np.float32(momentum / (1.0 + momentum))
     c = np.ascontiguousarray(coefficients, dtype=np.complex64)
     previous = np.zeros_like(c)
-    for it in range(n_iter):
+    for it in progress.iterate(range(n_iter), "griffin-lim", unit="iter"):  # a bar in commands only
         frames = scipy.fft.irfft(c, n=stft.n_fft, axis=1, workers=K.FFT_WORKERS)
         K.consistent_frames(frames, window, stft.hop_length, norm, buf, reframed)
         rebuilt = scipy.fft.rfft(reframed, axis=1, workers=K.FFT_WORKERS)

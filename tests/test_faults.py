@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -362,3 +363,82 @@ def test_sampling_shows_a_progress_bar_per_tier_counting_its_frames_and_draws_th
             title = "sample 1/1" + (f", tier {g}/3" if tiers else "")
             todo = frames_g // 2  # half the frames are primed
             assert f"{title}: 100%" in err and f"{todo}/{todo} [" in err, err
+
+
+@contextlib.contextmanager
+def _read_only_folder(path):
+    """A folder nothing can be written into, even by root (a read-only tmpfs when root)."""
+    path.mkdir()
+    if os.geteuid() == 0:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "melforge-test-ro", str(path)],
+                                 capture_output=True, text=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"root cannot be kept from writing without a read-only mount: {mounted.stderr.strip()}")
+        try:
+            yield path
+        finally:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+    else:
+        path.chmod(0o555)
+        try:
+            yield path
+        finally:
+            path.chmod(0o755)
+
+
+def test_melforge_invert_refuses_bad_output_paths_before_any_work(tmp_path, speech_audio):
+    import soundfile as sf
+
+    from melforge.core.cli.invert import check_output_path
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    for output, error in (
+        (tmp_path / "folder", "is a folder"),
+        (tmp_path / "a_file/out.wav", "a_file is a file, not a folder"),
+        (tmp_path / "a_file/deeper/out.wav", "a_file is a file, not a folder"),
+    ):
+        with pytest.raises(ValueError, match=f"output='{output}': .*{error}"):
+            check_output_path(output)
+    with _read_only_folder(tmp_path / "locked") as locked:
+        with pytest.raises(ValueError, match="cannot write into the folder .*locked"):
+            check_output_path(locked / "out.wav")
+        with pytest.raises(ValueError, match="cannot create .*locked/new: the folder .*locked is not writable"):
+            check_output_path(locked / "new/out.wav")
+    check_output_path(tmp_path / "new/folders/out.wav")  # folders that do not exist yet are made
+    assert not (tmp_path / "new").exists()
+
+    sf.write(tmp_path / "in.wav", np.tile(speech_audio[0], 3), 16000)  # long enough that work would show
+    proc = subprocess.run([sys.executable, "-m", "melforge.core.cli.invert", "input=in.wav", "output=folder"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr  # no start line: nothing was analysed
+    assert lines[0].startswith("melforge-invert: error: output='folder': is a folder"), lines[0]
+
+
+def test_melforge_invert_shows_the_duration_and_a_bar_over_iterations_and_inverts_the_same(tmp_path, speech_audio, capsys):
+    import soundfile as sf
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from melforge.core.cli.invert import _task, invert_file
+    from melforge.core.plugins import registries
+
+    audio, sr = speech_audio
+    sf.write(tmp_path / "in.wav", audio, sr)
+    overrides = [f"input={tmp_path / 'in.wav'}", f"output={tmp_path / 'bars.wav'}", "inverter=gradient",
+                 "inverter.n_iter=3", "inverter.init_iters=2"]
+    with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+        cfg = OmegaConf.to_container(compose(config_name="invert", overrides=overrides), resolve=True)
+    _task(cfg, str(tmp_path))
+    captured = capsys.readouterr()
+    frames = 1 + len(audio) // 256
+    assert f"melforge-invert: {tmp_path / 'in.wav'} → {tmp_path / 'bars.wav'}: {len(audio) / sr:.2f} s of audio, {frames} frames" in captured.err
+    assert "griffin-lim: 100%" in captured.err and "2/2 [" in captured.err  # the start's fast-GL iterations
+    assert "L-BFGS:" in captured.err and "/3 [" in captured.err
+    assert "s inverted in" in captured.out
+    regs = registries()  # the library call shows no bars and gives the same waveform
+    invert_file(tmp_path / "in.wav", tmp_path / "plain.wav", regs.representation.build(cfg["representation"]),
+                regs.inverter.build(cfg["inverter"]))
+    assert "iter" not in capsys.readouterr().err
+    assert np.array_equal(sf.read(tmp_path / "bars.wav")[0], sf.read(tmp_path / "plain.wav")[0])

@@ -10,17 +10,26 @@ An audio input is analysed with the configured representation and inverted with
 invert the NNLS magnitude, :func:`melforge.core.mel_inversion.nnls_magnitude`) — and SC / LSD
 against the input's STFT magnitude and the time taken are printed. A ``.npy`` input holds features
 ``(frames, n_bins)`` of the configured representation. The WAV is written atomically.
+
+Every config value and the output path (not a folder, not under a file, in a writable folder)
+are checked before any work; errors are one line on stderr with exit status 2
+(:func:`melforge.core.app.run_hydra_app`). While it runs, a line gives the input's duration and
+a bar the inverter's iterations.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from melforge.core import metrics
+from melforge.core import metrics, progress
+from melforge.core.app import run_hydra_app
 from melforge.core.audio_io import read_audio as load_audio, write_wav
 from melforge.core.validation import check_audio
 
@@ -36,8 +45,13 @@ def invert_features(representation, inverter, features: np.ndarray, *, length: i
     return representation.to_audio(np.asarray(features), inverter, length=length)
 
 
-def invert_file(input_path: str | Path, output_path: str | Path, representation, inverter) -> dict:
+def invert_file(
+    input_path: str | Path, output_path: str | Path, representation, inverter, *, log: Callable[[str], None] | None = None
+) -> dict:
     """Invert an audio file or a ``.npy`` feature file into the WAV ``output_path``.
+
+    Args:
+        log: called with one line (the input's duration and frames) before the inversion starts.
 
     Returns:
         ``{"seconds": wall time of the inversion, "samples": n, "sr": Hz}`` plus, for audio
@@ -50,17 +64,26 @@ def invert_file(input_path: str | Path, output_path: str | Path, representation,
     input_path = Path(input_path)
     stft = representation.stft
     report: dict = {"sr": representation.sr}
+
+    def announce(frames: int, samples: int) -> None:
+        if log is not None:
+            log(f"{input_path} → {output_path}: {samples / stft.sr:.2f} s of audio, {frames} frames")
+
     if input_path.suffix.lower() == ".npy":
         if not input_path.is_file():
             raise FileNotFoundError(f"input: no such file {str(input_path)!r}")
+        features = np.load(input_path, allow_pickle=False)
+        if features.ndim >= 1:
+            announce(features.shape[0], stft.samples_for(features.shape[0]))
         start = time.perf_counter()
-        audio_out = invert_features(representation, inverter, np.load(input_path, allow_pickle=False))
+        audio_out = invert_features(representation, inverter, features)
         report["seconds"] = time.perf_counter() - start
     else:
         audio = load_audio(input_path, stft.sr)
         start = time.perf_counter()
         features = representation.analyze(audio)
         report["analysis_seconds"] = time.perf_counter() - start
+        announce(features.shape[0], audio.shape[0])
         start = time.perf_counter()
         audio_out = invert_features(representation, inverter, features, length=audio.shape[0])
         report["seconds"] = time.perf_counter() - start
@@ -73,35 +96,73 @@ def invert_file(input_path: str | Path, output_path: str | Path, representation,
     return report
 
 
-def _run(cfg) -> None:
-    from omegaconf import OmegaConf
+def check_output_path(output: str | os.PathLike) -> None:
+    """Check, before any work, that the WAV ``output`` can be written: not a folder, no file
+    where a folder of its path should be, and a writable folder to write (or create) it in.
 
+    Raises:
+        ValueError: names ``output``, its value and what is wrong.
+    """
+    path = Path(output)
+    where = f"output={str(output)!r}"
+    if path.is_dir():
+        raise ValueError(f"{where}: is a folder; expected the path of a .wav file to write")
+    existing = next(a for a in (path.parent, *path.parent.parents) if a.exists() or a == Path(a.anchor or "."))
+    if not existing.is_dir():
+        raise ValueError(f"{where}: {existing} is a file, not a folder, so nothing can be written under it")
+    if existing == path.parent:
+        try:  # a real probe: permissions, read-only file systems, quotas
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as exc:
+            raise ValueError(f"{where}: cannot write into the folder {existing} ({exc.strerror or exc})") from None
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{where}: cannot create {path.parent}: the folder {existing} is not writable")
+
+
+def check_invert_config(cfg: dict) -> None:
+    """Every value of a ``melforge-invert`` config: the representation and inverter against
+    their registered factories, ``input`` given, and the ``output`` path (:func:`check_output_path`).
+
+    Raises:
+        ValueError, EntryConfigError, UnknownEntryError: names the key.
+    """
     from melforge.core.plugins import registries
 
     regs = registries()
-    representation = regs.representation.build(OmegaConf.to_container(cfg.representation, resolve=True))
-    inverter = regs.inverter.build(OmegaConf.to_container(cfg.inverter, resolve=True))
-    try:
-        report = invert_file(cfg.input, cfg.output, representation, inverter)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"melforge-invert: {exc}", file=sys.stderr)
-        sys.exit(2)
-    line = f"{cfg.output}: {report['samples'] / report['sr']:.2f} s inverted in {report['seconds']:.3f} s"
+    regs.representation.check_config(cfg["representation"], where="representation")
+    regs.inverter.check_config(cfg["inverter"], where="inverter")
+    for key in ("input", "output"):
+        if not isinstance(cfg.get(key), str) or not cfg[key]:
+            raise ValueError(f"{key}={cfg.get(key)!r}: expected a file path")
+    check_output_path(cfg["output"])
+
+
+def _task(cfg: dict, output_dir: str) -> None:
+    from melforge.core.plugins import registries
+
+    regs = registries()
+    representation = regs.representation.build(cfg["representation"])
+    inverter = regs.inverter.build(cfg["inverter"])
+
+    def log(line: str) -> None:
+        print(f"melforge-invert: {line}, inverter {cfg['inverter']['name']}", file=sys.stderr)
+
+    with progress.bars():
+        report = invert_file(cfg["input"], cfg["output"], representation, inverter, log=log)
+    line = f"{cfg['output']}: {report['samples'] / report['sr']:.2f} s inverted in {report['seconds']:.3f} s"
     line += f" ({report['samples'] / report['sr'] / max(report['seconds'], 1e-9):.1f}x real time"
     if "analysis_seconds" in report:
         line += f"; analysis {report['analysis_seconds']:.3f} s"
     line += ")"
     if "sc_db" in report:
         line += f", SC {report['sc_db']:.2f} dB, LSD {report['lsd_db']:.2f} dB"
-    print(f"{line} [{cfg.inverter.name}, {cfg.representation.name}]")
+    print(f"{line} [{cfg['inverter']['name']}, {cfg['representation']['name']}]")
 
 
 def main() -> None:
     """Console-script entry point (Hydra app; config ``melforge.configs/invert.yaml``)."""
-    import hydra
-
-    app = hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name="invert")(_run)
-    app()
+    run_hydra_app("melforge-invert", "invert", _task, check_invert_config)
 
 
 if __name__ == "__main__":
