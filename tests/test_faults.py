@@ -1,9 +1,18 @@
-"""Fault injection (issue 9): divergence, concurrent writers, resumes that change the config."""
+"""Fault injection (issue 9), through the real apps where it matters: divergence, concurrent
+writers, resumes that change the config, NaN and huge audio, plugins that raise or exit at
+import and plugins that collide, temporary files of killed writers, a full disk (a tmpfs, as
+root), TensorBoard after a resume, progress of melforge-sample / melforge-invert and the
+latter's output paths, kill -9 at random points (inside checkpoint writes too) with an exact
+resume, truncated and foreign checkpoints.
+
+``MELFORGE_FAULT_SEED=N`` replays the random kill points of a failed run (the seed is in the
+assertion message)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 
@@ -442,3 +451,114 @@ def test_melforge_invert_shows_the_duration_and_a_bar_over_iterations_and_invert
                 regs.inverter.build(cfg["inverter"]))
     assert "iter" not in capsys.readouterr().err
     assert np.array_equal(sf.read(tmp_path / "bars.wav")[0], sf.read(tmp_path / "plain.wav")[0])
+
+
+# --- kill -9 at random points, inside checkpoint writes too; foreign checkpoints -------------
+
+#: Run in a child: ``python -c KILL_INSIDE_SAVE <train overrides>`` trains like melforge-train, but
+#: its ``KILL_AT_SAVE``-th ``torch.save`` writes half of its bytes and then SIGKILLs the process.
+KILL_INSIDE_SAVE = """
+import io, os, runpy, signal, sys
+import torch
+real_save, calls, kill_at = torch.save, [0], int(os.environ["KILL_AT_SAVE"])
+def save(obj, f, *args, **kwargs):
+    calls[0] += 1
+    if calls[0] == kill_at:
+        buffer = io.BytesIO()
+        real_save(obj, buffer, *args, **kwargs)
+        with open(f, "wb") as fh:
+            fh.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_save(obj, f, *args, **kwargs)
+torch.save = save
+sys.argv = ["melforge-train", *sys.argv[1:]]
+runpy.run_module("melforge.core.cli.train", run_name="__main__")
+"""
+
+
+def _every_checkpoint_loads(ckpt, seed) -> list[int]:
+    steps = []
+    for path in sorted(ckpt.glob("*.pt")):  # a write cut short is a .tmp file, never a .pt
+        state = load_checkpoint(path)
+        assert state["step"] >= 1 and set(state["model"]), (seed, path)
+        steps.append(int(state["step"]))
+    return steps
+
+
+def test_kill_9_at_random_points_leaves_loadable_checkpoints_and_resumes_to_the_same_weights(tmp_path, compose_train, tiny_train):
+    import random
+    import time
+
+    seed = int(os.environ.get("MELFORGE_FAULT_SEED", time.time_ns() % 1_000_000))  # printed on failure
+    rng = random.Random(seed)
+    steps = 30
+    overrides = (*tiny_train, f"train.max_steps={steps}", "train.checkpoint_every=1", "train.valid_every=1000")
+    reference = train(compose_train(*overrides), tmp_path / "reference")
+    assert reference["steps"] == steps
+    run, env = tmp_path / "run", dict(os.environ, PYTHONWARNINGS="ignore")
+    ckpt = run / "checkpoints"
+    command = [*overrides, f"hydra.run.dir={run}"]
+
+    # 1. killed inside a checkpoint write (the step file or last.pt), at a random one of them
+    kill_at = rng.randint(3, 2 * steps - 2)
+    proc = subprocess.run([sys.executable, "-c", KILL_INSIDE_SAVE, *command], capture_output=True, text=True,
+                          timeout=300, env=dict(env, KILL_AT_SAVE=str(kill_at)))
+    assert proc.returncode == -9, (seed, proc.stderr[-2000:])
+    partial = list(ckpt.glob(".*.tmp"))
+    assert len(partial) == 1, (seed, sorted(p.name for p in ckpt.iterdir()))  # the write it was killed in
+    saved = _every_checkpoint_loads(ckpt, seed)
+    assert load_checkpoint(ckpt / "last.pt")["step"] == (kill_at - 1) // 2, seed
+
+    # 2. killed at a random moment once it trains again (between steps, in a write, anywhere)
+    with open(tmp_path / "stderr", "w+") as err:
+        child = subprocess.Popen([sys.executable, "-m", "melforge.core.cli.train", *command], stderr=err,
+                                 stdout=subprocess.DEVNULL, env=env)
+        before, deadline = (ckpt / "last.pt").stat().st_mtime_ns, time.monotonic() + 240
+        while (ckpt / "last.pt").stat().st_mtime_ns == before and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.0))
+        child.kill()  # SIGKILL
+        child.wait(timeout=60)
+        err.seek(0)
+        log = err.read()
+    assert "removed 1 temporary file(s) left by interrupted writes" in log, (seed, log[-2000:])
+    assert not partial[0].exists()
+    assert max(_every_checkpoint_loads(ckpt, seed)) >= max(saved), seed
+
+    # 3. resumed to the end: the weights of the uninterrupted run, exactly
+    proc = subprocess.run([sys.executable, "-m", "melforge.core.cli.train", *command], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, (seed, proc.stderr[-2000:])
+    final, expected = load_checkpoint(ckpt / "last.pt"), load_checkpoint(tmp_path / "reference/checkpoints/last.pt")
+    assert final["step"] == steps
+    for name, value in expected["model"].items():
+        assert torch.equal(final["model"][name], value), (seed, name)
+    _every_checkpoint_loads(ckpt, seed)
+
+
+def test_truncated_and_foreign_checkpoints_are_refused_by_name(tmp_path, compose_train, tiny_train):
+    from melforge.core.checkpoint import CheckpointError
+    from melforge.core.samples import sample_checkpoint
+
+    run = tmp_path / "run"
+    train(compose_train(*tiny_train, "train.max_steps=2"), run)
+    last = run / "checkpoints/last.pt"
+    (tmp_path / "random.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other_dict.pt")
+    refused = {
+        tmp_path / "random.pt": "was refused",
+        tmp_path / "tensor.pt": "holds a Tensor, not a dict",
+        tmp_path / "other_dict.pt": "lacks key(s) step, model, config, normalizer",
+    }
+    for path, why in refused.items():
+        with pytest.raises(CheckpointError, match=f"checkpoint {re.escape(str(path))}.*{re.escape(why)}"):
+            load_checkpoint(path)
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a truncated last.pt
+    with pytest.raises(CheckpointError, match=f"checkpoint {last} was refused"):
+        train(compose_train(*tiny_train, "train.max_steps=4"), run)  # resume: refused, nothing trained
+    with pytest.raises(CheckpointError, match=f"checkpoint {last} was refused"):
+        sample_checkpoint(last, tmp_path / "samples", {"count": 1, "frames": 12, "temperature": 1.0, "seed": 0})
+    assert load_checkpoint(run / "checkpoints/step_00000002.pt")["step"] == 2  # the step file still loads
