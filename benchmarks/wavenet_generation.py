@@ -154,7 +154,7 @@ def bench_shape(shape: Shape, repeats: int) -> dict:
     compiled, cached, reference = WaveNetCompiledSampler(), CachedSampler(), ReferenceSampler()
     compiled.sample(model, SampleRequest(batch=1, frames=4, bins=1))  # compile / load the cache
     seconds: dict[tuple[str, int], float] = {}
-    for i in range(2):  # interleaved: load on the machine hits both samplers alike
+    for i in range(2):  # interleaved: load on the machine hits both samplers alike; short, then long
         for name, sampler, lengths in (("wavenet_compiled", compiled, shape.compiled), ("cached", cached, shape.cached)):
             seconds[name, lengths[i]] = _best(_draw(sampler, model, lengths[i]), repeats)
     seconds["wavenet_compiled", 1] = _best(_draw(compiled, model, 1), repeats)  # set-up: weights, queues
@@ -196,27 +196,26 @@ def main() -> None:
             print(f"| {shape.name} | {shape.layers} | {shape.residual} / {shape.skip} | {r['receptive_field']} | "
                   f"{name} | {n} | {sec:.3f} | {n / sec:,.0f} | {1e6 * sec / n:,.1f} |")
     print()
-    print("| shape | compiled set-up (s) | compiled marginal µs/sample | cached marginal µs/sample | cached / compiled | "
-          "linearity compiled | linearity cached | reference / compiled | MAC per sample | compiled GMAC/s | "
-          "weights (MB) | weights read GB/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| shape | compiled set-up (s) | compiled µs/sample (short, long) | cached µs/sample (short, long) | "
+          "cached / compiled (short, long) | linearity compiled | linearity cached | reference / compiled | "
+          "MAC per sample | compiled GMAC/s | weights (MB) | weights read GB/s |")
+    print("|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for shape in shapes:
         s = results[shape.name]["seconds"]
-        marginal = {}
-        linearity = {}
-        for name, (n0, n1) in (("wavenet_compiled", shape.compiled), ("cached", shape.cached)):
-            marginal[name] = (s[name, n1] - s[name, n0]) / (n1 - n0)
-            linearity[name] = (s[name, n1] / n1) / (s[name, n0] / n0)
-        c = marginal["wavenet_compiled"]
+        setup = s["wavenet_compiled", 1]
+        c = [(s["wavenet_compiled", n] - setup) / (n - 1) for n in shape.compiled]  # set-up subtracted
+        e = [s["cached", n] / n for n in shape.cached]
         ref = s["reference", shape.reference] / shape.reference
+        best = min(c)
         macs = macs_per_sample(shape.layers, shape.residual, shape.skip, shape.classes)
         mb = weight_bytes(results[shape.name]["model"]) / 1e6
-        print(f"| {shape.name} | {s['wavenet_compiled', 1]:.3f} | {1e6 * c:,.1f} | {1e6 * marginal['cached']:,.1f} | "
-              f"{marginal['cached'] / c:.1f}x | {linearity['wavenet_compiled']:.2f} | {linearity['cached']:.2f} | "
-              f"{ref / c:.0f}x ({shape.reference} samples) | {macs:,} | {macs / c / 1e9:.2f} | {mb:.1f} | "
-              f"{mb / 1e3 / c:.1f} |")
-    print("(marginal: (time at the longer length - time at the shorter) / extra samples; linearity: µs per "
-          "sample at the longer length / at the shorter, 1 = linear)")
+        print(f"| {shape.name} | {setup:.3f} | {1e6 * c[0]:,.1f}, {1e6 * c[1]:,.1f} | {1e6 * e[0]:,.0f}, {1e6 * e[1]:,.0f} | "
+              f"{e[0] / c[0]:.1f}x, {e[1] / c[1]:.1f}x | {c[1] / c[0]:.2f} | {e[1] / e[0]:.2f} | "
+              f"{ref / best:.0f}x ({shape.reference} samples) | {macs:,} | {macs / best / 1e9:.2f} | {mb:.1f} | "
+              f"{mb / 1e3 / best:.1f} |")
+    print("(compiled µs/sample: (time - set-up time) / (samples - 1), the set-up being a 1-sample call; short and "
+          "long: the two lengths of the first table; linearity: µs/sample at the long length / at the short, "
+          "1 = linear; GMAC/s and GB/s at the better of the two)")
     tiny = results[TINY.name]["seconds"]
     rtf = max(n / sec for (name, n), sec in tiny.items() if name == "wavenet_compiled" and n > 1) / SAMPLE_RATE
     print(f"\ntiny twin, compiled: {rtf:.2f}x real time at {SAMPLE_RATE} Hz "

@@ -64,17 +64,17 @@ def _stack_step(b, t, x_prev, cond_t, queues, offsets, dilations, taps, a, z, u,
     for l in range(n_layers):
         d = dilations[l]
         q = (kernel - 1) * d
-        base = offsets[l]
+        now = t % q if q > 0 else 0  # the row of time t (and of t - q, the oldest tap)
         for k in range(kernel - 1):  # tap k reads time t - (kernel - 1 - k) d, oldest first
-            row = base + (t - (kernel - 1 - k) * d) % q
+            row = now - (kernel - 1 - k) * d
+            row = offsets[l] + (row + q if row < 0 else row)
             for o in range(r):
                 taps[k * r + o] = queues[b, row, o]
         for o in range(r):
             taps[(kernel - 1) * r + o] = u[s + o]
-        if q > 0:
-            row = base + t % q  # after reading: this row held time t - q, the oldest tap
+        if q > 0:  # after reading the taps: overwrite time t - q with time t
             for o in range(r):
-                queues[b, row, o] = u[s + o]
+                queues[b, offsets[l] + now, o] = u[s + o]
         for o in range(2 * r):
             a[o] = b_conv[l, o]
         for c in range(n_cond):  # V c: conditioning onto filter and gate
