@@ -186,7 +186,7 @@ class Sampler(ABC):
 
 def select_sampler(registry: "Registry[Sampler]", name: str | None, backbone: "Backbone", head: "Head") -> Sampler:
     """The sampler ``name`` (``None`` or ``"auto"``: the fastest registered sampler that
-    supports ``backbone`` + ``head``), instantiated.
+    supports ``backbone`` + ``head``, leaving out names two plugins registered), instantiated.
 
     Raises:
         UnknownEntryError: no sampler of that name (lists the known ones).
@@ -198,7 +198,9 @@ def select_sampler(registry: "Registry[Sampler]", name: str | None, backbone: "B
         if why is not None:
             raise SamplerError(f"sampler {name!r} ({entry.plugin}) cannot sample this model: {why}")
         return registry.create(str(name))
-    candidates = [e for e in registry.entries() if e.factory.supports(backbone, head)]
+    candidates = [
+        e for e in registry.entries() if e.name not in registry.collisions and e.factory.supports(backbone, head)
+    ]
     if not candidates:
         raise SamplerError(
             f"no registered sampler supports backbone {backbone.family!r} with head {head.family!r}"
