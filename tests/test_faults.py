@@ -398,7 +398,7 @@ def _read_only_folder(path):
 def test_melforge_invert_refuses_bad_output_paths_before_any_work(tmp_path, speech_audio):
     import soundfile as sf
 
-    from melforge.core.cli.invert import check_output_path
+    from melforge.core.inversion import check_output_path
 
     (tmp_path / "folder").mkdir()
     (tmp_path / "a_file").write_text("x")
@@ -430,7 +430,8 @@ def test_melforge_invert_shows_the_duration_and_a_bar_over_iterations_and_invert
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from melforge.core.cli.invert import _task, invert_file
+    from melforge.core.cli.invert import _task
+    from melforge.core.inversion import invert_file
     from melforge.core.plugins import registries
 
     audio, sr = speech_audio

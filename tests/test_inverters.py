@@ -359,7 +359,7 @@ def test_composed_by_constructor_equals_config_built(speech, speech_mel):
 def test_representation_to_audio_is_the_inverters_invert_mel(speech):
     """Sampling and ``melforge-invert`` share one mel path: ``LogMel.to_audio`` hands the inverter
     the mel power and the filterbank."""
-    from melforge.core.cli.invert import invert_features
+    from melforge.core.inversion import invert_features
     from melforge.plugins.representations.log_mel import LogMel
 
     audio, _ = speech
@@ -525,7 +525,7 @@ def test_inverter_configs_build(name, cls):
 def test_invert_file_writes_wav_and_reports(tmp_path, speech):
     import soundfile as sf
 
-    from melforge.core.cli.invert import invert_file
+    from melforge.core.inversion import invert_file
     from melforge.plugins.representations.log_mel import LogMel
     from melforge.plugins.representations.log_stft import LogStft
 
@@ -543,7 +543,7 @@ def test_invert_file_writes_wav_and_reports(tmp_path, speech):
 
 
 def test_invert_file_bad_input_writes_nothing(tmp_path):
-    from melforge.core.cli.invert import invert_file
+    from melforge.core.inversion import invert_file
     from melforge.plugins.representations.log_mel import LogMel
 
     np.save(tmp_path / "bad.npy", np.zeros((10, 63)))

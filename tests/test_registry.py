@@ -7,7 +7,8 @@ import textwrap
 import pytest
 import torch
 
-from melforge.core.cli.plugins import format_table, main as plugins_main
+from melforge.core.cli.plugins import main as plugins_main
+from melforge.core.plugin_listing import format_table
 from melforge.core.head import Head
 from melforge.core.hookspecs import hookimpl
 from melforge.core.plugins import BUILTIN_PLUGINS, KINDS, PluginLoadError, load_registries
