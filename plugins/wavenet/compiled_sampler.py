@@ -60,7 +60,7 @@ def extract_weights(backbone, head) -> tuple[np.ndarray, ...]:
     if c:
         wt_cond = _np(torch.stack([b.cond_proj.weight.T for b in blocks]))  # (L, C, 2R)
     else:
-        wt_cond = np.zeros((len(blocks), 0, 2 * r), dtype=_np(param[:0]).dtype)
+        wt_cond = _np(torch.zeros(len(blocks), 0, 2 * r, dtype=param.dtype))
     zeros = torch.zeros(r, r, dtype=param.dtype)
     wt_sr = _np(torch.stack([  # (L, R, S + R): [W_s | W_r]^T, W_r zero for the last block
         torch.cat([b.skip.weight[:, :, 0], b.res.weight[:, :, 0] if b.res is not None else zeros]).T for b in blocks
