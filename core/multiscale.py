@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -104,6 +106,7 @@ class MultiscaleModel(nn.Module):
         generator: torch.Generator | None = None,
         cond: torch.Tensor | None = None,
         prime: torch.Tensor | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> MultiscaleSample:
         """Sample coarse to fine (§5.2): tier 1 unconditionally, then each tier ``g`` given
         ``x_<g``, interleaving it into the context, ``x_<g+1 = interleave(x_g, x_<g)`` (eq. 12).
@@ -120,6 +123,7 @@ class MultiscaleModel(nn.Module):
                 multiple of the schedule's ``time_factor`` so that each tier receives whole
                 frames. In every tier the primed frames are copied, so the first ``P`` frames
                 of the output equal ``prime`` exactly.
+            progress: ``progress(g, n)`` after tier ``g``'s sampler finishes ``n`` more frames.
 
         Raises:
             ValueError: a shape that does not divide into the tiers, a bad ``prime``, or a
@@ -150,6 +154,7 @@ class MultiscaleModel(nn.Module):
             request = SampleRequest(
                 batch, frames_g, bins_g, temperature=temps[g - 1], generator=generator,
                 cond=cond, prime=primes[g - 1], context=context if g > 1 else None,
+                progress=None if progress is None else functools.partial(progress, g),
             )
             result = tier.sample(samplers[g - 1], request)
             tiers.append(result.x)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
@@ -41,6 +42,8 @@ class SampleRequest:
         prime: ``(batch, P, bins)`` real frames to continue from, copied into the output
             unchanged (priming, seed 000 §6), or ``None``.
         context: ``(batch, frames, bins)`` context ``x_<g`` of an upsampling tier (§5), or ``None``.
+        progress: called with the number of frames just sampled, after each frame (or block of
+            frames) a sampler finishes; e.g. a progress bar's ``update``. ``None``: silent.
     """
 
     batch: int
@@ -51,6 +54,7 @@ class SampleRequest:
     cond: torch.Tensor | None = None
     prime: torch.Tensor | None = None
     context: torch.Tensor | None = None
+    progress: Callable[[int], None] | None = None
 
     def validate(self) -> int:
         """Check the request; returns the number of primed frames ``P``.

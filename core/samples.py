@@ -100,10 +100,10 @@ def render_samples(
         primed = 0 if prime is None else int(prime.shape[1])
         start = time.perf_counter()
         title = f"{prefix} {k + 1}/{count}" + (f" ({label})" if label else "")
-        with frame_progress(model, frames, representation.n_bins, primed, title):
+        with frame_progress(model, frames, representation.n_bins, primed, title) as progress:
             result = model.sample(
                 samplers, batch=1, frames=frames, bins=representation.n_bins, temperature=temperature,
-                generator=generator, cond=cond, prime=prime,
+                generator=generator, cond=cond, prime=prime, progress=progress,
             )
         seconds = time.perf_counter() - start
         x = result.x[0].clone()
@@ -145,55 +145,29 @@ def render_samples(
 
 
 @contextlib.contextmanager
-def frame_progress(model: MultiscaleModel, frames: int, bins: int, primed: int, title: str) -> Iterator[None]:
-    """While the block draws one spectrogram ``(1, frames, bins)`` from ``model`` (``primed``
-    frames given), show a progress bar per tier on stderr, counting the frames sampled.
-
-    Every sampler draws the noise of a frame with its tier's ``head.draw_noise`` before the
-    frame's elements (the protocol of :mod:`melforge.core.sampler`; a waveform sampler may draw
-    a block of frames at once), so the bar counts those calls: each head's ``draw_noise`` is
-    wrapped for the duration of the block, passing its arguments and result through unchanged.
-    """
+def frame_progress(model: MultiscaleModel, frames: int, bins: int, primed: int, title: str) -> Iterator[Any]:
+    """A progress bar per tier on stderr while one spectrogram ``(1, frames, bins)`` is drawn
+    from ``model`` (``primed`` frames given): yields the ``progress(g, n)`` callback that
+    :meth:`MultiscaleModel.sample` hands each tier's sampler (``SampleRequest.progress``)."""
     from tqdm import tqdm
 
-    tiers = model.tiers
     shapes = model.schedule.shapes(frames, bins)
-    primed_frames = [primed * f // frames for f, _ in shapes]  # primed frames split like the rest
-    current: dict[str, Any] = {"tier": None, "bar": None}
+    bars: dict[int, Any] = {}
 
-    def start(g: int) -> Any:
-        if current["bar"] is not None:
-            current["bar"].close()
-        desc = title + (f", tier {g}/{len(tiers)}" if len(tiers) > 1 else "")
-        current["tier"], current["bar"] = g, tqdm(
-            total=shapes[g - 1][0] - primed_frames[g - 1], desc=desc, unit="frame", file=sys.stderr, dynamic_ncols=True
-        )
-        return current["bar"]
+    def progress(g: int, n: int) -> None:
+        if g not in bars:
+            for bar in bars.values():
+                bar.close()
+            desc = title + (f", tier {g}/{model.n_tiers}" if model.n_tiers > 1 else "")
+            total = shapes[g - 1][0] - primed * shapes[g - 1][0] // frames  # primed frames split like the rest
+            bars[g] = tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, dynamic_ncols=True)
+        bars[g].update(n)
 
-    def counting(g: int, draw: Any) -> Any:
-        def draw_noise(shape, *args, **kwargs):
-            bar = current["bar"] if current["tier"] == g else start(g)
-            bar.update(min(max(1, math.prod(shape) // shapes[g - 1][1]), bar.total - bar.n))
-            return draw(shape, *args, **kwargs)
-
-        return draw_noise
-
-    patched = []
     try:
-        for g, tier in enumerate(tiers, start=1):
-            head = tier.head
-            if any(head is h for h, _ in patched):  # a head shared by tiers counts for the first
-                continue
-            patched.append((head, head.__dict__.get("draw_noise")))
-            head.draw_noise = counting(g, head.draw_noise)
-        yield
+        yield progress
     finally:
-        for head, own in patched:
-            del head.draw_noise
-            if own is not None:
-                head.draw_noise = own
-        if current["bar"] is not None:
-            current["bar"].close()
+        for bar in bars.values():
+            bar.close()
 
 
 def sample_checkpoint(

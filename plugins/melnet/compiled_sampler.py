@@ -175,5 +175,7 @@ def sample_compiled(model, head, request: SampleRequest) -> SampleResult:
         frequency_frame(
             rows_np, zf, noise.numpy(), x_np, i, log_prob_np, *weights, float(temperature)
         )
+        if request.progress is not None:
+            request.progress(1)
         prev_frame = x[:, i]
     return SampleResult(x=x, log_prob=log_prob, sampled_elements=(frames - primed) * bins)

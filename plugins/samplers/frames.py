@@ -51,5 +51,7 @@ def sample_frames(
                 log_prob += head.log_prob(params, value)
                 x[:, i, j] = value
                 prev_value = x[:, i, j]
+            if request.progress is not None:
+                request.progress(1)
         prev_frame = x[:, i]
     return SampleResult(x=x, log_prob=log_prob, sampled_elements=(frames - primed) * bins)

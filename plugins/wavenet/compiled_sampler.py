@@ -140,4 +140,6 @@ def sample_compiled(backbone, head, request: SampleRequest) -> SampleResult:
         t1 = min(samples, t0 + CHUNK)
         noise = head.draw_noise((t1 - t0, batch, 1), request.generator, dtype)  # (n, B, 1, classes)
         generate(x_np, t0, t1, True, noise.numpy(), cond, queues, offsets, dilations, log_prob_np, *weights, temperature)
+        if request.progress is not None:
+            request.progress(t1 - t0)
     return SampleResult(x=x, log_prob=log_prob, sampled_elements=samples - primed)
