@@ -59,8 +59,9 @@ class MelforgeSpecs:
 
     @hookspec
     def melforge_register_inverter(self, registry) -> None:
-        """Register :class:`melforge.core.inverter.Inverter` subclasses (magnitude spectrogram →
-        waveform, e.g. ``griffin_lim``)."""
+        """Register :class:`melforge.core.inverter.Inverter` subclasses, or factory functions
+        returning one (magnitude or mel spectrogram → waveform, e.g. ``griffin_lim``; a factory
+        composes inverters that start from another, e.g. PGHI → Griffin-Lim)."""
 
     @hookspec
     def melforge_register_dataset(self, registry) -> None:
