@@ -99,7 +99,7 @@ def check_registered(
             f"{kind} {name!r} ({entry.plugin}) built a {type(obj).__qualname__}, not a {registry.base.__qualname__}"
         )
 
-    from melforge.core.cli.plugins import format_table
+    from melforge.core.plugin_listing import format_table
 
     rows = listed_entries(format_table(registries), kind)
     if not any(row.split()[:2] == [name, entry.plugin] for row in rows if row):
