@@ -1,0 +1,48 @@
+"""``melforge-report DIR``: a run or sweep directory → ``report.md``, ``report.csv``,
+``curves.png``, ``samples.png`` and a self-contained ``report.html`` (audio players included),
+written into DIR.
+
+    melforge-report multirun/2025-01-01_12-00-00     # a sweep: one row per job
+    melforge-report runs/speech_tiny/2025-01-01_12-00-00
+
+Errors (no run in DIR, …) end it with exit status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    parser = argparse.ArgumentParser(
+        prog="melforge-report",
+        description="Summarise a melforge run directory or sweep directory (melforge-train -m) into report.md, "
+        "report.csv, curves.png, samples.png and report.html, written into DIR. Jobs that failed or are "
+        "still running are shown with their status.",
+    )
+    parser.add_argument("dir", metavar="DIR", help="a run directory (holds metrics.json or checkpoints/) or a sweep directory")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the paths written")
+    args = parser.parse_args(argv)
+
+    from melforge.core.app import fail
+    from melforge.core.report import write_report
+
+    try:
+        jobs, paths = write_report(args.dir)
+    except Exception as exc:  # noqa: BLE001 - one line, exit 2 (core.app)
+        fail(parser.prog, exc)
+        return
+    if not args.quiet:
+        for j in jobs:
+            nll = f"{j.valid_nll:.4f}" if j.valid_nll is not None else "-"
+            extra = f" ({j.reason})" if j.reason else ""
+            print(f"{j.name}: {j.status}, valid NLL {nll}, steps {j.steps if j.steps is not None else '-'}"
+                  f"  [{j.label}]{extra}")
+    for path in paths.values():
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
