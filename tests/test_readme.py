@@ -1,0 +1,132 @@
+"""Every command example in README.md runs, with tiny overrides appended (a README that lies is
+a bug). A command added to the README without an entry in COMMANDS fails
+``test_every_readme_command_has_a_test``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+#: MelNet small enough for seconds (the same keys as conftest.TINY_TRAIN).
+TINY = ("backbone.hidden_size=8", "backbone.layers=1", "head.components=2", "data.crop_frames=8",
+        "data.valid_crops=2", "train.batch_size=2", "train.max_steps=2", "train.valid_every=2",
+        "train.checkpoint_every=2", "sample.frames=8", "inverter.n_iter=2", "threads=1")
+TINY_WAVENET = ("backbone.layers=3", "backbone.residual_channels=4", "backbone.skip_channels=8",
+                "data.crop_frames=200", "data.valid_crops=2", "train.batch_size=2", "train.max_steps=2",
+                "train.valid_every=2", "train.checkpoint_every=2", "sample.frames=400", "threads=1")
+TINY_TIERS = ("tiers.layers=[1,1,1]", "backbone.hidden_size=8", "head.components=2", "data.crop_frames=8",
+              "data.valid_crops=2", "train.batch_size=2", "train.max_steps=2", "train.valid_every=2",
+              "train.checkpoint_every=2", "sample.frames=8", "inverter.n_iter=2", "threads=1")
+
+#: README command (whitespace-normalised) → the test that runs it.
+COMMANDS = {
+    "melforge-train": "test_main_job_sample_and_invert_commands",
+    ".venv/bin/melforge-train": "test_main_job_sample_and_invert_commands",
+    "melforge-sample checkpoint=runs/.../checkpoints/last.pt sample.count=3 sample.temperature=0.8":
+        "test_main_job_sample_and_invert_commands",
+    "melforge-invert input=speech.wav output=out.wav inverter=pghi": "test_main_job_sample_and_invert_commands",
+    "melforge-train -m backbone.layers=1,2,4": "test_sweep_command",
+    "melforge-train experiment=wavenet_speech_tiny": "test_experiment_commands",
+    ".venv/bin/melforge-train experiment=speech_tiers_tiny": "test_experiment_commands",
+    "melforge-train dataset=audio_folder dataset.root=/path/to/audio": "test_audio_folder_command",
+    "melforge-plugins": "test_plugins_commands",
+    "melforge-plugins --strict": "test_plugins_commands",
+}
+#: Names of apps and packages mentioned in prose, not commands.
+NAMES = {"melforge-invert", "melforge-sample", "melforge-example-plugin"}
+
+
+def readme_commands() -> set[str]:
+    text = README.read_text()
+    found = {" ".join(m.split()) for m in re.findall(r"`((?:\.venv/bin/)?melforge-[a-z]+[^`]*)`", text, re.S)}
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for part in block.split("&&"):
+            part = " ".join(part.split())
+            if "melforge-" in part:
+                found.add(part)
+    return found - NAMES
+
+
+def _run(app: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", f"melforge.core.cli.{app}", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=600, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+    )
+    assert proc.returncode == 0, f"{app} {' '.join(args)}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def _args(command: str) -> list[str]:
+    return command.split()[1:]
+
+
+def test_every_readme_command_has_a_test():
+    missing = readme_commands() - set(COMMANDS)
+    assert not missing, f"README commands without a test: {sorted(missing)}"
+    stale = set(COMMANDS) - readme_commands()
+    assert not stale, f"tests of commands no longer in the README: {sorted(stale)}"
+
+
+def test_main_job_sample_and_invert_commands(tmp_path, speech_audio):
+    _run("train", *_args("melforge-train"), *TINY, "hydra.run.dir=run", cwd=tmp_path)
+    metrics = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert metrics["steps"] == 2 and (tmp_path / "run/samples/sample_000.wav").exists()
+    assert (tmp_path / "run/skipped.json").exists()
+    sample = "melforge-sample checkpoint=runs/.../checkpoints/last.pt sample.count=3 sample.temperature=0.8"
+    args = [a.replace("runs/.../checkpoints/last.pt", str(tmp_path / "run/checkpoints/last.pt")) for a in _args(sample)]
+    _run("sample", *args, "sample.frames=8", "inverter.n_iter=2", "hydra.run.dir=sampled", cwd=tmp_path)
+    assert len(list((tmp_path / "sampled/samples").glob("*.wav"))) == 3
+    audio, sr = speech_audio
+    sf.write(tmp_path / "speech.wav", audio[: sr // 2], sr)
+    proc = _run("invert", *_args("melforge-invert input=speech.wav output=out.wav inverter=pghi"), cwd=tmp_path)
+    out, out_sr = sf.read(tmp_path / "out.wav")
+    assert out_sr == 16000 and np.abs(out).max() > 1e-3 and "SC" in proc.stdout
+
+
+def test_sweep_command(tmp_path):
+    tiny = [o for o in TINY if not o.startswith("backbone.layers=")]  # the sweep sets it
+    _run("train", *_args("melforge-train -m backbone.layers=1,2,4"), *tiny, "sample.count=0",
+         "hydra.sweep.dir=sweep", cwd=tmp_path)
+    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert len(jobs) == 3 and all((job / "metrics.json").exists() for job in jobs)
+    assert [yaml.safe_load((j / "config.yaml").read_text())["backbone"]["layers"] for j in jobs] == [1, 2, 4]
+
+
+def test_experiment_commands(tmp_path):
+    _run("train", *_args("melforge-train experiment=wavenet_speech_tiny"), *TINY_WAVENET, "hydra.run.dir=wavenet", cwd=tmp_path)
+    audio, sr = sf.read(tmp_path / "wavenet/samples/sample_000.wav")
+    assert sr == 16000 and audio.shape == (400,) and np.abs(audio).max() > 0
+    _run("train", *_args(".venv/bin/melforge-train experiment=speech_tiers_tiny"), *TINY_TIERS, "hydra.run.dir=tiers",
+         cwd=tmp_path)
+    assert json.loads((tmp_path / "tiers/metrics.json").read_text())["tiers"] == 3
+
+
+def test_audio_folder_command(tmp_path, speech_clips):
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    for k, clip in enumerate(speech_clips[:10]):
+        sf.write(folder / f"clip{k}.wav", clip.audio, clip.sr)
+    command = "melforge-train dataset=audio_folder dataset.root=/path/to/audio"
+    args = [a.replace("/path/to/audio", str(folder)) for a in _args(command)]
+    _run("train", *args, *TINY, "data.valid_fraction=0.3", "hydra.run.dir=run", cwd=tmp_path)
+    assert json.loads((tmp_path / "run/metrics.json").read_text())["train_clips"] >= 5
+
+
+@pytest.mark.parametrize("command", ["melforge-plugins", "melforge-plugins --strict"])
+def test_plugins_commands(tmp_path, command):
+    proc = _run("plugins", *_args(command), cwd=tmp_path)
+    for name in ("melnet", "wavenet", "gmm", "categorical", "mu_law", "melnet_compiled", "wavenet_compiled", "cached",
+                 "reference", "griffin_lim", "asterisk_prompts"):
+        assert re.search(rf"^\s+{name}\s", proc.stdout, re.M), name
+    assert "supports:" in proc.stdout
