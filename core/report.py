@@ -357,7 +357,7 @@ def label_jobs(jobs: list[Job]) -> list[str]:
         if len(flat) > 1 else []
     for j in jobs:
         if j.overrides:
-            j.label = " ".join(o for o in j.overrides if o not in common) or " ".join(j.overrides)
+            j.label = " ".join(o for o in j.overrides if o not in common) or ("(common overrides only)" if common else "")
         elif j.name in flat and keys:
             j.label = " ".join(f"{k}={_short(flat[j.name].get(k, '<absent>'))}" for k in keys)
             j.overrides = [f"{k}={_short(flat[j.name].get(k, '<absent>'))}" for k in keys]
@@ -458,6 +458,13 @@ def _shown(headers: list[str]) -> list[tuple[int, str]]:
     return out
 
 
+def _short_job(name: str, width: int = 40) -> str:
+    """A sweep job's directory for the tables: Hydra's ``<num>_<every override>`` names run long;
+    past ``width`` characters, ``<num>_…`` (the overrides column says the rest; the CSV keeps it whole)."""
+    m = re.match(r"(\d+)_", name)
+    return f"{m.group(1)}_…" if m and len(name) > width else name
+
+
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -473,7 +480,15 @@ def write_markdown(path: Path, root: Path, jobs: list[Job], common: list[str], h
     lines.append("| " + " | ".join(name for _, name in cols) + " |")
     lines.append("|" + "|".join(" --- " for _ in cols) + "|")
     for row in rows:
-        lines.append("| " + " | ".join(_md_cell(_fmt(row[i])) for i, _ in cols) + " |")
+        cells = []
+        for i, _ in cols:
+            text = _md_cell(_fmt(row[i]))
+            if headers[i] == "job":
+                text = _short_job(text)
+            elif headers[i] == "sample_wav" and text:
+                text = f"[wav](<{text}>)"
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     notes = [(j, j.reason) for j in jobs if j.reason] + [(j, n) for j in jobs for n in j.notes]
     if notes:
@@ -498,7 +513,7 @@ def _pyplot():
 def plot_curves(path: Path, jobs: list[Job]) -> None:
     """``train/nll`` and ``valid/nll`` against step, one line per job, in two panels."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), dpi=100)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), dpi=100, layout="constrained")
     for ax, tag, title in zip(axes, ("train/nll", "valid/nll"), ("train NLL", "valid NLL")):
         drawn = 0
         for k, j in enumerate(jobs):
@@ -508,7 +523,7 @@ def plot_curves(path: Path, jobs: list[Job]) -> None:
             values = np.array(curve.values, dtype=float)
             values[~np.isfinite(values)] = np.nan
             ax.plot(curve.steps, values, marker="." if len(curve.steps) < 30 else None, color=f"C{k % 10}",
-                    label=f"{j.label} ({j.status})" if j.status != DONE else j.label)
+                    label=_wrap(f"{j.label} ({j.status})" if j.status != DONE else j.label, 60))
             drawn += 1
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
@@ -518,7 +533,6 @@ def plot_curves(path: Path, jobs: list[Job]) -> None:
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no points in TensorBoard", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
 
@@ -543,8 +557,10 @@ def plot_samples(path: Path, jobs: list[Job], scales: dict[str, tuple[float, flo
     """Every job's first sample side by side, one colour scale per kind of image."""
     plt = _pyplot()
     n = max(len(jobs), 1)
-    fig, axes = plt.subplots(1, n, figsize=(max(3.2 * n, 4.5), 3.6), dpi=100, squeeze=False, layout="constrained")
-    images = {}
+    kinds = {j.sample_kind for j in jobs if j.sample_image is not None and j.sample_kind in scales}
+    fig, axes = plt.subplots(1, n, figsize=(max(3.2 * n + 1.2 * len(kinds), 4.5), 3.6), dpi=100, squeeze=False,
+                             layout="constrained")
+    images: dict[str, list] = {}
     for ax, j in zip(axes[0], jobs):
         ax.set_title(_wrap(j.label, 40) + ("" if j.status == DONE else f"\n({j.status})"), fontsize=8)
         if j.sample_image is None or j.sample_kind not in scales:
@@ -553,12 +569,13 @@ def plot_samples(path: Path, jobs: list[Job], scales: dict[str, tuple[float, flo
             ax.set_yticks([])
             continue
         lo, hi = scales[j.sample_kind]
-        images[j.sample_kind] = ax.imshow(j.sample_image.T, origin="lower", aspect="auto", cmap="magma",
-                                          vmin=lo, vmax=hi, interpolation="nearest")
+        im = ax.imshow(j.sample_image.T, origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi,
+                       interpolation="nearest")
+        images.setdefault(j.sample_kind, []).append((ax, im))
         ax.set_xlabel("frame")
         ax.set_ylabel("mel channel of the WAV" if j.sample_kind == "waveform" else j.sample_kind, fontsize=8)
-    for kind, im in images.items():
-        fig.colorbar(im, ax=list(axes[0]), label=f"log power (nats): {kind}", fraction=0.03, pad=0.01)
+    for kind, drawn in images.items():  # one colour bar per kind, beside its panels
+        fig.colorbar(drawn[-1][1], ax=[ax for ax, _ in drawn], label=f"log power (nats): {kind}", fraction=0.05, pad=0.01)
     fig.savefig(path, format="png")
     plt.close(fig)
 
@@ -580,13 +597,12 @@ def sample_png_bytes(job: Job, scale: tuple[float, float] | None) -> bytes | Non
     ``samples/sample_000.png``; ``None`` when it has neither)."""
     if job.sample_image is not None and scale is not None:
         plt = _pyplot()
-        fig, ax = plt.subplots(figsize=(4.2, 2.6), dpi=90)
+        fig, ax = plt.subplots(figsize=(4.2, 2.6), dpi=90, layout="constrained")
         im = ax.imshow(job.sample_image.T, origin="lower", aspect="auto", cmap="magma", vmin=scale[0], vmax=scale[1],
                        interpolation="nearest")
         ax.set_xlabel("frame", fontsize=8)
         ax.tick_params(labelsize=7)
         fig.colorbar(im, ax=ax).ax.tick_params(labelsize=7)
-        fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         plt.close(fig)
@@ -639,6 +655,8 @@ def write_html(path: Path, root: Path, jobs: list[Job], common: list[str], heade
                 text += f"<div class=\"small\">{e(j.reason)}</div>"
             if headers[i] == "overrides":
                 text = f"<code>{text}</code>"
+            if headers[i] == "job":
+                text = f"<span title=\"{text}\">{e(_short_job(j.name))}</span>"
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
             cells.append(f"<td class=\"num\">{text}</td>" if numeric else f"<td>{text}</td>")
         png = sample_png_bytes(j, scales.get(j.sample_kind))
