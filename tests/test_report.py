@@ -205,3 +205,33 @@ def test_cli(sweep, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("melforge-report: error: ") and str(empty) in lines[0]
     assert not (empty / "report.md").exists()
+
+
+def test_broken_jobs_never_stop_the_report(sweep, tmp_path):
+    """A job that died before writing anything but Hydra's files, an empty event file, a
+    truncated metrics.json and a damaged checkpoint: shown as failed, with the cause."""
+    from melforge.core.report import write_report
+
+    root = tmp_path / "sweep"
+    shutil.copytree(sweep / f"1_{SWEEP[1]}", root / "0_ok")
+    early = root / "1_early"
+    (early / ".hydra").mkdir(parents=True)
+    (early / ".hydra/overrides.yaml").write_text("- backbone.hidden_size=-1\n")
+    (early / "train.log").write_text("")
+    broken = root / "2_broken"
+    (broken / "tensorboard").mkdir(parents=True)
+    (broken / "tensorboard/events.out.tfevents.0.host.0.0").write_bytes(b"")
+    (broken / "checkpoints").mkdir()
+    (broken / "checkpoints/last.pt").write_bytes(b"not a checkpoint")
+    (broken / "metrics.json").write_text('{"valid_nll": 1.')
+    (broken / "samples").mkdir()
+    (broken / "samples/sample_000.npy").write_bytes(b"garbage")
+    jobs, paths = write_report(root)
+    assert [j.status for j in jobs] == ["done", "failed", "failed"]
+    assert "no checkpoint" in jobs[1].reason
+    assert any("metrics.json" in n for n in jobs[2].notes) and any("last.pt" in n for n in jobs[2].notes)
+    assert jobs[2].parameters is None and jobs[2].valid_nll is None and jobs[2].sample_image is None
+    rows = _csv_rows(root)
+    assert [r["status"] for r in rows] == ["done", "failed", "failed"] and rows[2]["valid_nll"] == ""
+    assert all(paths[name].read_bytes().startswith(PNG_MAGIC) for name in ("curves.png", "samples.png"))
+    assert "metrics.json" in (root / "report.md").read_text()
