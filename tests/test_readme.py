@@ -37,6 +37,7 @@ COMMANDS = {
         "test_main_job_sample_and_invert_commands",
     "melforge-invert input=speech.wav output=out.wav inverter=pghi": "test_main_job_sample_and_invert_commands",
     "melforge-train -m backbone.layers=1,2,4": "test_sweep_command",
+    "melforge-report DIR": "test_sweep_command",
     "melforge-train experiment=wavenet_speech_tiny": "test_experiment_commands",
     ".venv/bin/melforge-train experiment=speech_tiers_tiny": "test_experiment_commands",
     "melforge-train dataset=audio_folder dataset.root=/path/to/audio": "test_audio_folder_command",
@@ -101,6 +102,10 @@ def test_sweep_command(tmp_path):
     jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
     assert len(jobs) == 3 and all((job / "metrics.json").exists() for job in jobs)
     assert [yaml.safe_load((j / "config.yaml").read_text())["backbone"]["layers"] for j in jobs] == [1, 2, 4]
+    _run("report", *[a.replace("DIR", "sweep") for a in _args("melforge-report DIR")], cwd=tmp_path)
+    table = (tmp_path / "sweep/report.md").read_text()
+    assert all(f"backbone.layers={n}" in table for n in (1, 2, 4))
+    assert (tmp_path / "sweep/report.html").exists() and (tmp_path / "sweep/curves.png").exists()
 
 
 def test_experiment_commands(tmp_path):
