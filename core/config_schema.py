@@ -88,6 +88,7 @@ class SampleApp:
     """``melforge-sample``'s own keys."""
 
     checkpoint: Optional[str] = _range(doc="a .pt written by melforge-train")
+    threads: Optional[int] = _range(ge=1, doc="torch CPU threads; null: the checkpoint's setting")
     sample: SampleSection = _range()
 
 

@@ -81,12 +81,16 @@ class Reporter:
         """One update done."""
         self.bar.update(1)
 
-    def train_log(self, step: int, recent: dict[str, list[float]], grad_norms: dict[int, float]) -> None:
-        """Log the running training NLL (``recent``: the last NLLs of every trained tier) and
-        the gradient norms of the last step."""
+    def train_log(
+        self, step: int, recent: dict[str, list[float]], grad_norms: dict[int, float], lr: float | None = None
+    ) -> None:
+        """Log the running training NLL (``recent``: the last NLLs of every trained tier), the
+        gradient norms of the last step and the learning rate."""
         train_now = overall_nll({int(g): float(np.mean(v)) for g, v in recent.items()}, self.shapes)
         self.bar.set_postfix(nll=f"{train_now:.3f}")
         self.writer.add_scalar("train/nll", train_now, step)
+        if lr is not None:
+            self.writer.add_scalar("train/lr", lr, step)
         for g in grad_norms:
             if len(grad_norms) > 1 or self.n_tiers > 1:
                 self.writer.add_scalar(f"train/nll_tier{g}", float(np.mean(recent[str(g)])), step)
@@ -97,6 +101,20 @@ class Reporter:
         from .plotting import spectrogram_figure
 
         self.writer.add_figure(tag, spectrogram_figure(image, title=tag), step, close=True)
+
+    def audio(self, tag: str, audio: np.ndarray, sr: int, step: int) -> None:
+        """A waveform ``(samples,)`` at ``sr`` Hz into TensorBoard (to listen beside the images)."""
+        self.writer.add_audio(tag, np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)[None], step, sample_rate=sr)
+
+    def hparams(self, cfg: dict[str, Any], metrics: dict[str, Any]) -> None:
+        """The run's config (every scalar key, flattened: ``backbone.hidden_size`` …) against its
+        final metrics, for TensorBoard's HParams view across the runs of a sweep."""
+        from .run_dir import flatten
+
+        params = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in flatten(cfg).items()}
+        finals = {f"hparam/{k}": float(v) for k, v in metrics.items()
+                  if k in ("valid_nll", "train_nll", "valid_nll_step0") and isinstance(v, (int, float)) and math.isfinite(v)}
+        self.writer.add_hparams(params, finals, run_name="hparams")
 
     def close(self) -> None:
         self.bar.close()

@@ -177,10 +177,12 @@ def sample_checkpoint(
     *,
     inverter_cfg: dict | None = None,
     sampler_cfg: dict | None = None,
+    threads: int | None = None,
 ) -> list[RenderedSample]:
     """Rebuild the experiment of ``checkpoint`` (:func:`melforge.core.experiment.build_experiment`)
     and render ``sample_cfg["count"]`` samples into ``out_dir`` (see :func:`render_samples`).
-    ``inverter_cfg`` / ``sampler_cfg`` replace the checkpoint's inverter / sampler when given.
+    ``inverter_cfg`` / ``sampler_cfg`` / ``threads`` replace the checkpoint's inverter, sampler
+    and torch thread count when given.
 
     ``sample_cfg`` keys: ``count``, ``frames``, ``temperature`` (one value or one per tier),
     ``seed``, and optionally ``speaker`` (a label of a speaker-conditioned model),
@@ -204,7 +206,7 @@ def sample_checkpoint(
     if sampler_cfg:
         cfg["sampler"] = sampler_cfg
     exp = build_experiment(cfg, state=state, need_corpus=False)
-    torch.set_num_threads(int(cfg.get("threads", 2)))
+    torch.set_num_threads(int(threads or cfg.get("threads", 2)))
     frames = int(sample_cfg["frames"])
     prime_frames = int(sample_cfg.get("prime_frames", 0) or 0)
     check_sample_shape(exp.model, exp.representation.n_bins, frames, prime_frames)

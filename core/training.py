@@ -279,7 +279,7 @@ def training_loop(
             reporter.train_step(step)
             last = step == max_steps or (budget is not None and time.perf_counter() - start_time >= float(budget))
             if step % log_every == 0 or last:
-                reporter.train_log(step, recent, grad_norms)
+                reporter.train_log(step, recent, grad_norms, optimizer.param_groups[0]["lr"])
             if step % int(tcfg["valid_every"]) == 0 or last:
                 reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond))
             if step % int(tcfg["checkpoint_every"]) == 0 or last:
@@ -308,6 +308,7 @@ def finish(
 ) -> dict[str, Any]:
     """Draw the final samples (``cfg["sample"]``), write ``metrics.json`` and return it."""
     import numpy as np
+    import soundfile
 
     from .samples import render_samples
 
@@ -344,6 +345,9 @@ def finish(
         out["samples"] = [r.summary() for r in rendered]
         for k, r in enumerate(rendered):
             reporter.image(f"samples/{k}", exp.representation.to_image(np.load(r.npy)), step)
+            audio, sr = soundfile.read(r.wav, dtype="float32")  # the WAV as written, no second inversion
+            reporter.audio(f"samples/{k}", audio, sr, step)
+    reporter.hparams(cfg, out)
     write_metrics(run_dir / "metrics.json", out)
     return out
 

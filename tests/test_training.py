@@ -100,6 +100,14 @@ def test_train_and_sample_commands_write_a_complete_run(tmp_path, tiny_train):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     audio, sr = sf.read(wav)
     assert sr == 16000 and len(audio) == 11 * 256 and np.abs(audio).max() > 1e-3
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"audio": 0, "scalars": 0}).Reload()
+    lrs = [e.value for e in events.Scalars("train/lr")]
+    assert lrs and all(abs(v - 1e-4) < 1e-9 for v in lrs)  # RMSProp lr, seed 000 Appendix A (float32 in the file)
+    assert "samples/0" in events.Tags()["audio"] and "samples/0" in events.Tags()["images"]
+    hparams = EventAccumulator(str(run / "tensorboard/hparams")).Reload()
+    assert "hparam/valid_nll" in hparams.Tags()["scalars"]
 
     out = tmp_path / "sampled"
     proc = _run(
@@ -108,6 +116,7 @@ def test_train_and_sample_commands_write_a_complete_run(tmp_path, tiny_train):
         "sample.frames=6",
         "sample.count=2",
         "inverter.n_iter=2",
+        "threads=1",
         f"hydra.run.dir={out}",
         cwd=tmp_path,
     )

@@ -23,7 +23,7 @@ def _task(cfg: dict, output_dir: str) -> None:
           f"into {Path(output_dir) / 'samples'}", file=sys.stderr)
     rendered = sample_checkpoint(
         cfg["checkpoint"], Path(output_dir) / "samples", cfg["sample"],
-        inverter_cfg=cfg.get("inverter"), sampler_cfg=cfg.get("sampler"),
+        inverter_cfg=cfg.get("inverter"), sampler_cfg=cfg.get("sampler"), threads=cfg.get("threads"),
     )
     for r in rendered:
         print(f"melforge: wrote {r.wav} and {r.png} (NLL {r.nll_per_element:.4f} nats/element, {r.seconds:.1f} s)", file=sys.stderr)
