@@ -83,6 +83,9 @@ def run_hydra_app(
             fail(prog, exc)
 
     def _task(cfg) -> Any:
+        import logging
+
+        logging.captureWarnings(True)  # warnings (a skipped plugin, a skipped file) reach the run's log too
         try:
             plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
             if check is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
+import logging
 import zlib
 import warnings
 from dataclasses import dataclass, field
@@ -16,6 +16,8 @@ from .atomic import atomic_path
 from .dataset import AudioDataset, DatasetError
 from .paths import cache_dir
 from .representation import Representation
+
+log = logging.getLogger("melforge.data")
 
 
 def in_valid_split(clip_id: str, valid_fraction: float) -> bool:
@@ -87,10 +89,10 @@ class FeatureCorpus:
         if use_cache and path.exists():
             ids, speakers, feats, skipped = _load(path)
         else:
-            print(f"melforge: analysing {type(dataset).__name__} with {type(representation).__name__}…", file=sys.stderr)
+            log.info(f"analysing {type(dataset).__name__} with {type(representation).__name__}…")
             ids, speakers, feats, skipped = analyse(dataset, representation, trim_db)
             for item in skipped:
-                print(f"melforge: skipped {item['id']}: {item['reason']}", file=sys.stderr)
+                log.warning(f"skipped {item['id']}: {item['reason']}")
             if not feats:
                 raise DatasetError(
                     f"{type(dataset).__name__}: no clip could be analysed ({len(skipped)} skipped: "
@@ -98,7 +100,7 @@ class FeatureCorpus:
                 )
             if use_cache:
                 _save(path, ids, speakers, feats, skipped)
-                print(f"melforge: cached features of {len(feats)} clips in {path}", file=sys.stderr)
+                log.info(f"cached features of {len(feats)} clips in {path}")
         is_valid = [in_valid_split(clip_id, valid_fraction) for clip_id in ids]
 
         def part(values: list, valid: bool) -> list:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -13,6 +14,9 @@ from tqdm import tqdm
 
 from .atomic import atomic_path
 from .model import nats_to_bits
+
+#: The runner's log: Hydra's job logging sends it to the console and to ``<run dir>/train.log``.
+log = logging.getLogger("melforge.train")
 
 
 def overall_nll(per_tier: dict[int, float], shapes: list[tuple[int, int]]) -> float:
@@ -50,7 +54,10 @@ class Reporter:
         # purge_step=k drops the points at steps >= k: keep those of the checkpoint's own step (a fresh
         # run, step 0, drops every point of an earlier run in the folder)
         self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step + 1 if step else 0)
-        self.bar = tqdm(total=max_steps, initial=step, desc="train", unit="step", dynamic_ncols=True, file=sys.stderr)
+        self.bar = tqdm(  # for terminals; the log lines carry the same information everywhere
+            total=max_steps, initial=step, desc="train", unit="step", dynamic_ncols=True, file=sys.stderr,
+            disable=not sys.stderr.isatty(),
+        )
 
     def validation(self, step: int, per_tier: dict[int, float], prefix: str = "valid_nll") -> float:
         """Record a validation pass (``{g: nats per element of tier g}``) as ``<prefix>`` and
@@ -72,9 +79,8 @@ class Reporter:
         if self.n_tiers > 1:
             for g, v in per_tier.items():
                 self.writer.add_scalar(f"valid/nll_tier{g}", v, step)
-        if step > 0:
-            tiers_text = " (" + ", ".join(f"tier {g} {v:.4f}" for g, v in per_tier.items()) + ")" if self.n_tiers > 1 else ""
-            self.bar.write(f"step {step}: valid NLL {value:.4f} nats/element{tiers_text}")
+        tiers_text = " (" + ", ".join(f"tier {g} {v:.4f}" for g, v in per_tier.items()) + ")" if self.n_tiers > 1 else ""
+        log.info(f"step {step}: valid NLL {value:.4f} nats/element{tiers_text}")
         return value
 
     def train_step(self, step: int) -> None:
@@ -88,6 +94,9 @@ class Reporter:
         gradient norms of the last step and the learning rate."""
         train_now = overall_nll({int(g): float(np.mean(v)) for g, v in recent.items()}, self.shapes)
         self.bar.set_postfix(nll=f"{train_now:.3f}")
+        log.info(f"step {step}: train NLL {train_now:.4f} nats/element"
+                 + (f", lr {lr:.3g}" if lr is not None else "")
+                 + ", grad norm " + ", ".join(f"{v:.3g}" for v in grad_norms.values()))
         self.writer.add_scalar("train/nll", train_now, step)
         if lr is not None:
             self.writer.add_scalar("train/lr", lr, step)

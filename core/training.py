@@ -5,8 +5,8 @@ validation, atomic and exactly resumable checkpoints), with a
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,9 @@ from .multiscale import MultiscaleModel
 from .optim import apply_optimizer_config, make_optimizer
 from .reporting import Reporter, write_metrics
 from .run_dir import check_resume, locked_run_dir, remove_stale_temp_files
+
+#: The runner's log: Hydra's job logging sends it to the console and to ``<run dir>/train.log``.
+log = logging.getLogger("melforge.train")
 
 
 class TrainingDiverged(RuntimeError):
@@ -164,8 +167,8 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
 def _train_locked(cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     stale = remove_stale_temp_files(run_dir)  # under the lock: their writers are dead
     if stale:
-        print(f"melforge: removed {len(stale)} temporary file(s) left by interrupted writes: "
-              f"{', '.join(str(p.relative_to(run_dir)) for p in stale)}", file=sys.stderr)
+        log.warning(f"removed {len(stale)} temporary file(s) left by interrupted writes: "
+                    f"{', '.join(str(p.relative_to(run_dir)) for p in stale)}")
     torch.set_num_threads(int(cfg.get("threads", 2)))
     ckpt_dir = run_dir / "checkpoints"
     resume = cfg["train"].get("resume", True) and (ckpt_dir / LAST).exists()
@@ -181,8 +184,8 @@ def _train_locked(cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         optimizer.load_state_dict(state["optimizer"])
         apply_optimizer_config(optimizer, cfg["optimizer"])
         for change in optimizer_changes:
-            print(f"melforge: resuming with a changed {change} (the config's value is used)", file=sys.stderr)
-        print(f"melforge: resuming from {ckpt_dir / LAST} at step {int(state['step'])}", file=sys.stderr)
+            log.warning(f"resuming with a changed {change} (the config's value is used)")
+        log.info(f"resuming from {ckpt_dir / LAST} at step {int(state['step'])}")
     step = int(state["step"]) if state is not None else 0
     shapes = exp.model.schedule.shapes(data.crop_frames, exp.representation.n_bins)
     reporter = Reporter(
@@ -284,11 +287,12 @@ def training_loop(
                 reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond))
             if step % int(tcfg["checkpoint_every"]) == 0 or last:
                 if verdict.suspect:  # never promote a state that may be diverging to last.pt
-                    reporter.bar.write(f"melforge: step {step}: checkpoint skipped, {verdict.reason}")
+                    log.warning(f"step {step}: checkpoint skipped, {verdict.reason}")
                 else:
                     reporter.writer.flush()  # TensorBoard holds every point up to the checkpoint
                     try:
-                        save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
+                        path = save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
+                        log.info(f"step {step}: wrote checkpoint {path} and {LAST}")
                     except CheckpointWriteError as exc:
                         held = f"step {saved_step}" if saved_step is not None else "nothing yet"
                         raise CheckpointWriteError(f"training stopped at step {step}: {exc} (it holds {held})") from exc

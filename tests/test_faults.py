@@ -86,13 +86,13 @@ def test_resume_refuses_another_architecture_before_touching_the_directory(tmp_p
     assert load_checkpoint(tmp_path / "checkpoints/last.pt")["step"] == 2
 
 
-def test_resume_applies_a_changed_learning_rate_and_logs_it(tmp_path, compose_train, tiny_train, capsys):
+def test_resume_applies_a_changed_learning_rate_and_logs_it(tmp_path, compose_train, tiny_train, caplog):
     train(compose_train(*tiny_train, "train.max_steps=2"), tmp_path)
     train(compose_train(*tiny_train, "train.max_steps=4", "optimizer.lr=0.0005"), tmp_path)
     state = load_checkpoint(tmp_path / "checkpoints/last.pt")
     assert state["step"] == 4
     assert all(group["lr"] == 0.0005 for group in state["optimizer"]["param_groups"])
-    assert "optimizer.lr: 0.0001 → 0.0005" in capsys.readouterr().err
+    assert "optimizer.lr: 0.0001 → 0.0005" in caplog.text  # the melforge.train log (train.log under the app)
     assert "lr: 0.0005" in (tmp_path / "config.yaml").read_text()
 
 
@@ -264,7 +264,7 @@ def test_melforge_plugins_lists_a_collision_and_skips_an_exiting_plugin_and_trai
 # --- leftovers of killed writers, a full disk, TensorBoard after a resume (item 8) -------------
 
 
-def test_temporary_files_of_dead_writers_are_removed_at_start_up(tmp_path, compose_train, tiny_train, capsys):
+def test_temporary_files_of_dead_writers_are_removed_at_start_up(tmp_path, compose_train, tiny_train, caplog):
     stale = [tmp_path / "checkpoints/.last.pt.k3j_x9a2.tmp", tmp_path / ".metrics.json.0abc1def.tmp",
              tmp_path / "samples/.sample_000.wav.zz99yy88.tmp"]
     kept = [tmp_path / "checkpoints/notes.tmp", tmp_path / ".hidden.tmp", tmp_path / "tensorboard/.x.k3j_x9a2.tmp"]
@@ -275,7 +275,7 @@ def test_temporary_files_of_dead_writers_are_removed_at_start_up(tmp_path, compo
     train(compose_train(*tiny_train, "train.max_steps=2"), tmp_path)
     assert not any(p.exists() for p in stale)
     assert all(p.exists() for p in kept)  # not named like atomic_path's files, or not in a folder melforge writes
-    assert "removed 3 temporary file(s) left by interrupted writes" in capsys.readouterr().err
+    assert "removed 3 temporary file(s) left by interrupted writes" in caplog.text
 
 
 def _fill(path) -> None:

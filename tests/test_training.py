@@ -108,6 +108,9 @@ def test_train_and_sample_commands_write_a_complete_run(tmp_path, tiny_train):
     assert "samples/0" in events.Tags()["audio"] and "samples/0" in events.Tags()["images"]
     hparams = EventAccumulator(str(run / "tensorboard/hparams")).Reload()
     assert "hparam/valid_nll" in hparams.Tags()["scalars"]
+    log = (run / "train.log").read_text()  # Python logging through Hydra's job logging
+    for line in ("step 10: train NLL", "step 30: valid NLL", "step 30: wrote checkpoint", "done in"):
+        assert line in log, line
 
     out = tmp_path / "sampled"
     proc = _run(

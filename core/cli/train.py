@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 
 from melforge.core.app import check_train_config, run_hydra_app
 from melforge.core.training import train
@@ -16,10 +16,9 @@ from melforge.core.training import train
 
 def _task(cfg: dict, run_dir: str) -> float:
     metrics = train(cfg, run_dir)
-    print(
-        f"melforge: done in {run_dir}: valid NLL {metrics['valid_nll_step0']:.4f} → {metrics['valid_nll']:.4f} "
-        f"nats/element ({metrics['valid_bits']:.4f} bits); train NLL {metrics['train_nll']:.4f}",
-        file=sys.stderr,
+    logging.getLogger("melforge.train").info(
+        f"done in {run_dir}: valid NLL {metrics['valid_nll_step0']:.4f} → {metrics['valid_nll']:.4f} "
+        f"nats/element ({metrics['valid_bits']:.4f} bits); train NLL {metrics['train_nll']:.4f}"
     )
     return metrics["valid_nll"]
 
