@@ -89,6 +89,17 @@ def build_corpus(cfg: Mapping[str, Any], dataset: AudioDataset, representation: 
     )
 
 
+def build_audio_parts(cfg: Mapping[str, Any], regs: Registries | None = None) -> tuple[Representation, Inverter]:
+    """The representation and inverter ``cfg`` names: the parts between features and audio,
+    all that ``melforge-invert`` needs, and the first :func:`build_experiment` builds.
+
+    Raises:
+        EntryConfigError, UnknownEntryError: a bad ``representation`` or ``inverter`` group.
+    """
+    regs = regs or registries()
+    return regs.representation.build(cfg["representation"]), regs.inverter.build(cfg["inverter"])
+
+
 def build_experiment(
     cfg: Mapping[str, Any],
     *,
@@ -113,8 +124,7 @@ def build_experiment(
     """
     regs = regs or registries()
     cfg = dict(cfg)
-    representation = regs.representation.build(cfg["representation"])
-    inverter = regs.inverter.build(cfg["inverter"])
+    representation, inverter = build_audio_parts(cfg, regs)
     dataset = regs.dataset.build(cfg["dataset"])
     corpus = build_corpus(cfg, dataset, representation) if need_corpus or state is None else None
     speakers = None
