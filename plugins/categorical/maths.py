@@ -20,11 +20,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
-from melforge.plugins.melnet.compiled_kernels import exp_vec
+from melforge.core.vector_maths import exp_vec, log_vec
 
 #: Bounds of the uniforms before the Gumbel transform ``g = −log(−log(u))`` (as the GMM head's),
 #: so that ``g`` stays finite: ``g ∈ [−3.3, 16.1]``.
@@ -51,62 +49,6 @@ def level_of(value, classes):
     return min(int(k), classes - 1)
 
 
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that e·_LN2_HI is exact (fdlibm)
-_LN2_LO = 1.90821492927058770002e-10
-_SQRT2 = 1.4142135623730951
-_MANTISSA = (1 << 52) - 1
-
-
-@intrinsic
-def _bits_of_float(typingctx, x):
-    """Reinterpret a float64 as an int64 (a bit cast, vectorisable)."""
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
-
-
-@intrinsic
-def _float_of_bits(typingctx, bits):
-    """Reinterpret an int64 as a float64 (a bit cast, vectorisable)."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
-def log_vec(x):
-    """``log(x)`` in float64 for positive normal ``x``, from arithmetic only so that loops
-    calling it vectorise (libm's ``log`` is a scalar call): ``x = m · 2^e`` with ``m`` in
-    ``[√½, √2)`` from the bits, ``log m = 2 atanh(s) = 2 Σ s^(2n+1) / (2n + 1)`` with
-    ``s = (m − 1) / (m + 1)``, ``|s| <= 0.172``, to ``n = 10``. Within 3 ulp of ``np.log``;
-    used on the Gumbel transform, whose arguments lie in ``[1e-7, 27.7]``."""
-    bits = _bits_of_float(x)
-    e = (bits >> 52) - 1023
-    m = _float_of_bits((bits & _MANTISSA) | (np.int64(1023) << 52))  # [1, 2)
-    big = m > _SQRT2
-    m = m * 0.5 if big else m
-    e = e + 1 if big else e
-    s = (m - 1.0) / (m + 1.0)
-    s2 = s * s
-    p = 1.0 / 21.0
-    p = p * s2 + 1.0 / 19.0
-    p = p * s2 + 1.0 / 17.0
-    p = p * s2 + 1.0 / 15.0
-    p = p * s2 + 1.0 / 13.0
-    p = p * s2 + 1.0 / 11.0
-    p = p * s2 + 1.0 / 9.0
-    p = p * s2 + 1.0 / 7.0
-    p = p * s2 + 1.0 / 5.0
-    p = p * s2 + 1.0 / 3.0
-    p = p * s2 + 1.0
-    ef = float(e)
-    return ef * _LN2_HI + (2.0 * s * p + ef * _LN2_LO)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")

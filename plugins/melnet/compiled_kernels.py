@@ -13,74 +13,19 @@ behind PyTorch does); no reassociation and no NaN/inf assumptions, so ``nan_to_n
 log-sum-exp guards behave as in the torch head. ``error_model="numpy"`` drops Python's
 division-by-zero checks, which would stop LLVM from vectorising the gate loops.
 
-The LSTM nonlinearities use :func:`exp_vec`, an exp written in plain arithmetic (Cody–Waite
-range reduction, degree-13 Taylor polynomial, exponent bits set by a bit cast) so that the loop
-over the 4H gates vectorises: libm's ``exp``/``tanh`` are scalar calls, and were two thirds of
-the kernel's time (5.5 of 8 µs per layer and element). Accuracy: within 1 ulp of ``np.exp`` in
-float64 on [-700, 700] (clamped outside); ``tanh(x) = 1 - 2 / (exp(2x) + 1)`` is exact to
-~1e-16 absolute.
+The LSTM nonlinearities are :mod:`melforge.core.vector_maths`'s ``sigmoid_vec`` / ``tanh_vec``
+(an exp in plain arithmetic), so that the loop over the 4H gates vectorises.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
+from melforge.core.vector_maths import sigmoid_vec, tanh_vec
 from melforge.plugins.gmm import maths as gmm
 
 _FASTMATH = {"contract"}
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that n·_LN2_HI is exact (fdlibm)
-_LN2_LO = 1.90821492927058770002e-10
-
-
-@intrinsic
-def _float_from_bits(typingctx, bits):
-    """Reinterpret an int64 as a float64 (a bit cast, vectorisable)."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
-def exp_vec(x):
-    """``exp(x)`` in float64 from arithmetic only, so that loops calling it vectorise; ``x``
-    is clamped to ``[-700, 700]``."""
-    x = min(max(x, -700.0), 700.0)
-    n = math.floor(x * _LOG2E + 0.5)
-    r = (x - n * _LN2_HI) - n * _LN2_LO  # |r| <= ln(2)/2
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    return p * _float_from_bits((np.int64(n) + 1023) << 52)  # p · 2^n
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
-def _sigmoid(x):
-    return 1.0 / (1.0 + exp_vec(-x))
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
-def _tanh(x):
-    return 1.0 - 2.0 / (exp_vec(2.0 * x) + 1.0)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -153,12 +98,12 @@ def frequency_frame(
                     for o in range(n_gates):
                         gates[o] += wt_lstm[l, kk, o] * vk
                 for o in range(hidden):
-                    gi = _sigmoid(gates[o])
-                    gf = _sigmoid(gates[hidden + o])
-                    gg = _tanh(gates[2 * hidden + o])
-                    go = _sigmoid(gates[3 * hidden + o])
+                    gi = sigmoid_vec(gates[o])
+                    gf = sigmoid_vec(gates[hidden + o])
+                    gg = tanh_vec(gates[2 * hidden + o])
+                    go = sigmoid_vec(gates[3 * hidden + o])
                     c[l, o] = gf * c[l, o] + gi * gg
-                    h[l, o] = go * _tanh(c[l, o])
+                    h[l, o] = go * tanh_vec(c[l, o])
                 for o in range(hidden):
                     acc[o] = b_proj[l, o]
                 for kk in range(hidden):
@@ -205,12 +150,12 @@ def _lstm_step(wt, b, x_in, h, c, v, gates):
         for o in range(n_gates):
             gates[o] += wt[kk, o] * vk
     for o in range(hidden):
-        gi = _sigmoid(gates[o])
-        gf = _sigmoid(gates[hidden + o])
-        gg = _tanh(gates[2 * hidden + o])
-        go = _sigmoid(gates[3 * hidden + o])
+        gi = sigmoid_vec(gates[o])
+        gf = sigmoid_vec(gates[hidden + o])
+        gg = tanh_vec(gates[2 * hidden + o])
+        go = sigmoid_vec(gates[3 * hidden + o])
         c[o] = gf * c[o] + gi * gg
-        h[o] = go * _tanh(c[o])
+        h[o] = go * tanh_vec(c[o])
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")

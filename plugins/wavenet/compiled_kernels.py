@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from melforge.plugins.categorical import maths as categorical
-from melforge.plugins.melnet.compiled_kernels import exp_vec
+from melforge.core.vector_maths import exp_vec
 
 _FASTMATH = {"contract"}
 
