@@ -52,13 +52,16 @@ def run_hydra_app(
     config_name: str,
     task: Callable[[dict, str], Any],
     check: Callable[[dict], None] | None = None,
+    schema: type | None = None,
 ) -> None:
     """Run ``task(plain_config, output_dir)`` as a Hydra app on ``melforge.configs/<config_name>``.
 
     Plugin config folders join the search path (``melforge_config_searchpath``); for a plain
     run the command line is composed once first, so a bad override fails before Hydra starts,
     on one line. Inside the app the config is resolved, checked with ``check`` and handed to
-    ``task``; any exception ends the app on one line (see the module docstring).
+    ``task``; any exception ends the app on one line (see the module docstring). ``--help``
+    lists every key of the composed config with its meaning (from the config files' comments
+    and ``schema``).
     """
     import hydra
     from hydra.core.hydra_config import HydraConfig
@@ -69,6 +72,23 @@ def run_hydra_app(
 
     searchpath = searchpath_override(registries())
     argv = sys.argv[1:]
+    if "--help" in argv or "-h" in argv:
+        from pathlib import Path
+
+        from hydra import compose, initialize_config_module
+
+        from .config_help import config_help
+
+        overrides = [a for a in argv if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
+        try:
+            with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+                cfg = OmegaConf.to_container(compose(config_name=config_name, overrides=searchpath + overrides), resolve=False)
+        except Exception as exc:  # noqa: BLE001
+            fail(prog, exc)
+        import melforge.configs
+
+        print(config_help(prog, cfg, Path(melforge.configs.__file__).parent, config_name, schema))
+        return
     overrides = _overrides(argv)
     if overrides is not None:
         try:

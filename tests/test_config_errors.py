@@ -57,3 +57,15 @@ def test_a_bad_value_is_one_line_naming_the_key_with_exit_status_2(tmp_path, ove
 def test_melforge_debug_shows_the_traceback(tmp_path):
     proc = _train("train.batch_size=0", f"hydra.run.dir={tmp_path}", env={"MELFORGE_DEBUG": "1"})
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "train.batch_size=0" in proc.stderr
+
+
+def test_help_lists_every_key_with_its_meaning_for_the_chosen_parts(tmp_path):
+    proc = _train("--help", "experiment=wavenet_speech_tiny")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for key, meaning in [("train.max_steps", "the step training ends at"), ("sample.temperature", "biases towards the modes"),
+                         ("backbone.residual_channels", "Table 3: 512"), ("representation.mu", "256 levels"),
+                         ("optimizer.name", "adam"), ("train.divergence.window", "median")]:
+        line = next((l for l in out.splitlines() if l.strip().startswith(key + " ")), "")
+        assert meaning in line, (key, line)
+    assert "backbone.hidden_size" not in out  # the chosen backbone's keys, not MelNet's

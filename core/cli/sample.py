@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from melforge.core.app import check_sample_config, run_hydra_app
+from melforge.core.config_schema import SampleApp
 from melforge.core.samples import sample_checkpoint
 
 
@@ -34,7 +35,7 @@ def _task(cfg: dict, output_dir: str) -> None:
 
 def main() -> None:
     """Console-script entry point (Hydra app; config ``melforge.configs/sample.yaml``)."""
-    run_hydra_app("melforge-sample", "sample", _task, check_sample_config)
+    run_hydra_app("melforge-sample", "sample", _task, check_sample_config, SampleApp)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from melforge.core.app import check_train_config, run_hydra_app
+from melforge.core.config_schema import TrainApp
 from melforge.core.training import train
 
 
@@ -25,7 +26,7 @@ def _task(cfg: dict, run_dir: str) -> float:
 
 def main() -> None:
     """Console-script entry point (Hydra app; config ``melforge.configs/train.yaml``)."""
-    run_hydra_app("melforge-train", "train", _task, check_train_config)
+    run_hydra_app("melforge-train", "train", _task, check_train_config, TrainApp)
 
 
 if __name__ == "__main__":
