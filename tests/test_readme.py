@@ -43,6 +43,7 @@ COMMANDS = {
     "melforge-train dataset=audio_folder dataset.root=/path/to/audio": "test_audio_folder_command",
     "melforge-plugins": "test_plugins_commands",
     "melforge-plugins --strict": "test_plugins_commands",
+    "melforge-train --help": "test_config_errors.py::test_help_lists_every_key_with_its_meaning_for_the_chosen_parts",
 }
 #: Names of apps and packages mentioned in prose, not commands.
 NAMES = {"melforge-invert", "melforge-sample", "melforge-example-plugin"}
