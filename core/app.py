@@ -63,6 +63,10 @@ def run_hydra_app(
     lists every key of the composed config with its meaning (from the config files' comments
     and ``schema``).
     """
+    # OpenMP threads that wait for work sleep instead of spinning: on a machine another job is
+    # using, spinning threads made training 2x slower (benchmarks/RESULTS.md, Threads). Set before
+    # torch loads its OpenMP runtime; a value the user set wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf

@@ -69,3 +69,10 @@ def test_help_lists_every_key_with_its_meaning_for_the_chosen_parts(tmp_path):
         line = next((l for l in out.splitlines() if l.strip().startswith(key + " ")), "")
         assert meaning in line, (key, line)
     assert "backbone.hidden_size" not in out  # the chosen backbone's keys, not MelNet's
+
+
+def test_the_apps_import_no_torch_before_they_set_the_openmp_wait_policy():
+    code = ("import sys, melforge.core.cli.train, melforge.core.cli.sample, melforge.core.cli.invert; "
+            "assert 'torch' not in sys.modules, 'torch loaded before run_hydra_app could set OMP_WAIT_POLICY'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

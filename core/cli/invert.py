@@ -23,11 +23,12 @@ import sys
 
 from melforge.core import progress
 from melforge.core.app import run_hydra_app
-from melforge.core.experiment import build_audio_parts
 from melforge.core.inversion import check_invert_config, invert_file
 
 
 def _task(cfg: dict, output_dir: str) -> None:
+    from melforge.core.experiment import build_audio_parts  # torch after the OpenMP policy is set
+
     representation, inverter = build_audio_parts(cfg)
 
     def log(line: str) -> None:

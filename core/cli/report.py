@@ -11,7 +11,6 @@ Errors (no run in DIR, …) end it with exit status 2 and one line on stderr.
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def main(argv: list[str] | None = None) -> None:

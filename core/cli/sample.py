@@ -13,10 +13,11 @@ from pathlib import Path
 
 from melforge.core.app import check_sample_config, run_hydra_app
 from melforge.core.config_schema import SampleApp
-from melforge.core.samples import sample_checkpoint
 
 
 def _task(cfg: dict, output_dir: str) -> None:
+    from melforge.core.samples import sample_checkpoint  # torch after the OpenMP policy is set
+
     if cfg["checkpoint"] is None:
         raise ValueError("checkpoint: give checkpoint=PATH (a .pt file written by melforge-train)")
     scfg = cfg["sample"]

@@ -12,10 +12,11 @@ import logging
 
 from melforge.core.app import check_train_config, run_hydra_app
 from melforge.core.config_schema import TrainApp
-from melforge.core.training import train
 
 
 def _task(cfg: dict, run_dir: str) -> float:
+    from melforge.core.training import train  # torch is imported after run_hydra_app set the OpenMP policy
+
     metrics = train(cfg, run_dir)
     logging.getLogger("melforge.train").info(
         f"done in {run_dir}: valid NLL {metrics['valid_nll_step0']:.4f} → {metrics['valid_nll']:.4f} "
