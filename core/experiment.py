@@ -1,6 +1,6 @@
 """Build an experiment's parts from a resolved config through the registries: one
-:func:`build_experiment` shared by ``melforge-train``, ``melforge-sample`` and
-``melforge-invert``'s callers."""
+:func:`build_experiment` shared by ``melforge-train`` and ``melforge-sample``, whose
+:func:`build_audio_parts` (representation and inverter) is all ``melforge-invert`` needs."""
 
 from __future__ import annotations
 
