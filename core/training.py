@@ -5,7 +5,6 @@ validation, atomic and exactly resumable checkpoints), with a
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -21,11 +20,8 @@ from .divergence import DivergenceDetector
 from .experiment import Experiment, build_experiment
 from .multiscale import MultiscaleModel
 from .optim import apply_optimizer_config, make_optimizer
-from .reporting import Reporter, write_metrics
+from .reporting import Reporter, log, write_metrics
 from .run_dir import check_resume, locked_run_dir, remove_stale_temp_files
-
-#: The runner's log: Hydra's job logging sends it to the console and to ``<run dir>/train.log``.
-log = logging.getLogger("melforge.train")
 
 
 class TrainingDiverged(RuntimeError):
