@@ -10,11 +10,15 @@ once, at the public entry point (:meth:`Inverter.invert`, :meth:`Inverter.invert
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .mel_inversion import check_mel, nnls_magnitude
 from .stft import StftParams
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .inverter_training import InverterLearner
 
 
 def signal_length(stft: StftParams, n_frames: int, length: int | None) -> int:
@@ -96,6 +100,23 @@ class Inverter(ABC):
         """
         mel_power, mel_basis = check_mel(mel_power, mel_basis, stft)
         return self._invert_mel(mel_power, mel_basis, stft, signal_length(stft, mel_power.shape[0], length))
+
+    # --- inverters with parameters (seed 002's phase-gradient vocoder) ------------------------
+
+    def learner(self, representation) -> "InverterLearner | None":
+        """What ``melforge-train`` fits when a run trains this inverter (``trains: inverter``):
+        a :class:`melforge.core.inverter_training.InverterLearner` that analyses audio with
+        ``representation`` (the run's), or ``None`` (the default) for an inverter without
+        parameters, which such a run refuses by name.
+        """
+        return None
+
+    def representation_config(self) -> dict | None:
+        """The representation config (``{"name": ..., <its keys>}``) this inverter's input must be
+        analysed with — a trained inverter's, from its checkpoint — or ``None`` (the default):
+        any. ``melforge-invert`` analyses audio with it instead of its ``representation`` group.
+        """
+        return None
 
     # --- composition hooks: input already validated ------------------------------------------
 
