@@ -10,6 +10,7 @@ naming the key, the value and what was expected. The parts' sections (``represen
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
@@ -20,8 +21,18 @@ class ConfigError(ValueError):
     names the key, the value and what was expected)."""
 
 
-def _range(ge: float | None = None, gt: float | None = None, lt: float | None = None, doc: str = "") -> Any:
-    return field(default=None, metadata={"ge": ge, "gt": gt, "lt": lt, "doc": doc})
+def _range(
+    ge: float | None = None, gt: float | None = None, lt: float | None = None, doc: str = "",
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    return field(default=None, metadata={"ge": ge, "gt": gt, "lt": lt, "doc": doc, "choices": choices})
+
+
+#: ``device`` values: ``cuda:N`` stands for ``cuda:0``, ``cuda:1``, … (checked by
+#: :func:`melforge.core.device.check_device_name`).
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+#: ``precision`` values (:mod:`melforge.core.precision`).
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -47,10 +58,12 @@ class TrainSection:
 
 @dataclass
 class DataSection:
-    crop_frames: int = _range(ge=1, doc="frames (samples for a waveform) per training crop")
+    crop_frames: int = _range(ge=1, doc="the longest training crop, frames (samples for a waveform); shorter clips are used whole")
+    min_frames: Optional[int] = _range(ge=1, doc="skip clips with fewer frames; null: the tiers' time factor")
+    buckets: int = _range(ge=1, doc="length buckets that batches are drawn from")
     speaker_conditioning: bool = _range(doc="condition on a one-hot speaker vector")
     valid_fraction: float = _range(gt=0, lt=1, doc="share of clips held out for validation")
-    valid_crops: int = _range(ge=1, doc="fixed validation crops")
+    valid_crops: Optional[int] = _range(ge=1, doc="validation pieces kept; null: every piece of every validation clip")
     trim_db: Optional[float] = _range(gt=0, doc="trim silence below this many dB under the peak; null keeps it")
 
 
@@ -77,6 +90,9 @@ class TrainApp:
 
     seed: int = _range(doc="model initialisation and batch RNG seed")
     threads: int = _range(ge=1, doc="torch CPU threads")
+    trains: Optional[str] = _range(doc="what the run fits: model (the default: backbone + head) or inverter (a trainable inverter, e.g. pg_vocoder)")
+    device: str = _range(doc="auto (CUDA when available), cpu, cuda, cuda:N or mps", choices=DEVICES)
+    precision: str = _range(doc="fp32, bf16 or fp16 (autocast; NLL in fp32)", choices=PRECISIONS)
     tiers: TiersSection = _range()
     data: DataSection = _range()
     train: TrainSection = _range()
@@ -89,6 +105,7 @@ class SampleApp:
 
     checkpoint: Optional[str] = _range(doc="a .pt written by melforge-train")
     threads: Optional[int] = _range(ge=1, doc="torch CPU threads; null: the checkpoint's setting")
+    device: str = _range(doc="auto (CUDA when available), cpu, cuda, cuda:N or mps", choices=DEVICES)
     sample: SampleSection = _range()
 
 
@@ -151,6 +168,11 @@ def _is(value: Any, kind: Any) -> bool:
 
 
 def _check_range(name: str, value: Any, meta: Mapping[str, Any], expected: Any) -> None:
+    choices = meta.get("choices")
+    if choices and isinstance(value, str) and value not in choices:
+        allowed = re.compile("^(" + "|".join(re.escape(c).replace("N", r"\d+") for c in choices) + ")$")
+        if not allowed.match(value):
+            raise ConfigError(f"{name}={value!r}: expected one of {', '.join(choices)}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     ge, gt, lt = meta.get("ge"), meta.get("gt"), meta.get("lt")

@@ -23,6 +23,25 @@ from .audio_io import read_audio as load_audio, write_wav
 from .validation import check_audio
 
 
+def inversion_parts(cfg: dict, regs=None) -> tuple:
+    """The representation and inverter ``melforge-invert`` uses: ``cfg``'s inverter, and the
+    representation it declares (:meth:`melforge.core.inverter.Inverter.representation_config`,
+    a trained inverter's analysis from its checkpoint) or else ``cfg``'s ``representation``.
+
+    Raises:
+        EntryConfigError, UnknownEntryError: a bad ``representation`` or ``inverter`` group.
+    """
+    from .experiment import build_audio_parts
+    from .plugins import registries
+
+    regs = regs or registries()
+    representation, inverter = build_audio_parts(cfg, regs)
+    own = inverter.representation_config()
+    if own is not None:
+        representation = regs.representation.build(own)
+    return representation, inverter
+
+
 def invert_features(representation, inverter, features: np.ndarray, *, length: int | None = None) -> np.ndarray:
     """Waveform ``(samples,)`` float32 from features ``(frames, n_bins)`` of ``representation``:
     ``representation.to_audio(features, inverter)`` (a mel representation hands the inverter its

@@ -27,6 +27,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "melforge.plugins.samplers.plugin",
     "melforge.plugins.categorical.plugin",
     "melforge.plugins.wavenet.plugin",
+    "melforge.plugins.pg_vocoder.plugin",
     "melforge.inverters.plugin",
     "melforge.datasets.plugin",
 )

@@ -27,9 +27,9 @@ from melforge.core.inversion import check_invert_config, invert_file
 
 
 def _task(cfg: dict, output_dir: str) -> None:
-    from melforge.core.experiment import build_audio_parts  # torch after the OpenMP policy is set
+    from melforge.core.inversion import inversion_parts  # torch after the OpenMP policy is set
 
-    representation, inverter = build_audio_parts(cfg)
+    representation, inverter = inversion_parts(cfg)  # a trained inverter brings its own representation
 
     def log(line: str) -> None:
         print(f"melforge-invert: {line}, inverter {cfg['inverter']['name']}", file=sys.stderr)
@@ -43,7 +43,7 @@ def _task(cfg: dict, output_dir: str) -> None:
     line += ")"
     if "sc_db" in report:
         line += f", SC {report['sc_db']:.2f} dB, LSD {report['lsd_db']:.2f} dB"
-    print(f"{line} [{cfg['inverter']['name']}, {cfg['representation']['name']}]")
+    print(f"{line} [{cfg['inverter']['name']}, {(inverter.representation_config() or cfg['representation'])['name']}]")
 
 
 def main() -> None:

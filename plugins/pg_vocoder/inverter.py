@@ -1,0 +1,242 @@
+"""The phase-gradient vocoder as an inverter (seed 002, Fig. 1): mel → network → magnitude,
+bin offsets and λ → phase integration (§3.2) → inverse STFT.
+
+A vocoder is loaded from a checkpoint that ``melforge-train experiment=pg_vocoder[_tiny]`` wrote;
+it inverts only mels of the geometry it was trained on (sample rate, FFT size, hop, window,
+filterbank) and says which it expects otherwise. Without a checkpoint it can only be trained
+(:meth:`PGVocoder.learner`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from melforge.core.inverter import Inverter, signal_length
+from melforge.core.stft import StftParams
+from melforge.core.validation import check_magnitude
+from melforge.inverters import stft_kernels as K
+
+from .losses import LossWeights
+from .network import NetworkSpec, PhaseGradientNet
+from .warp import mel_warp
+
+#: Integrators of §3.2: seed 002's (``pg``) or PGHI's heap fed the predicted gradient (``pghi``).
+INTEGRATORS = ("pg", "pghi")
+
+
+@dataclass(frozen=True)
+class Integration:
+    """How predicted gradients become a phase (:func:`melforge.inverters.phase_integration.integrate_phase`):
+    the method, the thresholds λ^S (``lam_time``, eq. 3) and λ^I (``lam_freq``, eq. 4), and the
+    seed of the random phases.
+
+    Raises:
+        ValueError: an unknown method, or thresholds outside ``0 <= lam_freq <= lam_time <= 1``.
+    """
+
+    method: str = "pg"
+    lam_time: float = 0.5
+    lam_freq: float = 0.4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in INTEGRATORS:
+            raise ValueError(f"pg_vocoder: integrator must be one of {INTEGRATORS}, got {self.method!r}")
+        if not 0 <= self.lam_freq <= self.lam_time <= 1:
+            raise ValueError(f"pg_vocoder: need 0 <= lam_freq <= lam_time <= 1, got {self.lam_freq}, {self.lam_time}")
+
+
+@dataclass
+class TrainedVocoder:
+    """A trained network and the analysis it expects.
+
+    Attributes:
+        network: the trained :class:`.network.PhaseGradientNet` (eval mode).
+        stft: the STFT geometry of its mels.
+        mel_basis: ``(n_mels, bins)`` float32 filterbank of its mels.
+        floor: the mel power floor of its features.
+        representation: ``{"name", <keys>}`` of the representation it was trained on.
+        source: the checkpoint's path (for messages).
+    """
+
+    network: PhaseGradientNet
+    stft: StftParams
+    mel_basis: np.ndarray
+    floor: float
+    representation: dict
+    source: str
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainedVocoder":
+        """Read a checkpoint written by a ``pg_vocoder`` training run (weights-only load).
+
+        Raises:
+            CheckpointError: missing, unreadable or not plain data (names the file).
+            ValueError: a checkpoint of another run (names ``inverter.checkpoint`` and what it trained).
+        """
+        from melforge.core.checkpoint import load_checkpoint
+
+        state = load_checkpoint(path)
+        trained = (state["config"].get("inverter") or {}).get("name")
+        if state["config"].get("trains") != "inverter" or trained != "pg_vocoder" or "mel_basis" not in state:
+            raise ValueError(
+                f"inverter.checkpoint={str(path)!r}: not a pg_vocoder checkpoint (its run trained "
+                f"{'inverter ' + str(trained) if state['config'].get('trains') == 'inverter' else 'a ' + str(state['config'].get('backbone', {}).get('name')) + ' model'}); "
+                "train one with melforge-train experiment=pg_vocoder_tiny"
+            )
+        icfg = state["config"]["inverter"]
+        spec = NetworkSpec(int(icfg["layers"]), int(icfg["channels"]), int(icfg["kernel_size"]), float(icfg["beta"]))
+        mel_basis = state["mel_basis"].numpy().astype(np.float32)
+        stft = StftParams(**{k: int(v) for k, v in state["stft"].items()})
+        network = PhaseGradientNet(*mel_warp(mel_basis, stft.sr), spec)
+        network.load_state_dict(state["model"])
+        network.eval()
+        return cls(network, stft, mel_basis, float(state["floor"]), dict(state["representation"]), str(path))
+
+    def describe(self) -> str:
+        return describe_geometry(self.stft, self.mel_basis.shape[0])
+
+
+def describe_geometry(stft: StftParams, n_mels: int) -> str:
+    """``"sr 22050 Hz, n_fft 1024, hop 256, window 1024, 80 mels"``."""
+    return f"sr {stft.sr} Hz, n_fft {stft.n_fft}, hop {stft.hop_length}, window {stft.win_length}, {n_mels} mels"
+
+
+class PGVocoder(Inverter):
+    """Seed 002's phase-gradient vocoder.
+
+    Args:
+        trained: the loaded network and its geometry, or ``None`` for one still to be trained.
+        spec: the size of a network to train (a loaded one has its checkpoint's).
+        weights: the loss weights of training.
+        integration: the phase integrator and its thresholds.
+    """
+
+    def __init__(self, trained: TrainedVocoder | None, spec: NetworkSpec, weights: LossWeights, integration: Integration):
+        self.trained, self.spec, self.weights, self.integration = trained, spec, weights, integration
+
+    # --- training ------------------------------------------------------------------------------
+
+    def learner(self, representation):
+        """A :class:`.learner.PGVocoderLearner` of :attr:`spec` on ``representation``'s mels."""
+        from .learner import PGVocoderLearner
+
+        return PGVocoderLearner(representation, self.spec, self.weights)
+
+    def representation_config(self) -> dict | None:
+        """The checkpoint's representation (``None`` before training)."""
+        return dict(self.trained.representation) if self.trained is not None else None
+
+    # --- inversion -----------------------------------------------------------------------------
+
+    def _require(self) -> TrainedVocoder:
+        if self.trained is None:
+            raise ValueError(
+                "pg_vocoder: no trained network; set inverter.checkpoint=<run>/checkpoints/last.pt "
+                "(written by melforge-train experiment=pg_vocoder_tiny)"
+            )
+        return self.trained
+
+    def check_geometry(self, mel_basis: np.ndarray | None, stft: StftParams) -> None:
+        """Raise unless ``stft`` (and the filterbank ``mel_basis (n_mels, bins)``, when given) are
+        the checkpoint's.
+
+        Raises:
+            ValueError: names both geometries (and the checkpoint).
+        """
+        t = self._require()
+        n_mels = mel_basis.shape[0] if mel_basis is not None else t.mel_basis.shape[0]
+        same = stft == t.stft and (
+            mel_basis is None
+            or (mel_basis.shape == t.mel_basis.shape and np.allclose(mel_basis, t.mel_basis, rtol=1e-4, atol=1e-7))
+        )
+        if not same:
+            other = "" if mel_basis is None or mel_basis.shape != t.mel_basis.shape else " (another mel filterbank: fmin/fmax differ)"
+            raise ValueError(
+                f"pg_vocoder: the checkpoint {t.source} was trained on mels of {t.describe()}, but these have "
+                f"{describe_geometry(stft, n_mels)}{other}; use a vocoder trained on this representation"
+            )
+
+    def invert(self, magnitude: np.ndarray, stft: StftParams, *, length: int | None = None) -> np.ndarray:
+        """Invert a linear magnitude ``(frames, n_fft // 2 + 1)`` via its mel (``|X|² Bᵀ``): the
+        network sees only the mel, as after sampling.
+
+        Raises:
+            ValueError: another geometry than the checkpoint's, or a bad magnitude / length.
+        """
+        self.check_geometry(None, stft)
+        magnitude = check_magnitude(magnitude, stft)
+        return self._invert(magnitude, stft, signal_length(stft, magnitude.shape[0], length))
+
+    def invert_mel(self, mel_power, mel_basis, stft, *, length=None) -> np.ndarray:
+        """Check the geometry against the checkpoint's, then :meth:`Inverter.invert_mel`.
+
+        Raises:
+            ValueError: another geometry (names both); see :meth:`Inverter.invert_mel`.
+        """
+        self.check_geometry(np.asarray(mel_basis), stft)
+        return super().invert_mel(mel_power, mel_basis, stft, length=length)
+
+    def _invert(self, magnitude: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        t = self._require()
+        mel_power = magnitude**2 @ t.mel_basis.T.astype(np.float64)  # (frames, n_mels)
+        return self._invert_mel(mel_power, t.mel_basis, stft, length)
+
+    def predict(self, mel_power: np.ndarray) -> dict[str, np.ndarray]:
+        """The network's outputs for ``mel_power (frames, n_mels)``: ``{"magnitude", "dm", "dn",
+        "lam"}``, ``(frames, bins)`` float64 (linear magnitude, bins, frames, λ)."""
+        t = self._require()
+        log_mel = np.log(np.maximum(mel_power, t.floor)).astype(np.float32)
+        with torch.no_grad():
+            out = t.network(torch.from_numpy(log_mel)[None])
+        pred = {k: v[0].double().numpy() for k, v in out.items()}
+        pred["magnitude"] = np.exp(pred.pop("logmag"))
+        return pred
+
+    def _invert_mel(self, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
+        """Network → phase integration (§3.2) → ISTFT: ``(length,)`` float32."""
+        from melforge.inverters.phase_integration import integrate_phase
+
+        p = self.predict(mel_power)
+        i = self.integration
+        phase = integrate_phase(p["magnitude"], p["dm"], p["dn"], p["lam"], stft, method=i.method,
+                                lam_time=i.lam_time, lam_freq=i.lam_freq, seed=i.seed)
+        spec = K.polar(p["magnitude"], phase, np.empty(phase.shape, dtype=np.complex64))  # (frames, bins)
+        return K.istft(spec, stft, length).astype(np.float32, copy=False)
+
+
+def build_pg_vocoder(
+    checkpoint: str | None = None,
+    integrator: str = "pg",
+    lam_time: float = 0.5,
+    lam_freq: float = 0.4,
+    seed: int = 0,
+    layers: int = 8,
+    channels: int = 1536,
+    kernel_size: int = 3,
+    beta: float = 5.0,
+    alpha_lfcc: float = 0.1,
+    n_lfcc: int = 20,
+) -> PGVocoder:
+    """Seed 002's phase-gradient vocoder, trained (``checkpoint``) or to be trained.
+
+    Args:
+        checkpoint: a ``.pt`` of a ``pg_vocoder`` training run; its network size and geometry
+            override ``layers`` … ``beta``. ``None``: an untrained vocoder (for training).
+        integrator: ``"pg"`` (§3.2) or ``"pghi"`` (PGHI's heap fed the predicted gradient).
+        lam_time, lam_freq: λ^S and λ^I of §3.2.
+        seed: seed of the random phases.
+        layers, channels, kernel_size, beta: the network to train (§3.1: 8, 1536, 3, 5).
+        alpha_lfcc, n_lfcc: α₂ and the LFCC count of eq. 8 and 11.
+
+    Raises:
+        ValueError, CheckpointError: bad values or checkpoint (named).
+    """
+    spec = NetworkSpec(int(layers), int(channels), int(kernel_size), float(beta))
+    trained = TrainedVocoder.load(checkpoint) if checkpoint else None
+    return PGVocoder(trained, spec, LossWeights(float(alpha_lfcc), int(n_lfcc)),
+                     Integration(str(integrator), float(lam_time), float(lam_freq), int(seed)))

@@ -1,0 +1,186 @@
+"""Training the phase-gradient vocoder: audio → (log-mel input, targets) crops, the training
+set's statistics, and the losses of eq. 7–11 (what :func:`melforge.core.inverter_training.train_inverter`
+drives through :class:`melforge.core.inverter_training.InverterLearner`).
+
+Every clip is analysed once into a ``(frames, n_mels + 4·bins)`` float32 array: the log-mel
+input (the run's representation's features, natural-log mel power), then the targets of
+:func:`melforge.inverters.phase_targets.phase_targets`: the log-magnitude
+``½ log max(|X|², floor)`` (nats; ``floor`` is the representation's power floor), Δm (bins),
+Δn (frames) and λ, each ``bins`` wide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from melforge.core.inverter_training import InverterLearner
+from melforge.core.normalization import Normalizer
+from melforge.inverters.phase_targets import phase_targets
+
+from .losses import LossWeights, dct_matrix, vocoder_losses
+from .network import NetworkSpec, PhaseGradientNet
+from .warp import mel_warp
+
+
+class MelGeometry:
+    """What a mel representation fixes for the vocoder: the STFT, the filterbank and the power
+    floor. Read from the run's representation (``stft``, ``mel_basis``, ``floor``, as
+    ``log_mel`` has them).
+
+    Raises:
+        ValueError: the representation has no mel filterbank (names it).
+    """
+
+    def __init__(self, representation):
+        try:
+            self.stft = representation.stft
+            self.mel_basis = np.asarray(representation.mel_basis, dtype=np.float32)  # (n_mels, bins)
+            self.floor = float(representation.floor)
+        except AttributeError as exc:
+            raise ValueError(
+                f"pg_vocoder: trains on a mel representation (stft, mel_basis, floor, e.g. log_mel); "
+                f"{type(representation).__name__} has no {exc.name!r}"
+            ) from None
+        self.n_mels, self.n_bins = self.mel_basis.shape
+
+
+def analyse_clip(audio: np.ndarray, representation, geometry: MelGeometry) -> np.ndarray:
+    """``(samples,)`` audio → ``(frames, n_mels + 4·bins)`` float32: log-mel, log-magnitude,
+    Δm, Δn, λ (see the module docstring).
+
+    Raises:
+        ValueError: the representation's frames differ from the STFT's (another framing).
+    """
+    mel = representation.analyze(audio)  # (frames, n_mels)
+    t = phase_targets(audio, geometry.stft)  # (frames, bins) each
+    if mel.shape[0] != t.magnitude.shape[0]:
+        raise ValueError(f"pg_vocoder: the representation gives {mel.shape[0]} frames, the STFT {t.magnitude.shape[0]}")
+    logmag = 0.5 * np.log(np.maximum(t.magnitude**2, geometry.floor))
+    return np.concatenate([mel, logmag, t.dm, t.dn, t.lam], axis=1).astype(np.float32)
+
+
+def split_columns(batch: torch.Tensor, n_mels: int, n_bins: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``(batch, frames, n_mels + 4·bins)`` → log-mel ``(batch, frames, n_mels)`` and the
+    targets ``{"logmag", "dm", "dn", "lam"}``, ``(batch, frames, bins)`` each."""
+    mel = batch[..., :n_mels]
+    rest = batch[..., n_mels:]
+    names = ("logmag", "dm", "dn", "lam")
+    return mel, {k: rest[..., i * n_bins : (i + 1) * n_bins] for i, k in enumerate(names)}
+
+
+class Crops:
+    """Fixed-length crops of the analysed clips: random training batches (every crop start of
+    every clip equally likely, a pure function of the generator) and a fixed validation set.
+
+    Args:
+        clips: ``(frames, columns)`` float32 arrays.
+        crop_frames: frames per crop.
+
+    Raises:
+        ValueError: no clip has ``crop_frames`` frames (names ``data.crop_frames``).
+    """
+
+    def __init__(self, clips: list[np.ndarray], crop_frames: int):
+        self.clips = [torch.from_numpy(c) for c in clips if len(c) >= crop_frames]
+        if not self.clips:
+            longest = max((len(c) for c in clips), default=0)
+            raise ValueError(f"data.crop_frames={crop_frames} is longer than every clip (longest has {longest} frames)")
+        self.crop_frames = int(crop_frames)
+        spans = torch.tensor([len(c) - crop_frames + 1 for c in self.clips], dtype=torch.float64)
+        self.weights = spans / spans.sum()
+
+    def draw(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """``(batch_size, crop_frames, columns)`` random crops."""
+        picks = torch.multinomial(self.weights, batch_size, replacement=True, generator=generator)
+        out = []
+        for k in picks.tolist():
+            start = int(torch.randint(0, len(self.clips[k]) - self.crop_frames + 1, (1,), generator=generator))
+            out.append(self.clips[k][start : start + self.crop_frames])
+        return torch.stack(out)
+
+    def fixed(self, max_crops: int) -> torch.Tensor:
+        """Consecutive non-overlapping crops of each clip in turn, round-robin over the clips, at
+        most ``max_crops``: ``(crops, crop_frames, columns)``."""
+        n = self.crop_frames
+        per_clip = [[c[s : s + n] for s in range(0, len(c) - n + 1, n)] for c in self.clips]
+        out: list[torch.Tensor] = []
+        depth = 0
+        while len(out) < max_crops and any(depth < len(p) for p in per_clip):
+            out += [p[depth] for p in per_clip if depth < len(p)]
+            depth += 1
+        return torch.stack(out[:max_crops])
+
+
+class PGVocoderLearner(InverterLearner):
+    """The network of ``spec`` trained on ``representation``'s mels with the losses of eq. 7–11.
+
+    Args:
+        representation: a mel representation (``log_mel``).
+        spec: the network's size.
+        weights: α₂ and the LFCC count.
+
+    Raises:
+        ValueError: not a mel representation; ``n_lfcc`` out of range.
+    """
+
+    def __init__(self, representation, spec: NetworkSpec, weights: LossWeights):
+        self.representation = representation
+        self.geometry = MelGeometry(representation)
+        warp, log_gain = mel_warp(self.geometry.mel_basis, self.geometry.stft.sr)
+        self.net = PhaseGradientNet(warp, log_gain, spec)
+        self.weights = weights
+        self.dct = dct_matrix(int(weights.n_lfcc), self.geometry.n_bins)
+        self.normalizer: Normalizer | None = None
+
+    @property
+    def module(self) -> torch.nn.Module:
+        return self.net
+
+    def prepare(self, train: list[np.ndarray], valid: list[np.ndarray], crop_frames: int, valid_crops: int) -> None:
+        """Analyse the clips, fit the per-bin statistics of the input mel and of the
+        log-magnitude, Δm and Δn targets on ``train`` (§3.1), and cut the crops.
+
+        Raises:
+            ValueError: no clip is ``crop_frames`` frames long (names ``data.crop_frames``).
+        """
+        g = self.geometry
+        train_feats = [analyse_clip(a, self.representation, g) for a in train]
+        valid_feats = [analyse_clip(a, self.representation, g) for a in valid]
+        stats = {}
+        for name, lo, hi in (("mel", 0, g.n_mels), ("logmag", g.n_mels, g.n_mels + g.n_bins),
+                             ("dm", g.n_mels + g.n_bins, g.n_mels + 2 * g.n_bins),
+                             ("dn", g.n_mels + 2 * g.n_bins, g.n_mels + 3 * g.n_bins)):
+            fit = Normalizer.fit(f[:, lo:hi] for f in train_feats)
+            stats[name] = (fit.mean, fit.std)
+            if name == "mel":
+                self.normalizer = fit
+        self.net.set_statistics(stats)
+        self.train = Crops(train_feats, crop_frames)
+        self.valid = Crops(valid_feats, crop_frames).fixed(valid_crops)
+
+    def draw(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """``(batch, crop_frames, n_mels + 4·bins)`` random training crops."""
+        return self.train.draw(batch_size, generator)
+
+    def valid_batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        for start in range(0, len(self.valid), batch_size):
+            yield self.valid[start : start + batch_size]
+
+    def losses(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Eq. 7–11 of a batch of crops (:func:`.losses.vocoder_losses`)."""
+        mel, target = split_columns(batch, self.geometry.n_mels, self.geometry.n_bins)
+        return vocoder_losses(self.net(mel), target, self.dct, self.weights)
+
+    def checkpoint_extras(self) -> dict:
+        """The input statistics (``normalizer``, also in the weights as buffers), the
+        filterbank, the STFT geometry and the power floor the vocoder was trained with."""
+        g = self.geometry
+        return {
+            "normalizer": self.normalizer.state_dict() if self.normalizer is not None else None,
+            "mel_basis": torch.from_numpy(g.mel_basis.copy()),
+            "stft": {"sr": g.stft.sr, "n_fft": g.stft.n_fft, "hop_length": g.stft.hop_length, "win_length": g.stft.win_length},
+            "floor": g.floor,
+        }
