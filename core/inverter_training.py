@@ -232,7 +232,8 @@ def _record_validation(reporter: Reporter, step: int, terms: Mapping[str, float]
 
         raise NonFiniteMetric(f"{prefix} at step {step} is not finite ({bad}); nothing was written for this step")
     for k, v in terms.items():
-        key = f"{prefix}" if k == "loss" else f"{prefix}_{k}"
+        base, _, suffix = prefix.partition("_loss")  # valid_loss_step0 → valid_<term>_step0
+        key = prefix if k == "loss" else f"{base}_{k}{suffix}"
         reporter.metrics[key] = v
         reporter.writer.add_scalar(f"valid/{k}", v, step)
     log.info(f"step {step}: valid loss {terms['loss']:.4f} ("
