@@ -118,8 +118,40 @@ def run_hydra_app(
         except Exception as exc:  # noqa: BLE001 - see the module docstring
             fail(prog, exc)
 
-    sys.argv = [sys.argv[0], *searchpath, *argv]
+    name = sweep_name(argv, config_name, searchpath) if ("-m" in argv or "--multirun" in argv) else config_name
+    OmegaConf.register_new_resolver("melforge.sweep_name", lambda: name, replace=True)
+    sys.argv = [sys.argv[0], *searchpath, *argv, *_follower_overrides(argv)]
     hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name=config_name)(_task)()
+
+
+def sweep_name(argv: list[str], config_name: str, searchpath: list[str]) -> str:
+    """The name of a ``-m`` sweep's directory (``${melforge.sweep_name:}`` in the config): the
+    experiment the command line names (``a+b`` when it sweeps several), else the config's
+    default experiment; the config name when it has no ``experiment`` group."""
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+~") == "experiment" and value:
+            return "+".join(v.strip() for v in value.split(","))
+    try:
+        from hydra import compose, initialize_config_module
+
+        plain = [a for a in argv if "=" in a and not a.startswith("-") and "," not in a
+                 and not a.lstrip("+~").startswith("hydra")]
+        with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=searchpath + plain, return_hydra_config=True)
+        return str(cfg.hydra.runtime.choices.get("experiment") or config_name)
+    except Exception:  # noqa: BLE001 - a bad override fails in Hydra itself, with its own message
+        return config_name
+
+
+def _follower_overrides(argv: list[str]) -> list[str]:
+    """For a rank other than 0 of a ``torchrun`` launch: Hydra writes no ``.hydra/`` folder, no
+    log file and no run directory of its own (rank 0's run directory is the run's, and the
+    trainer receives it from rank 0; :mod:`melforge.core.distributed`)."""
+    if os.environ.get("RANK", "0") in ("", "0") or "-m" in argv or "--multirun" in argv:
+        return []
+    return ["hydra.output_subdir=null", "~hydra.job_logging.handlers.file", "hydra.job_logging.root.handlers=[console]",
+            "hydra.run.dir=."]
 
 
 def check_train_config(cfg: dict) -> None:
@@ -141,7 +173,30 @@ def check_train_config(cfg: dict) -> None:
     sampler = cfg.get("sampler") or {}
     if sampler.get("name") not in (None, "auto"):
         regs.sampler.check_config(sampler, where="sampler")
+    check_device(cfg, regs)
     check_optimizer_config(cfg["optimizer"])
+
+
+def check_device(cfg: dict, regs: Any) -> None:
+    """``device`` is on this machine, and a sampler named in ``sampler.name`` runs there.
+
+    Raises:
+        DeviceError: names ``device`` and the value (never a fallback to another device).
+        ConfigError: the named sampler does not run on that device (names ``sampler``).
+    """
+    from .config_schema import ConfigError
+    from .device import resolve_device
+
+    device = resolve_device(str(cfg.get("device") or "auto"))
+    name = (cfg.get("sampler") or {}).get("name")
+    if name in (None, "auto"):
+        return
+    devices = regs.sampler.get(str(name)).factory.devices
+    if devices is not None and device.type not in devices:
+        raise ConfigError(
+            f"sampler={name} runs on {', '.join(devices)} only, not on device={cfg.get('device')} ({device}); "
+            "choose sampler=auto or another sampler"
+        )
 
 
 def check_sample_config(cfg: dict) -> None:
@@ -155,3 +210,4 @@ def check_sample_config(cfg: dict) -> None:
     sampler = cfg.get("sampler") or {}
     if sampler.get("name") not in (None, "auto"):
         regs.sampler.check_config(sampler, where="sampler")
+    check_device(cfg, regs)

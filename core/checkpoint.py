@@ -123,9 +123,10 @@ def _write_failure(target: Path, exc: BaseException, needed: int) -> str:
 REQUIRED = ("step", "model", "config", "normalizer")
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (on CPU), with
-    ``torch.load(weights_only=True)``: no code in the file is ever run.
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`, its tensors onto ``map_location``
+    (the run's configured device; default the CPU), with ``torch.load(weights_only=True)``: no
+    code in the file is ever run.
 
     Raises:
         CheckpointError: missing or unreadable file, a file holding anything but plain data
@@ -135,7 +136,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - report any refusal with the path
         raise CheckpointError(
             f"checkpoint {path} was refused: it is not a melforge checkpoint of plain tensors and data "

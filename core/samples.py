@@ -88,7 +88,9 @@ def render_samples(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    generator = torch.Generator().manual_seed(int(seed))
+    device = next(model.parameters()).device  # samplers draw on the model's device
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    prime = prime.to(device) if prime is not None else None
     model.eval()
     results = []
     for k in range(count):
@@ -96,7 +98,7 @@ def render_samples(
         cond = None
         if speakers is not None:
             label = speaker if speaker is not None else speakers.labels[k % len(speakers)]
-            cond = speakers.one_hot([label])
+            cond = speakers.one_hot([label]).to(device)
         primed = 0 if prime is None else int(prime.shape[1])
         start = time.perf_counter()
         title = f"{prefix} {k + 1}/{count}" + (f" ({label})" if label else "")
@@ -106,7 +108,7 @@ def render_samples(
                 generator=generator, cond=cond, prime=prime, progress=progress,
             )
         seconds = time.perf_counter() - start
-        x = result.x[0].clone()
+        x = result.x[0].detach().to("cpu", torch.float32).clone()
         clipped = int((x[primed:].abs() > CLIP_STD).sum())
         x[primed:] = x[primed:].clamp(-CLIP_STD, CLIP_STD)  # the real (primed) frames stay exact
         feats = normalizer.denormalize(x.numpy())  # (frames, n_bins)
@@ -128,10 +130,10 @@ def render_samples(
         )
         tiers_png = None
         if result.tiers is not None and len(result.tiers) > 1:
-            stages, x = [], result.tiers[0]
+            stages, x = [], result.tiers[0].cpu()
             stages.append(x[0].numpy())
             for g in range(2, len(result.tiers) + 1):
-                x = interleave(result.tiers[g - 1], x, tier_axis(g))
+                x = interleave(result.tiers[g - 1].cpu(), x, tier_axis(g))
                 stages.append(x[0].numpy())
             tiers_png = save_tier_stages_png(
                 stages, stem.parent / (stem.name + "_tiers.png"), title=f"{prefix} {k}: coarse to fine (normalised)"
@@ -178,11 +180,14 @@ def sample_checkpoint(
     inverter_cfg: dict | None = None,
     sampler_cfg: dict | None = None,
     threads: int | None = None,
+    device: str = "auto",
 ) -> list[RenderedSample]:
     """Rebuild the experiment of ``checkpoint`` (:func:`melforge.core.experiment.build_experiment`)
     and render ``sample_cfg["count"]`` samples into ``out_dir`` (see :func:`render_samples`).
     ``inverter_cfg`` / ``sampler_cfg`` / ``threads`` replace the checkpoint's inverter, sampler
-    and torch thread count when given.
+    and torch thread count when given. The model is loaded onto ``device`` (``auto``, ``cpu``,
+    ``cuda``, ``cuda:N``, ``mps``; :func:`melforge.core.device.resolve_device`) and sampled
+    there, by a sampler that runs on it.
 
     ``sample_cfg`` keys: ``count``, ``frames``, ``temperature`` (one value or one per tier),
     ``seed``, and optionally ``speaker`` (a label of a speaker-conditioned model),
@@ -191,21 +196,26 @@ def sample_checkpoint(
 
     Raises:
         CheckpointError: the file is missing, refused or not a melforge checkpoint (named).
+        DeviceError: ``device`` is not on this machine (named).
+        SamplerError: the configured sampler does not run on ``device`` (named).
         ValueError: a shape that does not divide into the model's tiers, or priming audio that
             is too short (named).
         KeyError: an unknown ``speaker``.
     """
     from .checkpoint import load_checkpoint
+    from .device import place_experiment, resolve_device
     from .experiment import build_experiment
     from .training import check_sample_shape
 
-    state = load_checkpoint(checkpoint)
+    placed = resolve_device(device)
+    state = load_checkpoint(checkpoint, map_location=placed)
     cfg = dict(state["config"])
     if inverter_cfg:
         cfg["inverter"] = inverter_cfg
     if sampler_cfg:
         cfg["sampler"] = sampler_cfg
     exp = build_experiment(cfg, state=state, need_corpus=False)
+    place_experiment(exp, placed)
     torch.set_num_threads(int(threads or cfg.get("threads", 2)))
     frames = int(sample_cfg["frames"])
     prime_frames = int(sample_cfg.get("prime_frames", 0) or 0)

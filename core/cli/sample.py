@@ -26,6 +26,7 @@ def _task(cfg: dict, output_dir: str) -> None:
     rendered = sample_checkpoint(
         cfg["checkpoint"], Path(output_dir) / "samples", cfg["sample"],
         inverter_cfg=cfg.get("inverter"), sampler_cfg=cfg.get("sampler"), threads=cfg.get("threads"),
+        device=cfg.get("device") or "auto",
     )
     for r in rendered:
         print(f"melforge: wrote {r.wav} and {r.png} (NLL {r.nll_per_element:.4f} nats/element, {r.seconds:.1f} s)", file=sys.stderr)
