@@ -101,7 +101,8 @@ def heap_integrate(logmag, time_step, freq_step, threshold, random_phase, quantu
     coefficient not yet reached. The max-heap of the paper is a bucket queue here: priorities are
     ``floor((logmag − threshold) / quantum)``, last in first out within a bucket, so push and pop
     are O(1) and the order is exact to ``quantum`` nats (2.5× faster than a binary heap on
-    piano notes at the same SC).
+    piano notes at the same SC). This is :func:`heap_integrate_directed` with every coefficient
+    open to both directions, trapezoidal steps and phase-0 restarts.
 
     Args:
         logmag: ``(frames, bins)`` log-magnitude (natural log; the priority).
@@ -113,12 +114,45 @@ def heap_integrate(logmag, time_step, freq_step, threshold, random_phase, quantu
     Returns:
         ``(frames, bins)`` phase in radians (at most 2³¹ − 1 coefficients: 32-bit links).
     """
+    open_ = np.ones(logmag.shape, dtype=np.bool_)
+    return heap_integrate_directed(
+        logmag, time_step, freq_step, threshold, random_phase, quantum, open_, open_, True, False
+    )
+
+
+@njit(cache=True)
+def heap_integrate_directed(
+    logmag, time_step, freq_step, threshold, random_phase, quantum, time_ok, freq_ok, trapezoid, random_restart
+):
+    """The heap integration of :func:`heap_integrate` with per-coefficient directions and rules.
+
+    Coefficients are reached in the same priority order, but the phase passes between time
+    neighbours ``i`` and ``j`` only where ``time_ok[i] or time_ok[j]``, and between frequency
+    neighbours only where ``freq_ok[i] or freq_ok[j]`` (seed 002 §3.2 propagates along time on
+    sinusoidal bins, along frequency on impulsive ones). A coefficient that no reached neighbour
+    may feed waits until it is the largest one not reached, and then starts a new region
+    (restart).
+
+    Args:
+        logmag, time_step, freq_step, threshold, random_phase, quantum: as :func:`heap_integrate`.
+        time_ok, freq_ok: ``(frames, bins)`` bool, the directions open at each coefficient.
+        trapezoid: True: the step between neighbours ``a`` and ``a + 1`` is the mean of their
+            increments (PGHI); False: the increment at the lower index ``a``, as seed 002
+            eq. 3 (``φ[m, n+1] = φ[m, n] + R φ'_i[m, n]``) and eq. 4 (``φ[m+1, n] = φ[m, n] +
+            φ'_m[m, n]``) write it.
+        random_restart: True: a restart takes ``random_phase`` at its seed; False: phase 0.
+
+    Returns:
+        ``(frames, bins)`` phase in radians.
+    """
     n_frames, n_bins = logmag.shape
     n = n_frames * n_bins
     flat = logmag.ravel()
     ts = time_step.ravel()
     fs = freq_step.ravel()
     rand = random_phase.ravel()
+    t_ok = time_ok.ravel()
+    f_ok = freq_ok.ravel()
     top = threshold
     for i in range(n):
         if flat[i] > top:
@@ -151,7 +185,7 @@ def heap_integrate(logmag, time_step, freq_step, threshold, random_phase, quantu
             seed_head[seed_bucket] = seed_nxt[s]
             if not done[s]:
                 break
-        phase[s] = 0.0
+        phase[s] = rand[s] if random_restart else 0.0
         done[s] = True
         todo -= 1
         cur = _push(head, nxt, bucket, s, -1)
@@ -164,26 +198,26 @@ def heap_integrate(logmag, time_step, freq_step, threshold, random_phase, quantu
             t = i // n_bins
             f = i - t * n_bins
             j = i + n_bins  # next frame
-            if t + 1 < n_frames and not done[j]:
-                phase[j] = phase[i] + 0.5 * (ts[i] + ts[j])
+            if t + 1 < n_frames and not done[j] and (t_ok[i] or t_ok[j]):
+                phase[j] = phase[i] + (0.5 * (ts[i] + ts[j]) if trapezoid else ts[i])
                 done[j] = True
                 todo -= 1
                 cur = _push(head, nxt, bucket, j, cur)
             j = i - n_bins  # previous frame
-            if t > 0 and not done[j]:
-                phase[j] = phase[i] - 0.5 * (ts[i] + ts[j])
+            if t > 0 and not done[j] and (t_ok[i] or t_ok[j]):
+                phase[j] = phase[i] - (0.5 * (ts[i] + ts[j]) if trapezoid else ts[j])
                 done[j] = True
                 todo -= 1
                 cur = _push(head, nxt, bucket, j, cur)
             j = i + 1  # next bin
-            if f + 1 < n_bins and not done[j]:
-                phase[j] = phase[i] + 0.5 * (fs[i] + fs[j])
+            if f + 1 < n_bins and not done[j] and (f_ok[i] or f_ok[j]):
+                phase[j] = phase[i] + (0.5 * (fs[i] + fs[j]) if trapezoid else fs[i])
                 done[j] = True
                 todo -= 1
                 cur = _push(head, nxt, bucket, j, cur)
             j = i - 1  # previous bin
-            if f > 0 and not done[j]:
-                phase[j] = phase[i] - 0.5 * (fs[i] + fs[j])
+            if f > 0 and not done[j] and (f_ok[i] or f_ok[j]):
+                phase[j] = phase[i] - (0.5 * (fs[i] + fs[j]) if trapezoid else fs[j])
                 done[j] = True
                 todo -= 1
                 cur = _push(head, nxt, bucket, j, cur)
