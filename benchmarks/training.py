@@ -10,6 +10,15 @@ with ``torch.utils.flop_counter.FlopCounterMode`` and ``--profile`` prints where
 
     .venv/bin/python benchmarks/training.py                    # hidden 64 and 256; prints a table
     .venv/bin/python benchmarks/training.py --hidden 256 --profile --check-flops
+    .venv/bin/python benchmarks/training.py --ddp --precision  # + 1 vs 2 DDP ranks (gloo), bf16 vs fp32
+    .venv/bin/python benchmarks/training.py --device cuda --precision   # wherever a GPU exists
+
+``--ddp`` (issue 10) times the same step on 1 process and on 2 data-parallel processes (gloo on
+the CPU, :mod:`melforge.core.distributed`'s DDP wrapper, ``--ddp-threads`` torch threads each,
+``--batch`` rows per rank), alternately in one process group so that both see the same load; the
+scaling efficiency is the 2 ranks' elements per second over twice the 1 rank's (target: at least
+70 % at hidden 256). ``--precision`` times fp32 against bf16 (and fp16 on a GPU) autocast
+(:class:`melforge.core.precision.Precision`), alternately, on ``--device``.
 """
 
 from __future__ import annotations
@@ -22,8 +31,10 @@ from collections.abc import Callable
 
 import torch
 
+from melforge.core.device import resolve_device
 from melforge.core.model import SpectrogramModel
 from melforge.core.optim import make_optimizer
+from melforge.core.precision import Precision
 from melforge.plugins.gmm.head import GMMHead
 from melforge.plugins.melnet.backbone import build_melnet
 from melforge.plugins.melnet.lstm import LearnedInitLSTM
@@ -38,6 +49,7 @@ LR = 1e-4  # RMSProp, seed 000 Appendix A (configs/train.yaml)
 MOMENTUM = 0.9
 GRAD_CLIP = 1.0
 TARGET_RATIO = 0.5  # issue 3: >= 50 % of the matmul FLOP rate at hidden 256
+TARGET_EFFICIENCY = 0.7  # issue 10: 2 DDP ranks at >= 70 % of twice one rank's throughput at hidden 256
 
 
 def lstm_flops(positions: int, input_size: int, hidden: int) -> int:
@@ -78,18 +90,26 @@ def build_model(hidden: int, layers: int, components: int) -> SpectrogramModel:
     return SpectrogramModel(build_melnet(hidden, layers), GMMHead(hidden, components))
 
 
-def make_train_step(model: SpectrogramModel, x: torch.Tensor) -> Callable[[], float]:
-    """One update as in ``core/training.py``: NLL, backward, norm clipping, RMSProp."""
+def make_train_step(
+    model: SpectrogramModel, x: torch.Tensor, precision: Precision | None = None,
+    nll: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Callable[[], float]:
+    """One update as in ``core/training.py``: NLL (under ``precision``'s autocast; through ``nll``,
+    e.g. a DDP wrapper of ``model.nll``, when given), backward, norm clipping, RMSProp."""
     optimizer = make_optimizer(model.parameters(), {"name": "rmsprop", "lr": LR, "momentum": MOMENTUM})
+    precision = precision or Precision("fp32", x.device)
+    nll = nll or model.nll
     model.train()
 
     def step() -> float:
-        loss = model.nll(x)
+        with precision.autocast():
+            loss = nll(x)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        precision.backward(loss)
+        precision.unscale(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-        optimizer.step()
-        return loss.item()
+        precision.step(optimizer)
+        return loss.item()  # waits for the device
 
     return step
 
@@ -114,11 +134,15 @@ def time_interleaved(
     return statistics.median(step_times), statistics.median(matmul_times)
 
 
-def matmul_reference(positions: int, hidden: int) -> tuple[Callable[[], torch.Tensor], int]:
+def matmul_reference(
+    positions: int, hidden: int, device: torch.device = torch.device("cpu")
+) -> tuple[Callable[[], object], int]:
     """``torch.mm`` of shapes typical for the model, ``(N, H) × (H, 4H)`` (the input-to-hidden gate
     matmul of a whole LSTM sequence, N = batch·frames·bins), and its FLOPs."""
-    a = torch.randn(positions, hidden)
-    b = torch.randn(hidden, 4 * hidden)
+    a = torch.randn(positions, hidden, device=device)
+    b = torch.randn(hidden, 4 * hidden, device=device)
+    if device.type == "cuda":
+        return (lambda: (torch.mm(a, b), torch.cuda.synchronize())), 2 * positions * hidden * 4 * hidden
     return (lambda: torch.mm(a, b)), 2 * positions * hidden * 4 * hidden
 
 
@@ -156,6 +180,98 @@ def check_flops(hidden: int, layers: int, components: int) -> None:
           f"rule 3 x 2·N·(I+H)·4H = {rule:,} ({'equal' if counter.get_total_flops() == rule else 'DIFFERENT'})")
 
 
+def time_alternately(steps: dict[str, Callable[[], object]], warmup: int, rounds: int) -> dict[str, float]:
+    """Median wall seconds of each of ``steps``, timed in turn round after round (so that all see
+    the same load on a shared machine)."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def precision_rows(args: argparse.Namespace, device: torch.device) -> list[tuple[int, str, float, float]]:
+    """``(hidden, precision, elements/s, ratio to fp32)``: fp32 against bf16 (and fp16 on a GPU)
+    autocast on ``device``, one model per precision, timed alternately."""
+    names = ["fp32", "bf16"] + (["fp16"] if device.type == "cuda" else [])
+    positions = args.batch * args.frames * args.bins
+    rows = []
+    for hidden in args.hidden:
+        x = torch.randn(args.batch, args.frames, args.bins, device=device)
+        steps = {}
+        for name in names:
+            torch.manual_seed(0)
+            model = build_model(hidden, args.layers, args.components).to(device)
+            steps[name] = make_train_step(model, x, Precision(name, device))
+        seconds = time_alternately(steps, args.warmup, args.steps)
+        rows += [(hidden, name, positions / seconds[name], seconds["fp32"] / seconds[name]) for name in names]
+    return rows
+
+
+def _ddp_worker(rank: int, world: int, port: int, args: argparse.Namespace, hidden: int, out: "object") -> None:
+    """One of 2 gloo ranks: alternately, rank 0 alone times a plain step (the other rank waits at a
+    barrier, sleeping), then both time a DDP step of ``--batch`` rows each."""
+    import torch.distributed as dist
+
+    from melforge.core.distributed import Distributed, LaunchEnv
+
+    torch.set_num_threads(args.ddp_threads)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        single = build_model(hidden, args.layers, args.components)
+        torch.manual_seed(0)
+        model = build_model(hidden, args.layers, args.components)
+        group = Distributed(LaunchEnv(rank, world, rank))
+        nll = group.wrap(model, "nll", torch.device("cpu"), find_unused=False)
+        torch.manual_seed(rank)
+        x = torch.randn(args.batch, args.frames, args.bins)  # this rank's rows
+        one_step, ddp_step = make_train_step(single, x), make_train_step(model, x, nll=nll)
+        one, both = [], []
+        for k in range(args.warmup + args.steps):
+            dist.barrier()
+            if rank == 0:
+                start = time.perf_counter()
+                one_step()
+                one.append(time.perf_counter() - start)
+            dist.barrier()
+            start = time.perf_counter()
+            ddp_step()
+            dist.barrier()
+            both.append(time.perf_counter() - start)
+        if rank == 0:
+            out.put((statistics.median(one[args.warmup:]), statistics.median(both[args.warmup:])))
+    finally:
+        dist.destroy_process_group()
+
+
+def ddp_rows(args: argparse.Namespace) -> list[tuple[int, float, float, float]]:
+    """``(hidden, 1-rank elements/s, 2-rank elements/s, scaling efficiency)`` on the CPU (gloo)."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the apps' default: a waiting rank sleeps
+    positions = args.batch * args.frames * args.bins
+    rows = []
+    for hidden in args.hidden:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        mp.start_processes(_ddp_worker, args=(2, port, args, hidden, out), nprocs=2, start_method="spawn")
+        one_s, two_s = out.get()
+        one_rate, two_rate = positions / one_s, 2 * positions / two_s
+        rows.append((hidden, one_rate, two_rate, two_rate / (2 * one_rate)))
+    return rows
+
+
 #: Groups of profiler ops for the summary line; everything else is "other" (elementwise, reductions,
 #: optimiser, autograd bookkeeping).
 PROFILE_GROUPS = {
@@ -184,6 +300,35 @@ def profile_step(step: Callable[[], float], rows: int, lstm_flops_per_step: int)
     print(f"LSTM gate matmuls: {lstm_flops_per_step / 1e9:.1f} GFLOP in {lstm_s:.2f} s = {lstm_flops_per_step / lstm_s / 1e9:.1f} GFLOP/s")
 
 
+def _setup(args: argparse.Namespace) -> str:
+    return (f"MelNet 1 tier, {args.layers} layers, K={args.components}, batch {args.batch} x {args.frames} frames "
+            f"x {args.bins} mels; torch {torch.__version__}; median of {args.steps} steps after {args.warmup} warm-up")
+
+
+def print_precision(args: argparse.Namespace, device: torch.device, rows: list, load: float) -> None:
+    print(f"### precision on {device}: {_setup(args)}, {torch.get_num_threads()} threads, timed alternately; "
+          f"load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+    print("| hidden | precision | elements/s | speed vs fp32 |")
+    print("|---:|---|---:|---:|")
+    for hidden, name, rate, ratio in rows:
+        print(f"| {hidden} | {name} | {rate:,.0f} | {ratio:.2f}x |")
+    print()
+
+
+def print_ddp(args: argparse.Namespace, rows: list, load: float) -> None:
+    print(f"### data parallel, CPU, gloo: {_setup(args)}, batch {args.batch} per rank, {args.ddp_threads} thread(s) per "
+          f"rank, 1 rank and 2 ranks timed alternately; load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+    print("| hidden | 1 rank elements/s | 2 ranks elements/s | scaling efficiency |")
+    print("|---:|---:|---:|---:|")
+    for hidden, one, two, efficiency in rows:
+        print(f"| {hidden} | {one:,.0f} | {two:,.0f} | {efficiency:.0%} |")
+    for hidden, _, _, efficiency in rows:
+        if hidden == 256:
+            print(f"\nhidden 256: 2-rank efficiency {efficiency:.0%} (target >= {TARGET_EFFICIENCY:.0%}): "
+                  f"{'met' if efficiency >= TARGET_EFFICIENCY else 'not met'}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN))
@@ -199,7 +344,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print a torch.profiler table per size")
     parser.add_argument("--profile-rows", type=int, default=15)
     parser.add_argument("--check-flops", action="store_true", help="compare the FLOP count with FlopCounterMode")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (an absent device is an error)")
+    parser.add_argument("--ddp", action="store_true", help="also time 1 against 2 DDP ranks (gloo, CPU)")
+    parser.add_argument("--ddp-threads", type=int, default=1, help="torch threads of each DDP rank (and of the 1-rank run)")
+    parser.add_argument("--precision", action="store_true", help="also time bf16 (and fp16 on a GPU) against fp32")
+    parser.add_argument("--no-flops-table", action="store_true", help="skip the FLOP-rate table")
     args = parser.parse_args()
+    device = resolve_device(args.device, key="--device")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     positions = args.batch * args.frames * args.bins
@@ -207,12 +358,19 @@ def main() -> None:
     if args.check_flops:
         for hidden in args.hidden:
             check_flops(hidden, args.layers, args.components)
+    if args.precision:
+        print_precision(args, device, precision_rows(args, device), load_start)
+    if args.ddp:
+        load = os.getloadavg()[0]
+        print_ddp(args, ddp_rows(args), load)
+    if args.no_flops_table:
+        return
     rows = []
     for hidden in args.hidden:
-        model = build_model(hidden, args.layers, args.components)
-        x = torch.randn(args.batch, args.frames, args.bins)
+        model = build_model(hidden, args.layers, args.components).to(device)
+        x = torch.randn(args.batch, args.frames, args.bins, device=device)
         step = make_train_step(model, x)
-        mm, mm_flops = matmul_reference(positions, hidden)
+        mm, mm_flops = matmul_reference(positions, hidden, device)
         seconds, mm_seconds = time_interleaved(step, mm, args.warmup, args.steps, args.matmul_repeats)
         flops = melnet_training_flops(hidden, args.layers, args.frames, args.bins, args.batch, args.components)
         rows.append((hidden, positions / seconds, 1000 * seconds, flops / seconds / 1e9, mm_flops / mm_seconds / 1e9))
@@ -221,7 +379,7 @@ def main() -> None:
             lstm_total = 3 * 4 * args.layers * lstm_flops(positions, hidden, hidden)  # fwd + bwd, 4 directions per pair
             profile_step(step, args.profile_rows, lstm_total)
     print(f"MelNet 1 tier, {args.layers} layers, K={args.components}, batch {args.batch} x {args.frames} frames "
-          f"x {args.bins} mels; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"x {args.bins} mels on {device}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"median of {args.steps} steps after {args.warmup} warm-up; matmul: torch.mm (N, H) x (H, 4H), N = {positions}, "
           f"median of {args.matmul_repeats} after each timed step; load average {load_start:.2f} at start, "
           f"{os.getloadavg()[0]:.2f} at end")
