@@ -44,6 +44,10 @@ COMMANDS = {
     "melforge-plugins": "test_plugins_commands",
     "melforge-plugins --strict": "test_plugins_commands",
     "melforge-train --help": "test_config_errors.py::test_help_lists_every_key_with_its_meaning_for_the_chosen_parts",
+    "torchrun --nproc_per_node=2 -m melforge.core.cli.train train.batch_size=4":
+        "test_distributed.py::test_two_ranks_at_batch_b_train_as_one_process_at_2b_and_resume_on_one_rank",
+    "melforge-train -m hydra/launcher=submitit_local backbone.hidden_size=8,16":
+        "test_distributed.py::test_submitit_local_launcher_runs_a_two_job_sweep",
 }
 #: Names of apps and packages mentioned in prose, not commands.
 NAMES = {"melforge-invert", "melforge-sample", "melforge-example-plugin"}
@@ -51,11 +55,11 @@ NAMES = {"melforge-invert", "melforge-sample", "melforge-example-plugin"}
 
 def readme_commands() -> set[str]:
     text = README.read_text()
-    found = {" ".join(m.split()) for m in re.findall(r"`((?:\.venv/bin/)?melforge-[a-z]+[^`]*)`", text, re.S)}
+    found = {" ".join(m.split()) for m in re.findall(r"`((?:\.venv/bin/)?(?:melforge-[a-z]+|torchrun )[^`]*)`", text, re.S)}
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         for part in block.split("&&"):
             part = " ".join(part.split())
-            if "melforge-" in part:
+            if "melforge-" in part or part.startswith("torchrun "):
                 found.add(part)
     return found - NAMES
 
