@@ -1,7 +1,9 @@
 """Render MIDI to audio with FluidSynth and the General-MIDI soundfont FluidR3_GM (Debian).
 
 ``fluidsynth -ni -q -g 0.6 -r <sr> -F out.wav FluidR3_GM.sf2 in.mid``: stereo output, mixed to
-mono here. MIDI files are read and written with ``mido``.
+mono here (``-R 0 -C 0`` added with ``effects=False``: reverb and chorus off). MIDI files are read
+and written with ``mido``. Loading the soundfont costs about 0.5 s per FluidSynth run, so many
+short notes are rendered in one run (:func:`render_note_sequence`).
 """
 
 from __future__ import annotations
@@ -62,8 +64,13 @@ def set_program(midi_in: str | Path, midi_out: str | Path, program: int = 0) -> 
     midi.save(str(midi_out))
 
 
-def render_midi_file(midi_path: str | Path, sr: int) -> np.ndarray:
+def render_midi_file(midi_path: str | Path, sr: int, *, effects: bool = True) -> np.ndarray:
     """Render a MIDI file with FluidSynth at ``sr`` Hz.
+
+    Args:
+        midi_path: the MIDI file.
+        sr: output sample rate, Hz.
+        effects: False turns FluidSynth's reverb and chorus off (``-R 0 -C 0``).
 
     Returns:
         ``audio: (samples,)`` float32 mono (mean of FluidSynth's two channels), unnormalised.
@@ -77,6 +84,7 @@ def render_midi_file(midi_path: str | Path, sr: int) -> np.ndarray:
         out = Path(tmp) / "out.wav"
         cmd = [
             "fluidsynth", "-ni", "-q", "-g", str(GAIN), "-r", str(int(sr)),
+            *([] if effects else ["-R", "0", "-C", "0"]),
             "-F", str(out), str(SOUNDFONT), str(midi_path),
         ]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -152,4 +160,86 @@ def render_midi_notes(
         audio = render_midi_file(path, sr)
     out = np.zeros(n, dtype=np.float32)
     out[: min(n, len(audio))] = audio[:n]
+    return out
+
+
+def render_note_sequence(
+    chords: Sequence[Sequence[int]],
+    seconds: float,
+    program: int = 0,
+    sr: int = 22050,
+    *,
+    velocity: int = 100,
+    release: float = 0.5,
+    silence: float = 1.0,
+    effects: bool = True,
+) -> np.ndarray:
+    """Render many notes or chords of one General-MIDI instrument in a single FluidSynth run.
+
+    Chord ``k`` is struck at ``k · (seconds + release + silence)`` seconds and held for
+    ``seconds``; the ``release`` after its note-off is kept and the ``silence`` after that lets
+    the instrument's tail die away before the next chord.
+
+    Args:
+        chords: MIDI note numbers (0-127) of each chord; a one-element chord is a single note.
+        seconds: how long each chord is held, seconds.
+        program: General-MIDI program, 0-127.
+        sr: sample rate, Hz.
+        velocity: MIDI velocity, 1-127.
+        release: time kept after each note-off, seconds.
+        silence: time between one chord's kept release and the next chord, seconds (not kept).
+        effects: False turns FluidSynth's reverb and chorus off.
+
+    Returns:
+        ``(chords, round((seconds + release) · sr))`` float32 mono, one row per chord.
+
+    Raises:
+        ValueError: no chords, an empty chord, a pitch, program or velocity out of range, or
+            ``seconds <= 0``, ``release < 0``, ``silence < 0``.
+        DatasetError: FluidSynth is missing and cannot be installed, or fails.
+    """
+    import mido
+
+    chords = [[int(p) for p in chord] for chord in chords]
+    if not chords or any(not c or any(not 0 <= p <= 127 for p in c) for c in chords):
+        raise ValueError(f"chords must be non-empty lists of MIDI note numbers in 0..127, got {chords[:5]}...")
+    if not 0 <= program <= 127 or not 1 <= velocity <= 127:
+        raise ValueError(f"program must be in 0..127 and velocity in 1..127, got {program}, {velocity}")
+    if seconds <= 0 or release < 0 or silence < 0:
+        raise ValueError(f"seconds must be > 0, release and silence >= 0, got {seconds}, {release}, {silence}")
+
+    slot = seconds + release + silence
+
+    def tick(s: float) -> int:
+        return int(round(mido.second2tick(s, TICKS_PER_BEAT, TEMPO)))
+
+    events = []  # (absolute tick, order, message): note-offs before note-ons at equal ticks
+    for k, chord in enumerate(chords):
+        on, off = tick(k * slot), tick(k * slot + seconds)
+        for p in chord:
+            events.append((on, 1, mido.Message("note_on", channel=0, note=p, velocity=int(velocity))))
+            events.append((off, 0, mido.Message("note_off", channel=0, note=p)))
+    events.sort(key=lambda e: (e[0], e[1]))
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("set_tempo", tempo=TEMPO, time=0))
+    track.append(mido.Message("program_change", channel=0, program=int(program), time=0))
+    now = 0
+    for at, _, msg in events:
+        track.append(msg.copy(time=at - now))
+        now = at
+    end = tick(len(chords) * slot - silence)
+    track.append(mido.MetaMessage("end_of_track", time=max(end - now, 1)))
+    midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
+    midi.tracks.append(track)
+
+    n = int(round((seconds + release) * sr))
+    with tempfile.TemporaryDirectory(prefix="melforge-notes-") as tmp:
+        path = Path(tmp) / "notes.mid"
+        midi.save(str(path))
+        audio = render_midi_file(path, sr, effects=effects)  # (samples,)
+    out = np.zeros((len(chords), n), dtype=np.float32)
+    for k in range(len(chords)):
+        start = int(round(mido.tick2second(tick(k * slot), TICKS_PER_BEAT, TEMPO) * sr))
+        piece = audio[start : start + n]
+        out[k, : len(piece)] = piece
     return out
