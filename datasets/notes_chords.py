@@ -110,6 +110,11 @@ class NCItem:
     audio: np.ndarray | None = field(default=None, repr=False, compare=False)
     sr: int = 0
 
+    @property
+    def f0s_hz(self) -> tuple[float, ...]:
+        """The nominal fundamentals, Hz (``hz``), named as ``harmonic_error``'s argument."""
+        return self.hz
+
 
 def nc_items(
     instruments: Sequence[str] | None = None,
@@ -206,7 +211,7 @@ def render_items(items: Sequence[NCItem], sr: int) -> list[NCItem]:
     return [replace(i, audio=audio[i.id], sr=int(sr)) for i in items]
 
 
-def load_notes_chords(
+def notes_chords(
     sr: int,
     instruments: Sequence[str] | None = None,
     chords: Sequence[str] | None = None,

@@ -91,3 +91,27 @@ def test_rendered_pitches_are_right(monkeypatch, tmp_path):
     for a, b in zip(again, items):
         assert a.id == b.id
         np.testing.assert_array_equal(a.audio, b.audio)
+
+
+def test_harmonic_error_sum_and_per_partial_mean_are_both_labelled():
+    """A tone shifted by one semitone: every partial is 1 semitone off, so the per-partial mean
+    (``mean``) is 1 and the paper's sum over the five partials (``sum_mean``) is 5."""
+    from melforge.core import metrics
+
+    sr = 22050
+    t = np.arange(sr) / sr
+
+    def tone(f0):
+        return sum(np.sin(2 * np.pi * h * f0 * t) / h for h in range(1, 6)).astype(np.float32)
+
+    h = metrics.harmonic_error(tone(220.0), tone(220.0 * 2 ** (1 / 12)), sr, [220.0])
+    assert h.mean == pytest.approx(1.0, abs=0.05) and h.sum_mean == pytest.approx(5.0, abs=0.25)
+    assert h.sum_max >= h.sum_mean and h.partial_sum.shape == (1, h.per_partial.shape[2])
+    np.testing.assert_allclose(h.partial_sum, np.nansum(h.per_partial, axis=1))
+    # one partial unvoiced at a frame: the sum counts the others only
+    per = np.ones((1, 5, 3))
+    per[0, 4, 0] = np.nan
+    per[0, :, 2] = np.nan
+    e = metrics.HarmonicError(1.0, 1.0, per)
+    np.testing.assert_array_equal(e.partial_sum, [[4.0, 5.0, np.nan]])
+    assert e.sum_mean == 4.5 and e.sum_max == 5.0
