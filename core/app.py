@@ -145,10 +145,16 @@ def sweep_name(argv: list[str], config_name: str, searchpath: list[str]) -> str:
 
 
 def _follower_overrides(argv: list[str]) -> list[str]:
-    """For a rank other than 0 of a ``torchrun`` launch: Hydra writes no ``.hydra/`` folder, no
-    log file and no run directory of its own (rank 0's run directory is the run's, and the
-    trainer receives it from rank 0; :mod:`melforge.core.distributed`)."""
-    if os.environ.get("RANK", "0") in ("", "0") or "-m" in argv or "--multirun" in argv:
+    """For a rank other than 0 of a data-parallel launch (``torchrun``, ``srun``): Hydra writes no
+    ``.hydra/`` folder, no log file and no run directory of its own (rank 0's run directory is
+    the run's, and the trainer receives it from rank 0; :mod:`melforge.core.distributed`)."""
+    from .distributed import LaunchError, launch_env
+
+    try:
+        follower = launch_env().rank != 0
+    except LaunchError:  # reported by the trainer, with the variable named
+        follower = False
+    if not follower or "-m" in argv or "--multirun" in argv:
         return []
     return ["hydra.output_subdir=null", "~hydra.job_logging.handlers.file", "hydra.job_logging.root.handlers=[console]",
             "hydra.run.dir=."]

@@ -57,6 +57,44 @@ class Backbone(nn.Module, ABC):
             ``(batch, frames, bins, hidden_size)`` features, causal in row-major order.
         """
 
+    def forward_padded(
+        self,
+        x: torch.Tensor,
+        cond: torch.Tensor | None,
+        context: torch.Tensor | None,
+        lengths: torch.Tensor,
+    ) -> torch.Tensor:
+        """:meth:`forward` on a right-padded batch of clips of different lengths.
+
+        Args:
+            x: ``(batch, frames, bins)``; frames ``lengths[b]:`` of row ``b`` are padding.
+            cond, context: as in :meth:`forward` (``context`` padded like ``x``).
+            lengths: ``(batch,)`` valid frames per row.
+
+        Returns:
+            ``(batch, frames, bins, hidden_size)``: at every valid position equal (up to
+            rounding) to :meth:`forward` on that row cropped to its length; padded positions
+            hold unspecified finite values.
+
+        Without a context, causality (row-major) already makes padding invisible to the valid
+        positions, so this is :meth:`forward`. With a context, which a backbone may read in
+        full, the default runs :meth:`forward` once per distinct length on the rows cropped to
+        it — exact for any backbone, slower; a backbone that can mask its look-ahead (MelNet's
+        feature-extraction network packs its backward-in-time RNN) overrides this.
+        """
+        if context is None:
+            return self.forward(x, cond, None)
+        out = None
+        for length in torch.unique(lengths).tolist():
+            rows = (lengths == length).nonzero().flatten()
+            n = int(length)
+            z = None if cond is None else cond[rows] if cond.dim() == 2 else cond[rows, :n]
+            h = self.forward(x[rows, :n], z, context[rows, :n])
+            if out is None:
+                out = h.new_zeros(x.shape[0], x.shape[1], x.shape[2], h.shape[-1])
+            out[rows, :n] = h
+        return out
+
     # --- incremental-state protocol (optional; see the class docstring) ---
 
     def start(self, request: SampleRequest) -> Any:

@@ -9,6 +9,7 @@ from torch import nn
 
 from .backbone import Backbone
 from .head import Head
+from .masking import all_full, frame_mask
 from .sampler import SampleRequest, SampleResult, Sampler
 
 
@@ -34,12 +35,28 @@ class SpectrogramModel(nn.Module):
         self.head = head
 
     def log_prob(
-        self, x: torch.Tensor, cond: torch.Tensor | None = None, context: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``x: (batch, frames, bins)`` → per-element log-density ``(batch, frames, bins)`` in nats.
-        ``cond`` and ``context`` as in :meth:`melforge.core.backbone.Backbone.forward`."""
-        params = self.head(self.backbone(x, cond, context))  # (batch, frames, bins, num_params)
-        return self.head.log_prob(params, x)
+        ``cond`` and ``context`` as in :meth:`melforge.core.backbone.Backbone.forward`.
+
+        ``lengths: (batch,)`` valid frames per row of a right-padded batch (or ``None``): the
+        valid positions then equal those of each clip alone
+        (:meth:`~melforge.core.backbone.Backbone.forward_padded`) and padded positions are 0."""
+        if all_full(lengths, x.shape[1]):
+            h = self.backbone(x, cond, context)
+        else:
+            h = self.backbone.forward_padded(x, cond, context, lengths)
+        params = self.head(h)  # (batch, frames, bins, num_params)
+        with torch.autocast(params.device.type, enabled=False):  # NLL in fp32 (or wider) under mixed precision
+            lp = self.head.log_prob(_at_least_fp32(params), _at_least_fp32(x))
+        if not all_full(lengths, x.shape[1]):
+            lp = torch.where(frame_mask(lengths, x.shape[1]).unsqueeze(-1), lp, torch.zeros((), dtype=lp.dtype))
+        return lp
 
     def nll(
         self, x: torch.Tensor, cond: torch.Tensor | None = None, context: torch.Tensor | None = None
@@ -51,6 +68,11 @@ class SpectrogramModel(nn.Module):
     def sample(self, sampler: Sampler, request: SampleRequest) -> SampleResult:
         """Draw ``request`` with ``sampler`` (see :class:`melforge.core.sampler.Sampler`)."""
         return sampler.sample(self, request)
+
+
+def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 when it is a narrower float (fp16, bf16); float32/float64 unchanged."""
+    return t.float() if t.is_floating_point() and torch.finfo(t.dtype).bits < 32 else t
 
 
 def nats_to_bits(nats: float) -> float:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .masking import scaled_lengths
 from .model import SpectrogramModel
 from .sampler import SampleRequest, SampleResult, Sampler
 from .tiers import TierSchedule, interleave, tier_axis
@@ -63,7 +64,11 @@ class MultiscaleModel(nn.Module):
         return int(self.tiers[0].backbone.cond_features)
 
     def tier_log_probs(
-        self, x: torch.Tensor, cond: torch.Tensor | None = None, tiers: list[int] | None = None
+        self,
+        x: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        tiers: list[int] | None = None,
+        lengths: torch.Tensor | None = None,
     ) -> dict[int, torch.Tensor]:
         """Per-element log-density of each tier under teacher forcing.
 
@@ -72,19 +77,54 @@ class MultiscaleModel(nn.Module):
                 :meth:`TierSchedule.check`).
             cond: ``(batch, C)`` or ``None`` (the same ``z`` for every tier).
             tiers: 1-based tiers to evaluate (default: all).
+            lengths: ``(batch,)`` valid frames per row of a right-padded batch (multiples of
+                the schedule's ``time_factor``), or ``None``: the valid elements' densities
+                then equal those of each clip alone, and padded elements are 0.
 
         Returns:
             ``{g: (batch, frames_g, bins_g)}`` log ``p(x_g | x_<g)`` in nats per element.
+
+        Raises:
+            ValueError: a shape that does not divide into the tiers, or lengths that are not
+                multiples of ``time_factor``.
         """
         parts = self.schedule.split(x)
         wanted = range(1, self.n_tiers + 1) if tiers is None else tiers
-        return {g: self.tiers[g - 1].log_prob(parts[g - 1][0], cond, parts[g - 1][1]) for g in wanted}
+        out = {}
+        for g in wanted:
+            x_g, context = parts[g - 1]
+            tier_lengths = None if lengths is None else scaled_lengths(lengths, x.shape[1], x_g.shape[1])
+            out[g] = self.tiers[g - 1].log_prob(x_g, cond, context, tier_lengths)
+        return out
+
+    def tier_nll_sums(
+        self,
+        x: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        tiers: list[int] | None = None,
+        lengths: torch.Tensor | None = None,
+    ) -> dict[int, tuple[torch.Tensor, int]]:
+        """``{g: (summed NLL in nats over the valid elements of tier g, their count)}``: the
+        NLL accounting of a padded batch (arguments as in :meth:`tier_log_probs`)."""
+        out = {}
+        for g, lp in self.tier_log_probs(x, cond, tiers, lengths).items():
+            if lengths is None:
+                count = lp.numel()
+            else:
+                count = int(scaled_lengths(lengths, x.shape[1], lp.shape[1]).sum()) * lp.shape[2]
+            out[g] = (-lp.sum(), count)
+        return out
 
     def tier_nlls(
-        self, x: torch.Tensor, cond: torch.Tensor | None = None, tiers: list[int] | None = None
+        self,
+        x: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        tiers: list[int] | None = None,
+        lengths: torch.Tensor | None = None,
     ) -> dict[int, torch.Tensor]:
-        """``{g: scalar}`` mean NLL of tier ``g`` in nats per element of that tier."""
-        return {g: -lp.mean() for g, lp in self.tier_log_probs(x, cond, tiers).items()}
+        """``{g: scalar}`` mean NLL of tier ``g`` in nats per valid element of that tier
+        (arguments as in :meth:`tier_log_probs`; padding is not counted)."""
+        return {g: total / count for g, (total, count) in self.tier_nll_sums(x, cond, tiers, lengths).items()}
 
     def log_prob(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """``log p(x) = Σ_g log p(x_g | x_<g)`` (eq. 10), summed over elements: ``(batch,)`` nats."""

@@ -5,6 +5,7 @@ validation, atomic and exactly resumable checkpoints), with a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -15,13 +16,15 @@ import torch
 
 from .atomic import atomic_path
 from .checkpoint import LAST, CheckpointWriteError, load_checkpoint, save_checkpoint
-from .crops import CropSampler, fixed_crops
+from .crops import CropSampler, ValidationSet
+from .device import Placement, place_experiment
 from .divergence import DivergenceDetector
 from .experiment import Experiment, build_experiment
 from .multiscale import MultiscaleModel
 from .optim import apply_optimizer_config, make_optimizer
+from .distributed import SilentReporter
 from .reporting import Reporter, log, write_metrics
-from .run_dir import check_resume, locked_run_dir, remove_stale_temp_files
+from .run_dir import RunDirectoryBusy, check_resume, locked_run_dir, remove_stale_temp_files
 
 
 class TrainingDiverged(RuntimeError):
@@ -38,22 +41,32 @@ def batch_generator(seed: int, step: int) -> torch.Generator:
 
 @torch.no_grad()
 def evaluate(
-    model: MultiscaleModel, crops: torch.Tensor, batch_size: int, cond: torch.Tensor | None = None
+    model: MultiscaleModel, valid: ValidationSet, batch_size: int, cond: torch.Tensor | None = None,
+    *, placement: Placement | None = None,
 ) -> dict[int, float]:
-    """Mean NLL of every tier, ``{g: nats per element of tier g}``, over
-    ``crops: (n, frames, bins)`` (``cond: (n, C)`` aligned with them, or ``None``)."""
+    """Mean NLL of every tier, ``{g: nats per valid element of tier g}``, over every piece of
+    ``valid`` (batched by length, padding not counted); ``cond: (pieces, C)`` aligned with
+    ``valid.pieces``, or ``None``. With ``placement`` the batches run on its device and in its
+    precision (the NLL itself in fp32), and data-parallel ranks share them (batch ``k`` on rank
+    ``k mod world size``), summing totals and counts over the ranks: every rank returns the same."""
+    placement = placement or Placement.local()
+    group, device = placement.group, placement.device
     was_training = model.training
     model.eval()
-    totals: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    for start in range(0, len(crops), batch_size):
-        x = crops[start : start + batch_size]
-        z = cond[start : start + batch_size] if cond is not None else None
-        for g, lp in model.tier_log_probs(x, z).items():
-            totals[g] = totals.get(g, 0.0) - float(lp.sum())
-            counts[g] = counts.get(g, 0) + lp.numel()
+    totals = torch.zeros(2, model.n_tiers, dtype=torch.float64)  # [summed NLL, element count] per tier
+    for k, (x, lengths, idx) in enumerate(valid.batches(batch_size)):
+        if k % group.world_size != group.rank:
+            continue
+        z = cond[idx].to(device) if cond is not None else None
+        lengths = lengths.to(device) if lengths is not None else None
+        with placement.precision.autocast():
+            sums = model.tier_nll_sums(x.to(device), z, None, lengths)
+        for g, (total, count) in sums.items():
+            totals[0, g - 1] += float(total)
+            totals[1, g - 1] += count
+    totals = group.sum(totals)
     model.train(was_training)
-    return {g: totals[g] / counts[g] for g in sorted(totals)}
+    return {g: float(totals[0, g - 1] / totals[1, g - 1]) for g in range(1, model.n_tiers + 1)}
 
 
 def train_tiers(cfg: dict[str, Any], n_tiers: int) -> list[int]:
@@ -73,31 +86,39 @@ def train_tiers(cfg: dict[str, Any], n_tiers: int) -> list[int]:
 
 @dataclass
 class TrainingData:
-    """Normalised training crops and the fixed validation crops of an experiment.
+    """Normalised training batches and the validation set of an experiment.
 
     Attributes:
-        train: draws ``(batch, crop_frames, bins)`` crops with their speaker labels.
-        valid: ``(n, crop_frames, bins)`` fixed validation crops.
-        valid_cond: ``(n, speakers)`` their one-hot speakers, or ``None``.
-        crop_frames: frames per crop.
+        train: draws right-padded ``(batch, frames ≤ crop_frames, bins)`` batches with their
+            lengths and speaker labels (bucketed by length).
+        valid: every validation clip, in pieces of at most ``crop_frames`` frames.
+        valid_cond: ``(pieces, speakers)`` one-hot speaker of each piece, or ``None``.
+        crop_frames: the longest crop, in frames (``data.crop_frames``, a maximum).
     """
 
     train: CropSampler
-    valid: torch.Tensor
+    valid: ValidationSet
     valid_cond: torch.Tensor | None
     crop_frames: int
 
     @classmethod
     def from_experiment(cls, exp: Experiment) -> "TrainingData":
-        """Crops of ``exp``'s corpus, normalised with its normaliser (``cfg["data"]`` keys
-        ``crop_frames`` and ``valid_crops``)."""
+        """Batches of ``exp``'s corpus, normalised with its normaliser (``cfg["data"]`` keys
+        ``crop_frames``, ``min_frames``, ``buckets`` and ``valid_crops``; lengths are multiples
+        of the model's time factor)."""
         corpus, normalizer, dcfg = exp.load_corpus(), exp.normalizer, exp.cfg["data"]
-        crop_frames = int(dcfg["crop_frames"])
-        train = CropSampler([normalizer.normalize(f) for f in corpus.train], crop_frames, speakers=corpus.train_speakers)
-        valid, sources = fixed_crops(
-            [normalizer.normalize(f) for f in corpus.valid], crop_frames, int(dcfg["valid_crops"]), with_sources=True
+        crop_frames, multiple = int(dcfg["crop_frames"]), exp.model.schedule.time_factor
+        min_frames = dcfg.get("min_frames")
+        train = CropSampler(
+            [normalizer.normalize(f) for f in corpus.train], crop_frames, multiple=multiple, min_frames=min_frames,
+            buckets=int(dcfg.get("buckets", 8)), speakers=corpus.train_speakers,
         )
-        valid_cond = exp.speakers.one_hot([corpus.valid_speakers[k] for k in sources]) if exp.speakers else None
+        cap = dcfg.get("valid_crops")
+        valid = ValidationSet.build(
+            [normalizer.normalize(f) for f in corpus.valid], crop_frames, multiple=multiple, min_frames=min_frames,
+            max_pieces=None if cap is None else int(cap),
+        )
+        valid_cond = exp.speakers.one_hot([corpus.valid_speakers[k] for k in valid.sources]) if exp.speakers else None
         return cls(train, valid, valid_cond, crop_frames)
 
 
@@ -145,51 +166,79 @@ def train(cfg: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     are applied and logged. ``config.yaml`` is written after that check. The run holds an
     exclusive lock on ``run_dir`` throughout.
 
+    ``device`` and ``precision`` say where and how the model runs (:mod:`melforge.core.device`,
+    :mod:`melforge.core.precision`). Started by ``torchrun`` (or as a SLURM job step of several
+    tasks) the processes train one model data-parallel (:mod:`melforge.core.distributed`):
+    ``train.batch_size`` rows per rank, rank 0's ``run_dir``, and only rank 0 writes there.
+
     Returns:
-        The metrics written to ``metrics.json`` (NLLs in nats per element, bits alongside).
+        The metrics written to ``metrics.json`` (NLLs in nats per element, bits alongside); on
+        ranks other than 0, the same NLLs (nothing is written).
 
     Raises:
         RunDirectoryBusy: another process is training in ``run_dir`` (names its PID).
+        DeviceError, PrecisionError, LaunchError: a device that is not there, an unknown
+            precision, an inconsistent launcher environment (named).
         ResumeMismatch: the checkpoint was trained with other architecture or data keys.
         TrainingDiverged: see :class:`TrainingDiverged` (nothing is written for that step).
         DatasetError, EntryConfigError, UnknownEntryError: bad data or config (named).
         ValueError: shapes that do not divide into the tiers (names ``data.crop_frames``,
             ``sample.frames`` or ``sample.prime_frames``).
     """
-    with locked_run_dir(run_dir) as run_dir:
-        return _train_locked(cfg, run_dir)
+    with Placement.start(cfg) as placement, contextlib.ExitStack() as stack:
+        group = placement.group
+        run_dir = Path(group.broadcast(str(run_dir)))  # every rank trains into rank 0's directory
+        busy = None
+        if group.is_main:  # the lock is rank 0's; the others never touch the directory
+            try:
+                stack.enter_context(locked_run_dir(run_dir))
+            except RunDirectoryBusy as exc:
+                busy = exc
+        else:
+            group.quiet_logging()
+        group.agree(busy)
+        return _train_locked(cfg, run_dir, placement)
 
 
-def _train_locked(cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    stale = remove_stale_temp_files(run_dir)  # under the lock: their writers are dead
+def _train_locked(cfg: dict[str, Any], run_dir: Path, placement: Placement) -> dict[str, Any]:
+    group = placement.group
+    stale = remove_stale_temp_files(run_dir) if group.is_main else []  # under the lock: their writers are dead
     if stale:
         log.warning(f"removed {len(stale)} temporary file(s) left by interrupted writes: "
                     f"{', '.join(str(p.relative_to(run_dir)) for p in stale)}")
     torch.set_num_threads(int(cfg.get("threads", 2)))
     ckpt_dir = run_dir / "checkpoints"
     resume = cfg["train"].get("resume", True) and (ckpt_dir / LAST).exists()
-    state = load_checkpoint(ckpt_dir / LAST) if resume else None
+    state = load_checkpoint(ckpt_dir / LAST, map_location=placement.device) if resume else None
     optimizer_changes = check_resume(ckpt_dir / LAST, state["config"], cfg) if state is not None else []
-    _write_yaml(run_dir / "config.yaml", cfg)
-    exp = build_experiment(cfg, state=state)
+    if group.is_main:
+        _write_yaml(run_dir / "config.yaml", cfg)
+    exp = group.main_first(lambda: build_experiment(cfg, state=state))  # rank 0 fills the feature cache
     check_shapes(exp)
-    write_metrics(run_dir / "skipped.json", {"skipped": exp.load_corpus().skipped})  # every run, cache or not
+    if group.is_main:
+        write_metrics(run_dir / "skipped.json", {"skipped": exp.load_corpus().skipped})  # every run, cache or not
     data = TrainingData.from_experiment(exp)
+    place_experiment(exp, placement.device)  # the model on the device, samplers that run there
     optimizer = make_optimizer(exp.model.parameters(), cfg["optimizer"])
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         apply_optimizer_config(optimizer, cfg["optimizer"])
+        placement.precision.load_state_dict(state.get("precision"))
         for change in optimizer_changes:
             log.warning(f"resuming with a changed {change} (the config's value is used)")
         log.info(f"resuming from {ckpt_dir / LAST} at step {int(state['step'])}")
     step = int(state["step"]) if state is not None else 0
     shapes = exp.model.schedule.shapes(data.crop_frames, exp.representation.n_bins)
-    reporter = Reporter(
-        run_dir, shapes, exp.model.n_tiers, step, int(cfg["train"]["max_steps"]), state.get("metrics", {}) if state else {}
-    )
+    metrics = state.get("metrics", {}) if state else {}
+    if group.is_main:
+        reporter = Reporter(run_dir, shapes, exp.model.n_tiers, step, int(cfg["train"]["max_steps"]), metrics)
+    else:
+        reporter = SilentReporter(shapes, exp.model.n_tiers, metrics)
     try:
-        end_step, recent, elapsed = training_loop(exp, data, optimizer, reporter, run_dir / "checkpoints", state)
-        return finish(exp, data, reporter, run_dir, end_step, end_step - step, recent, elapsed)
+        end_step, recent, elapsed = training_loop(exp, data, optimizer, reporter, run_dir / "checkpoints", state, placement)
+        if not group.is_main:
+            return reporter.summary(recent, {"rank": group.rank})
+        return finish(exp, data, reporter, run_dir, end_step, end_step - step, recent, elapsed, placement)
     finally:
         reporter.close()
 
@@ -201,9 +250,18 @@ def training_loop(
     reporter: Reporter,
     ckpt_dir: Path,
     state: dict[str, Any] | None,
+    placement: Placement | None = None,
 ) -> tuple[int, dict[str, list[float]], float]:
     """Update ``exp.model`` until ``train.max_steps``, validating (into ``reporter``) and
     checkpointing (into ``ckpt_dir``) on the way; ``state`` is the checkpoint resumed from.
+
+    ``placement`` (default: one process on the CPU in fp32) gives the device, the precision
+    and the data-parallel group. Every rank draws the step's whole batch of
+    ``train.batch_size × world size`` rows and trains on its own slice; the NLL of each tier is
+    its summed NLL over the rank's valid elements divided by the count over all ranks' (times
+    the world size, which DDP's gradient average divides out), so the update equals one
+    process's on the whole batch. Losses are averaged over the ranks before they are logged or
+    checked, so every rank stops together; only rank 0 writes checkpoints.
 
     Returns:
         ``(final step, recent training NLLs per tier, seconds spent in this call)``.
@@ -214,10 +272,14 @@ def training_loop(
             previous one is intact.
     """
     cfg, model = exp.cfg, exp.model
+    placement = placement or Placement.local()
+    group, device, precision = placement.group, placement.device, placement.precision
     tcfg = cfg["train"]
     seed = int(cfg.get("seed", 0))
     batch_size, max_steps, log_every = int(tcfg["batch_size"]), int(tcfg["max_steps"]), int(tcfg["log_every"])
     trained = train_tiers(cfg, model.n_tiers)
+    # tier_nll_sums, through DDP when there are several ranks (its backward averages the gradients)
+    nll_sums = group.wrap(model, "tier_nll_sums", device, find_unused=len(trained) < model.n_tiers)
     step = int(state["step"]) if state is not None else 0
     saved_step: int | None = step if state is not None else None  # step of checkpoints/last.pt
     dcfg = tcfg.get("divergence") or {}
@@ -228,8 +290,9 @@ def training_loop(
         detector.load_state_dict(state.get("divergence", {}))
     recent: dict[str, list[float]] = {k: list(v) for k, v in reporter.metrics.get("recent_train_nll", {}).items()}
     if state is None:
-        reporter.validation(0, evaluate(model, data.valid, batch_size, data.valid_cond), prefix="valid_nll_step0")
-        reporter.image("data/valid_crop", exp.representation.to_image(exp.normalizer.denormalize(data.valid[0].numpy())), 0)
+        reporter.validation(0, evaluate(model, data.valid, batch_size, data.valid_cond, placement=placement),
+                            prefix="valid_nll_step0")
+        reporter.image("data/valid_crop", exp.representation.to_image(exp.normalizer.denormalize(data.valid.pieces[0].numpy())), 0)
 
     def checkpoint_state() -> dict[str, Any]:
         reporter.metrics["recent_train_nll"] = recent
@@ -243,60 +306,73 @@ def training_loop(
             "speakers": exp.speakers.labels if exp.speakers else None,
             "metrics": reporter.metrics,
             "divergence": detector.state_dict(),
+            "precision": precision.state_dict(),
         }
 
+    reporter.metrics["train_frames_this_run"] = 0
     start_time = time.perf_counter()
     budget = tcfg.get("max_seconds")  # wall-clock budget of this call (equal-compute comparisons)
     model.train()
     try:
         while step < max_steps:
-            x, labels = data.train.draw(batch_size, batch_generator(seed, step))
-            cond = exp.speakers.one_hot(labels) if exp.speakers else None
-            nlls = model.tier_nlls(x, cond, trained)  # {g: nats per element of tier g}
+            batch = data.train.draw(batch_size * group.world_size, batch_generator(seed, step))  # the global batch
+            reporter.metrics["train_frames_this_run"] += int(batch[1].sum())  # valid frames, padding excluded
+            x, lengths, labels = group.rows(batch)  # this rank's rows
+            cond = exp.speakers.one_hot(labels).to(device) if exp.speakers else None
+            with precision.autocast():
+                sums = nll_sums(x.to(device), cond, trained, lengths.to(device))  # {g: (summed NLL, count)}
+            counts = group.sum(torch.tensor([float(sums[g][1]) for g in trained]))  # valid elements, all ranks
+            nlls = {g: sums[g][0] * (group.world_size / float(counts[k])) for k, g in enumerate(trained)}
             loss = sum(nlls.values())
-            loss_value = float(loss.detach())
+            reported = group.mean(torch.stack([nlls[g].detach() for g in trained]))  # {g: nats per valid element}
+            loss_value = float(reported.sum())
             if not math.isfinite(loss_value):
                 raise TrainingDiverged(_diverged_message(f"non-finite loss ({loss_value})", step, detector, ckpt_dir, saved_step))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            precision.backward(loss)  # DDP all-reduces the gradients here
+            precision.unscale(optimizer)
             grad_norms = {}
             for g in trained:  # each tier is clipped on its own: the tiers train independently
                 grad_norms[g] = float(
                     torch.nn.utils.clip_grad_norm_(model.tiers[g - 1].parameters(), float(tcfg["grad_clip"]))
                 )
-                if not math.isfinite(grad_norms[g]):
+                if not math.isfinite(grad_norms[g]) and not precision.skips_overflow:  # fp16: the scaler skips the step
                     raise TrainingDiverged(_diverged_message(
                         f"non-finite gradient norm of tier {g} ({grad_norms[g]})", step, detector, ckpt_dir, saved_step
                     ))
             verdict = detector.update(step + 1, loss_value)
             if verdict.diverged:
                 raise TrainingDiverged(_diverged_message(verdict.reason, step, detector, ckpt_dir, saved_step))
-            optimizer.step()
+            precision.step(optimizer)
             step += 1
-            for g, value in nlls.items():
-                recent[str(g)] = (recent.get(str(g), []) + [value.item()])[-log_every:]
+            for k, g in enumerate(trained):
+                recent[str(g)] = (recent.get(str(g), []) + [float(reported[k])])[-log_every:]
             reporter.train_step(step)
             last = step == max_steps or (budget is not None and time.perf_counter() - start_time >= float(budget))
             if step % log_every == 0 or last:
                 reporter.train_log(step, recent, grad_norms, optimizer.param_groups[0]["lr"])
             if step % int(tcfg["valid_every"]) == 0 or last:
-                reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond))
+                reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond, placement=placement))
             if step % int(tcfg["checkpoint_every"]) == 0 or last:
                 if verdict.suspect:  # never promote a state that may be diverging to last.pt
                     log.warning(f"step {step}: checkpoint skipped, {verdict.reason}")
                 else:
                     reporter.writer.flush()  # TensorBoard holds every point up to the checkpoint
-                    try:
-                        path = save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
-                        log.info(f"step {step}: wrote checkpoint {path} and {LAST}")
-                    except CheckpointWriteError as exc:
-                        held = f"step {saved_step}" if saved_step is not None else "nothing yet"
-                        raise CheckpointWriteError(f"training stopped at step {step}: {exc} (it holds {held})") from exc
+                    failure = None
+                    if group.is_main:  # rank 0 writes; the others learn whether it could
+                        try:
+                            path = save_checkpoint(ckpt_dir, step, checkpoint_state(), keep=int(tcfg.get("keep_checkpoints", 3)))
+                            log.info(f"step {step}: wrote checkpoint {path} and {LAST}")
+                        except CheckpointWriteError as exc:
+                            held = f"step {saved_step}" if saved_step is not None else "nothing yet"
+                            failure = CheckpointWriteError(f"training stopped at step {step}: {exc} (it holds {held})")
+                            failure.__cause__ = exc
+                    group.agree(failure)
                     saved_step = step
             if last:
                 break
         if "valid_nll" not in reporter.metrics:  # resumed at max_steps: nothing trained in this call
-            reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond))
+            reporter.validation(step, evaluate(model, data.valid, batch_size, data.valid_cond, placement=placement))
     finally:
         reporter.bar.close()
     return step, recent, time.perf_counter() - start_time
@@ -304,9 +380,11 @@ def training_loop(
 
 def finish(
     exp: Experiment, data: TrainingData, reporter: Reporter, run_dir: Path, step: int, steps_run: int,
-    recent: dict, elapsed: float,
+    recent: dict, elapsed: float, placement: Placement | None = None,
 ) -> dict[str, Any]:
-    """Draw the final samples (``cfg["sample"]``), write ``metrics.json`` and return it."""
+    """Draw the final samples (``cfg["sample"]``, on ``placement``'s device), write
+    ``metrics.json`` and return it (rank 0's work)."""
+    placement = placement or Placement.local()
     import numpy as np
     import soundfile
 
@@ -326,9 +404,13 @@ def finish(
         "samplers": [type(s).__name__ for s in exp.samplers],
         "train_clips": len(corpus.train),
         "valid_clips": len(corpus.valid),
-        "valid_crops": int(data.valid.shape[0]),
+        "valid_crops": len(data.valid),
+        "valid_frames": data.valid.frames,
         "train_seconds_this_run": elapsed,
-        "train_elements_per_second": steps_run * int(cfg["train"]["batch_size"]) * data.crop_frames
+        "device": str(placement.device),
+        "precision": placement.precision.name,
+        "ranks": placement.group.world_size,
+        "train_elements_per_second": reporter.metrics.get("train_frames_this_run", 0)
         * exp.representation.n_bins / max(elapsed, 1e-9),
     }))
     if int(scfg.get("count", 0)) > 0:

@@ -48,15 +48,17 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, compose_trai
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, compose_train, tiny_train, monkeypatch):
     cfg = compose_train(*tiny_train, "train.max_steps=6")
-    real_nlls = MultiscaleModel.tier_nlls
+    real_sums = MultiscaleModel.tier_nll_sums  # what the training step calls (validation too, with tiers=None)
     calls = {"n": 0}
 
-    def flaky_nlls(self, x, cond=None, tiers=None):
+    def flaky_sums(self, x, cond=None, tiers=None, lengths=None):
+        sums = real_sums(self, x, cond, tiers, lengths)
+        if tiers is None:  # a validation pass
+            return sums
         calls["n"] += 1
-        nlls = real_nlls(self, x, cond, tiers)
-        return {g: v * float("nan") for g, v in nlls.items()} if calls["n"] == 4 else nlls
+        return {g: (total * float("nan"), n) for g, (total, n) in sums.items()} if calls["n"] == 4 else sums
 
-    monkeypatch.setattr(MultiscaleModel, "tier_nlls", flaky_nlls)
+    monkeypatch.setattr(MultiscaleModel, "tier_nll_sums", flaky_sums)
     with pytest.raises(TrainingDiverged) as err:
         train(cfg, tmp_path)
     message = str(err.value)

@@ -113,7 +113,7 @@ class MelNet(Backbone):
         return self.central_layers is not None
 
     def conditioning(
-        self, cond: torch.Tensor | None, context: torch.Tensor | None
+        self, cond: torch.Tensor | None, context: torch.Tensor | None, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The conditioning terms of the input layers, ``(W^t_z z, W^f_z z)`` (eq. 8–9), each
         ``(batch, frames, bins, H)`` or broadcastable to it (``(batch, 1, 1, H)`` for a per-item
@@ -123,6 +123,7 @@ class MelNet(Backbone):
             cond: ``(batch, C)`` (broadcast along time and frequency, §4.3) or
                 ``(batch, frames, bins, C)``, or ``None``.
             context: ``x_<g: (batch, frames, bins)`` of an upsampling tier, or ``None``.
+            lengths: ``(batch,)`` valid frames of a right-padded batch, or ``None``.
 
         Raises:
             ValueError: ``cond`` or ``context`` given to a tier that takes none, missing where
@@ -148,17 +149,31 @@ class MelNet(Backbone):
         else:
             if context is None:
                 raise ValueError("melnet: an upsampling tier needs its context x_<g of shape (batch, frames, bins)")
-            feats = self.feature_network(context)  # (B, T, F, H_fe), §5.1
+            feats = self.feature_network(context, lengths)  # (B, T, F, H_fe), §5.1
             terms.append((self.time_context(feats), self.freq_context(feats)))
         if not terms:
             return None
         return sum(t for t, _ in terms), sum(f for _, f in terms)
 
+    def forward_padded(
+        self, x: torch.Tensor, cond: torch.Tensor | None, context: torch.Tensor | None, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`forward` on a right-padded batch (see
+        :meth:`melforge.core.backbone.Backbone.forward_padded`) in one pass: the stacks are
+        causal in time, and the feature-extraction network runs its backward-in-time RNN over
+        each clip's valid frames only."""
+        return self.forward(x, cond, context, lengths=lengths)
+
     def forward(
-        self, x: torch.Tensor, cond: torch.Tensor | None = None, context: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``x: (batch, frames, bins)`` → ``h^f[L]: (batch, frames, bins, H)``, where position
-        ``(i, j)`` depends only on ``x_<ij`` (row-major), ``cond`` and all of ``context``.
+        ``(i, j)`` depends only on ``x_<ij`` (row-major), ``cond`` and all of ``context``
+        (of its own clip, when ``lengths: (batch,)`` gives the valid frames of a padded batch).
 
         Raises:
             ValueError: ``x`` not 3-D, ``context`` of another shape, or see :meth:`conditioning`.
@@ -169,7 +184,7 @@ class MelNet(Backbone):
             raise ValueError(f"melnet: context shape {tuple(context.shape)} != tier shape {tuple(x.shape)}")
         h_t = self.time_input(shift_time(x).unsqueeze(-1))  # (B, T, F, H), eq. 8
         h_f = self.freq_input(shift_freq(x).unsqueeze(-1))  # (B, T, F, H), eq. 9
-        z = self.conditioning(cond, context)
+        z = self.conditioning(cond, context, lengths)
         if z is not None:
             h_t = h_t + z[0]
             h_f = h_f + z[1]
