@@ -3,7 +3,8 @@
 Each chorale score is written to MIDI by music21, every non-drum part is set to General-MIDI
 program 0 (acoustic grand) and rendered with FluidSynth (FluidR3_GM). Renders are cached as mono
 float wav files under ``cache_dir("piano", ...)``, so only the first use pays (about 1 s per
-chorale).
+chorale). :class:`RenderedScores` is the score → MIDI → program → FluidSynth → cache pipeline,
+shared with other score datasets (:mod:`melforge.datasets.gm_music`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import sys
 import tempfile
+import warnings
+from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from melforge.core.paths import cache_dir
 from .fluidsynth import GAIN, render_midi_file, render_midi_notes, set_program
 from .resample import resample
 
-__all__ = ["BachChoralesPiano", "chorale_names", "render_midi_notes"]
+__all__ = ["BachChoralesPiano", "RenderedScores", "chorale_names", "render_midi_notes"]
 
 #: Bumped when rendering changes; part of the cache folder and of the fingerprint.
 RENDER_VERSION = 1
@@ -50,7 +53,133 @@ def _score_path(stem: str) -> Path:
     return paths[0]
 
 
-class BachChoralesPiano(AudioDataset):
+class RenderedScores(AudioDataset):
+    """music21 scores rendered with FluidSynth on a General-MIDI program each, cached as wav.
+
+    Subclasses say which scores (:meth:`names`, :meth:`score_path`), on which program
+    (:meth:`program`), where the renders are kept (:meth:`cache_folder`, :meth:`cache_file`) and
+    how clips are named (:meth:`clip_id`). Each score is written to MIDI by music21, every
+    non-drum part is set to its program (:func:`melforge.datasets.fluidsynth.set_program`) and
+    rendered with FluidSynth (FluidR3_GM) at ``sr_render`` Hz into a mono float wav.
+
+    Args:
+        sr_render: FluidSynth's sample rate, Hz; ``None`` renders at the rate :meth:`clips` asks
+            for (one cache per rate, no resampling).
+        seconds: keep only the first ``seconds`` of each score; ``None`` keeps all.
+        skip_failures: True: a score that music21 or FluidSynth cannot render is skipped with a
+            warning naming it (remembered in the cache) and a count at the end; False: it raises.
+
+    Raises:
+        ValueError: ``seconds <= 0`` or a non-positive ``sr_render``.
+    """
+
+    def __init__(self, sr_render: int | None = 22050, seconds: float | None = None, *, skip_failures: bool = False):
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"seconds must be > 0 or None, got {seconds}")
+        if sr_render is not None and sr_render <= 0:
+            raise ValueError(f"sr_render must be > 0 or None, got {sr_render}")
+        self.sr_render = None if sr_render is None else int(sr_render)
+        self.seconds = None if seconds is None else float(seconds)
+        self.skip_failures = bool(skip_failures)
+
+    @abstractmethod
+    def names(self) -> list[str]:
+        """Names of the scores used, in clip order."""
+
+    @abstractmethod
+    def score_path(self, name: str) -> Path:
+        """The corpus file of score ``name``."""
+
+    @abstractmethod
+    def program(self, name: str) -> int:
+        """General-MIDI program (0-based) that plays score ``name``."""
+
+    @abstractmethod
+    def cache_folder(self, sr: int) -> Path:
+        """Folder of the renders at ``sr`` Hz (created if missing)."""
+
+    @abstractmethod
+    def clip_id(self, name: str) -> str:
+        """Clip id of score ``name``."""
+
+    def cache_file(self, name: str, sr: int) -> Path:
+        """The cached render of ``name`` at ``sr`` Hz (default ``<folder>/<name>.wav``)."""
+        return self.cache_folder(sr) / f"{name}.wav"
+
+    def _render(self, name: str, target: Path, sr: int) -> None:
+        """Score → MIDI (music21) → program (mido) → FluidSynth → mono wav at ``target``."""
+        from music21 import converter
+
+        with tempfile.TemporaryDirectory(prefix="melforge-scores-") as tmp:
+            raw, played = Path(tmp) / "score.mid", Path(tmp) / "played.mid"
+            converter.parse(self.score_path(name)).write("midi", fp=str(raw))
+            set_program(raw, played, program=self.program(name))
+            audio = render_midi_file(played, sr)  # (samples,)
+        if not np.any(audio):
+            raise DatasetError(f"FluidSynth rendered score {name} as silence")
+
+        def write(tmp: Path) -> None:
+            sf.write(str(tmp), audio, sr, format="WAV", subtype="FLOAT")
+
+        atomic_write(target, write)
+
+    def prepare(self, sr: int | None = None) -> list[Path]:
+        """Render every score not yet in the cache; returns the cached wav paths in clip order
+        (without the skipped scores). ``sr`` is the render rate when ``sr_render`` is None.
+
+        Raises:
+            DatasetError: FluidSynth is missing and cannot be installed, a render fails (unless
+                ``skip_failures``), or every score failed.
+        """
+        sr = self._render_rate(sr)
+        names = self.names()
+        paths = [self.cache_file(name, sr) for name in names]
+        failed_marks = [path.with_suffix(".failed") for path in paths]
+        missing = [(n, p) for n, p, f in zip(names, paths, failed_marks) if not p.exists() and not f.exists()]
+        if missing:
+            print(
+                f"melforge: rendering {len(missing)} scores with FluidSynth into "
+                f"{paths[0].parent} (first use)…",
+                file=sys.stderr,
+            )
+            for name, path in missing:
+                try:
+                    self._render(name, path, sr)
+                except Exception as err:  # music21 raises many kinds on scores it cannot convert
+                    if not self.skip_failures:
+                        raise
+                    warnings.warn(f"melforge: skipping score {name}: {type(err).__name__}: {err}", stacklevel=2)
+                    atomic_write(path.with_suffix(".failed"), lambda tmp, e=err: tmp.write_text(f"{type(e).__name__}: {e}\n"))
+        kept = [p for p in paths if p.exists()]
+        if len(kept) < len(paths):
+            warnings.warn(f"melforge: {len(paths) - len(kept)} of {len(paths)} scores could not be rendered (see {paths[0].parent}/*.failed)", stacklevel=2)
+        if not kept:
+            raise DatasetError(f"none of the {len(paths)} scores could be rendered (see {paths[0].parent})")
+        return kept
+
+    def _render_rate(self, sr: int | None) -> int:
+        if self.sr_render is not None:
+            return self.sr_render
+        if sr is None:
+            raise ValueError("sr_render is None: prepare(sr) needs the sample rate to render at")
+        return int(sr)
+
+    def clips(self, sr: int) -> Iterator[AudioClip]:
+        """Yield each score as ``(samples,)`` float32 mono at ``sr`` Hz (rendered on first use,
+        then read from the cache), cut to ``seconds`` when set.
+
+        Raises:
+            DatasetError: see :meth:`prepare`.
+        """
+        by_file = {self.cache_file(n, self._render_rate(sr)): n for n in self.names()}
+        for path in self.prepare(sr):
+            audio, file_sr = sf.read(str(path), dtype="float32")  # (samples,)
+            if self.seconds is not None:
+                audio = audio[: int(round(self.seconds * file_sr))]
+            yield AudioClip(id=self.clip_id(by_file[path]), audio=resample(audio, file_sr, sr), sr=sr, speaker=None)
+
+
+class BachChoralesPiano(RenderedScores):
     """The first ``chorales`` Bach chorales (sorted by BWV file stem) played on a grand piano.
 
     Args:
@@ -67,11 +196,8 @@ class BachChoralesPiano(AudioDataset):
     ):
         if chorales is not None and chorales < 1:
             raise ValueError(f"chorales must be >= 1 or None, got {chorales}")
-        if seconds is not None and seconds <= 0:
-            raise ValueError(f"seconds must be > 0 or None, got {seconds}")
+        super().__init__(sr_render, seconds)
         self.chorales = None if chorales is None else int(chorales)
-        self.sr_render = int(sr_render)
-        self.seconds = None if seconds is None else float(seconds)
 
     def names(self) -> list[str]:
         """Stems of the chorales used, in clip order.
@@ -86,60 +212,18 @@ class BachChoralesPiano(AudioDataset):
             )
         return names if self.chorales is None else names[: self.chorales]
 
-    def cache_folder(self) -> Path:
+    def score_path(self, name: str) -> Path:
+        return _score_path(name)
+
+    def program(self, name: str) -> int:
+        return 0  # acoustic grand piano
+
+    def clip_id(self, name: str) -> str:
+        return f"bach/{name}"
+
+    def cache_folder(self, sr: int | None = None) -> Path:
         """Where the mono renders of this sample rate are kept (created if missing)."""
         return cache_dir("piano", f"bach-v{RENDER_VERSION}-sr{self.sr_render}")
-
-    def _render(self, stem: str, target: Path) -> None:
-        """Score → MIDI (music21) → program 0 (mido) → FluidSynth → mono wav at ``target``."""
-        from music21 import converter
-
-        with tempfile.TemporaryDirectory(prefix="melforge-piano-") as tmp:
-            raw, piano = Path(tmp) / "score.mid", Path(tmp) / "piano.mid"
-            converter.parse(_score_path(stem)).write("midi", fp=str(raw))
-            set_program(raw, piano, program=0)
-            audio = render_midi_file(piano, self.sr_render)  # (samples,)
-        if not np.any(audio):
-            raise DatasetError(f"FluidSynth rendered chorale {stem} as silence")
-
-        def write(tmp: Path) -> None:
-            sf.write(str(tmp), audio, self.sr_render, format="WAV", subtype="FLOAT")
-
-        atomic_write(target, write)
-
-    def prepare(self) -> list[Path]:
-        """Render every chorale not yet in the cache; returns the cached wav paths in clip order.
-
-        Raises:
-            DatasetError: FluidSynth is missing and cannot be installed, or a render fails.
-        """
-        folder = self.cache_folder()
-        paths = [folder / f"{stem}.wav" for stem in self.names()]
-        missing = [p for p in paths if not p.exists()]
-        if missing:
-            print(
-                f"melforge: rendering {len(missing)} Bach chorales with FluidSynth into {folder} "
-                "(first use)…",
-                file=sys.stderr,
-            )
-            for path in missing:
-                self._render(path.stem, path)
-        return paths
-
-    def clips(self, sr: int) -> Iterator[AudioClip]:
-        """Yield each chorale as ``(samples,)`` float32 mono at ``sr`` Hz (rendered on first use,
-        then read from the cache), cut to ``seconds`` when set.
-
-        Raises:
-            DatasetError: FluidSynth is missing and cannot be installed, or a render fails.
-        """
-        for path in self.prepare():
-            audio, file_sr = sf.read(str(path), dtype="float32")  # (samples,)
-            if self.seconds is not None:
-                audio = audio[: int(round(self.seconds * file_sr))]
-            yield AudioClip(
-                id=f"bach/{path.stem}", audio=resample(audio, file_sr, sr), sr=sr, speaker=None
-            )
 
     def fingerprint(self) -> str:
         """Hash of the chorale list, the options, the music21 version and the render settings."""

@@ -1,0 +1,149 @@
+"""Training music for seed 002's vocoder: music21 corpus pieces on a mix of General-MIDI sounds.
+
+Seed 002 trains on 13 hours of commercial loops (piano, guitars, harp, pads; §4.1), which cannot
+be had here. This dataset stands in with the scores that ship with music21 — Bach chorales and
+other Bach, Monteverdi madrigals, Palestrina masses, trecento pieces, Corelli, Haydn and Mozart
+quartets, Schumann, Joplin, Irish and Scottish tunes from Ryan's Mammoth Collection and more —
+each rendered with FluidSynth (FluidR3_GM) on one General-MIDI program: acoustic grand piano
+(0), Rhodes / Electric Piano 1 (4), church organ (19), string ensemble (48), nylon guitar (24)
+or orchestral harp (46).
+
+Choice, deterministic and independent of ``pieces``: every collection's scores are ordered by
+the SHA-256 of their corpus path, the collections are interleaved round-robin in
+:data:`COLLECTIONS` order (so the first pieces span many styles), and the ``i``-th candidate plays
+``PROGRAMS[i % 6]``. Scores that music21 cannot convert to MIDI (badly formed repeats, ...) are
+skipped with a warning, remembered in the cache; the rest keep their programs. Renders are made
+at the sample rate asked for (``sr_render: null``; 44.1 kHz for the paper's representation,
+22,050 Hz for the CPU twin) and cached under ``cache_dir("gm_music", ...)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+from melforge.core.dataset import DatasetError
+from melforge.core.paths import cache_dir
+
+from .fluidsynth import GAIN
+from .piano import RenderedScores
+
+#: Bumped when rendering or the choice of pieces changes; part of the cache folder.
+RENDER_VERSION = 1
+#: General-MIDI programs (0-based): piano, Rhodes, church organ, strings, nylon guitar, harp.
+PROGRAMS = (0, 4, 19, 48, 24, 46)
+PROGRAM_NAMES = {0: "piano", 4: "rhodes", 19: "organ", 48: "strings", 24: "nylon_guitar", 46: "harp"}
+#: music21 corpus folders, in interleaving order; ``.rntxt`` (harmonic analyses) are left out.
+COLLECTIONS = (
+    "bach", "monteverdi", "palestrina", "trecento", "ryansMammoth", "haydn", "mozart",
+    "corelli", "schumann_robert", "joplin", "schumann_clara", "handel", "schubert", "chopin",
+    "cpebach", "verdi", "weber", "beach", "beethoven", "josquin",
+)  # fmt: skip
+SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn", ".abc")
+
+
+def corpus_root() -> Path:
+    """music21's bundled corpus folder."""
+    from music21 import corpus
+
+    return Path(corpus.getComposer("bach")[0]).parents[1]
+
+
+@functools.lru_cache(maxsize=1)
+def candidates() -> tuple[str, ...]:
+    """Every usable corpus score as a path relative to :func:`corpus_root` (``"mozart/k80/movement2.mxl"``),
+    in the interleaved order of the module docstring (listed once per process)."""
+    from music21 import corpus
+
+    root = corpus_root()
+    queues = []
+    for collection in COLLECTIONS:
+        rel = {p.relative_to(root).as_posix() for p in map(Path, corpus.getComposer(collection))}
+        rel = [r for r in rel if Path(r).suffix in SCORE_SUFFIXES]
+        queues.append(sorted(rel, key=lambda r: hashlib.sha256(r.encode()).hexdigest()))
+    out = []
+    for k in range(max(map(len, queues))):
+        out.extend(q[k] for q in queues if k < len(q))
+    return tuple(out)
+
+
+class GMMusic(RenderedScores):
+    """The first ``pieces`` candidate scores (module docstring), each on its General-MIDI program.
+
+    Args:
+        pieces: how many scores (of about 2,500 candidates; failures are skipped, so a few
+            fewer clips may come out); ``None`` for all.
+        seconds: keep only the first ``seconds`` of each piece; ``None`` keeps all.
+        sr_render: FluidSynth's sample rate, Hz; ``None`` renders at the rate :meth:`clips` is
+            asked for.
+
+    Clip ids are ``"gm/<corpus path without suffix>@<program name>"`` (e.g.
+    ``"gm/mozart/k80/movement2@strings"``); the speaker label is the program name, so splits
+    and conditioning can see the sound.
+
+    Raises:
+        ValueError: ``pieces < 1``, ``seconds <= 0`` or a non-positive ``sr_render``.
+    """
+
+    def __init__(self, pieces: int | None = 24, seconds: float | None = 60.0, sr_render: int | None = None):
+        if pieces is not None and pieces < 1:
+            raise ValueError(f"gm_music: pieces must be >= 1 or None, got {pieces}")
+        super().__init__(sr_render, seconds, skip_failures=True)
+        self.pieces = None if pieces is None else int(pieces)
+        self._programs: dict[str, int] | None = None
+
+    def _candidates(self) -> dict[str, int]:
+        if self._programs is None:
+            self._programs = {name: PROGRAMS[i % len(PROGRAMS)] for i, name in enumerate(candidates())}
+        return self._programs
+
+    def names(self) -> list[str]:
+        """Corpus paths of the pieces used, in clip order.
+
+        Raises:
+            DatasetError: fewer candidate scores than asked for.
+        """
+        names = list(self._candidates())
+        if self.pieces is not None and self.pieces > len(names):
+            raise DatasetError(f"gm_music: asked for {self.pieces} pieces but music21's corpus holds {len(names)} scores")
+        return names if self.pieces is None else names[: self.pieces]
+
+    def score_path(self, name: str) -> Path:
+        return corpus_root() / name
+
+    def program(self, name: str) -> int:
+        return self._candidates()[name]
+
+    def clip_id(self, name: str) -> str:
+        return f"gm/{Path(name).with_suffix('').as_posix()}@{PROGRAM_NAMES[self.program(name)]}"
+
+    def cache_folder(self, sr: int) -> Path:
+        return cache_dir("gm_music", f"v{RENDER_VERSION}-sr{sr}")
+
+    def cache_file(self, name: str, sr: int) -> Path:
+        flat = Path(name).with_suffix("").as_posix().replace("/", "__")
+        return self.cache_folder(sr) / f"{flat}.p{self.program(name)}.wav"
+
+    def clips(self, sr: int):
+        """Yield each piece as ``(samples,)`` float32 mono at ``sr`` Hz with its program name as
+        the speaker label (see :meth:`RenderedScores.clips`)."""
+        from dataclasses import replace
+
+        for clip in super().clips(sr):
+            yield replace(clip, speaker=clip.id.rsplit("@", 1)[1])
+
+    def fingerprint(self) -> str:
+        """Hash of the piece list with programs, the options, the music21 version and the render
+        settings."""
+        import music21
+
+        names = self.names()
+        h = hashlib.sha256()
+        h.update(
+            repr(
+                ("GMMusic", RENDER_VERSION, GAIN, [(n, self.program(n)) for n in names], self.sr_render,
+                 self.seconds, music21.__version__)
+            ).encode()
+        )  # fmt: skip
+        return f"gm_music-{h.hexdigest()[:16]}"

@@ -1,0 +1,73 @@
+"""Training music for seed 002's vocoder: corpus pieces on a mix of General-MIDI programs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from melforge.datasets import gm_music
+
+
+def test_choice_of_pieces_and_programs_is_deterministic_and_mixed():
+    names = gm_music.GMMusic(pieces=40).names()
+    assert names == gm_music.GMMusic(pieces=40).names()
+    assert names[:3] == gm_music.GMMusic(pieces=3).names()  # a prefix: programs do not depend on `pieces`
+    ds = gm_music.GMMusic(pieces=40)
+    programs = [ds.program(n) for n in names]
+    assert set(programs) == {0, 4, 19, 48, 24, 46}  # piano, Rhodes, organ, strings, nylon guitar, harp
+    assert all(programs.count(p) >= 6 for p in gm_music.PROGRAMS)
+    collections = {n.split("/")[0] for n in names}
+    assert len(collections) >= 15 and "bach" in collections
+    assert sum(n.startswith("bach/") for n in names) < 10  # beyond the Bach chorales
+    assert ds.clip_id(names[0]).startswith("gm/bach/") and ds.clip_id(names[0]).endswith("@piano")
+    with pytest.raises(ValueError, match="pieces"):
+        gm_music.GMMusic(pieces=0)
+
+
+def test_renders_are_cached_labelled_and_failures_skipped(monkeypatch, tmp_path):
+    monkeypatch.setenv("MELFORGE_CACHE", str(tmp_path))
+    ds = gm_music.GMMusic(pieces=2, seconds=4.0)
+    clips = list(ds.clips(22050))
+    assert [c.id for c in clips] == ["gm/bach/bwv127.5@piano", "gm/monteverdi/madrigal.3.11@rhodes"]
+    assert [c.speaker for c in clips] == ["piano", "rhodes"]
+    for clip in clips:
+        assert clip.sr == 22050 and clip.audio.dtype == np.float32 and clip.audio.shape == (4 * 22050,)
+        assert np.sqrt(np.mean(clip.audio**2)) > 0.01 and np.abs(clip.audio).max() <= 1.0
+    # rendered at the asked rate (sr_render: null), one cache per rate
+    assert (tmp_path / "gm_music" / "v1-sr22050" / "bach__bwv127.5.p0.wav").is_file()
+    assert ds.fingerprint() != gm_music.GMMusic(pieces=3, seconds=4.0).fingerprint()
+
+    import melforge.datasets.piano as piano
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("rendered again instead of reading the cache")
+
+    monkeypatch.setattr(piano, "render_midi_file", no_render)
+    again = list(ds.clips(22050))
+    np.testing.assert_array_equal(again[1].audio, clips[1].audio)
+
+    # a score music21 cannot read is skipped with a warning, and remembered
+    bad = tmp_path / "broken.mxl"
+    bad.write_text("not a score")
+    monkeypatch.setattr(gm_music.GMMusic, "score_path", lambda self, name: bad)
+    three = gm_music.GMMusic(pieces=3, seconds=4.0)
+    with pytest.warns(UserWarning) as caught:
+        kept = list(three.clips(22050))
+    messages = [str(w.message) for w in caught]
+    assert any(m.startswith("melforge: skipping score palestrina/") for m in messages), messages
+    assert any("1 of 3 scores could not be rendered" in m for m in messages), messages
+    assert [c.id for c in kept] == [c.id for c in clips]
+    assert list((tmp_path / "gm_music" / "v1-sr22050").glob("*.failed"))
+    with pytest.warns(UserWarning, match="1 of 3 scores could not be rendered"):
+        assert len(list(three.clips(22050))) == 2
+
+
+def test_registered_with_its_config():
+    from omegaconf import OmegaConf
+
+    from melforge.core.plugins import load_registries
+
+    regs = load_registries(builtins=("melforge.datasets.plugin",), entry_points=(), strict=True)
+    cfg = OmegaConf.load(gm_music.Path(gm_music.__file__).parents[1] / "configs" / "dataset" / "gm_music.yaml")
+    ds = regs.dataset.build(cfg)
+    assert isinstance(ds, gm_music.GMMusic) and ds.pieces == 24 and ds.seconds == 60.0 and ds.sr_render is None
