@@ -118,9 +118,10 @@ def run_hydra_app(
         except Exception as exc:  # noqa: BLE001 - see the module docstring
             fail(prog, exc)
 
-    name = sweep_name(argv, config_name, searchpath) if ("-m" in argv or "--multirun" in argv) else config_name
+    multirun = "-m" in argv or "--multirun" in argv
+    name = sweep_name(argv, config_name, searchpath) if multirun else config_name
     OmegaConf.register_new_resolver("melforge.sweep_name", lambda: name, replace=True)
-    sys.argv = [sys.argv[0], *searchpath, *argv, *_follower_overrides(argv)]
+    sys.argv = [sys.argv[0], *searchpath, *argv, *_follower_overrides(argv), *(_job_name_overrides(argv) if multirun else [])]
     hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name=config_name)(_task)()
 
 
@@ -142,6 +143,40 @@ def sweep_name(argv: list[str], config_name: str, searchpath: list[str]) -> str:
         return str(cfg.hydra.runtime.choices.get("experiment") or config_name)
     except Exception:  # noqa: BLE001 - a bad override fails in Hydra itself, with its own message
         return config_name
+
+
+def _is_sweep(value: str) -> bool:
+    """Whether an override's value sweeps (``a,b``, ``range(…)``, ``choice(…)``, ``glob(…)``)
+    rather than sets one value (a list ``[1,2]`` or a quoted string with commas is one value)."""
+    if value.startswith(("range(", "choice(", "glob(", "interval(")):
+        return True
+    depth, quote = 0, ""
+    for ch in value:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return True
+    return False
+
+
+def _job_name_overrides(argv: list[str]) -> list[str]:
+    """Name each ``-m`` job's folder by the overrides that vary between the jobs only
+    (``<num>_tiers=two``): every override that sets one value is left out of the name (it
+    is in every job's ``config.yaml``, and the experiment is in the sweep's folder name)."""
+    fixed = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and not arg.startswith("-") and not key.lstrip("+~").startswith("hydra") and not _is_sweep(value):
+            fixed.append(key.lstrip("+~"))
+    if not fixed:
+        return []
+    return [f"hydra.job.config.override_dirname.exclude_keys=[{','.join(dict.fromkeys(fixed))}]"]
 
 
 def _follower_overrides(argv: list[str]) -> list[str]:
