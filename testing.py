@@ -14,11 +14,14 @@ What is checked (float64, on copies; the caller's modules are untouched):
 * :func:`check_causality` — by gradients, features at element ``(i, j)`` depend on no ``x`` at
   or after ``(i, j)`` in row-major order (seed 000 eq. 1) and on some earlier element;
   conditioning and an upsampling tier's context may be read in full.
+* :func:`check_padding` — in a right-padded batch of clips of different lengths
+  (``Backbone.forward_padded``), every valid element's features equal those of its clip alone
+  and do not change with the padded values.
 * :func:`check_sampler_log_prob` — a sampler's log-probability of its draws equals
   ``model.log_prob(x, cond, context)`` summed over the sampled, non-primed elements.
 * :func:`check_sampler_matches_reference` — a sampler draws what ``reference`` draws for the
   same seed (same ``x``, same log-probability).
-* :func:`check_backbone_and_samplers` — the three above for a backbone + head, with every
+* :func:`check_backbone_and_samplers` — the four above for a backbone + head, with every
   registered sampler that supports the pair (``Sampler.supports``).
 * :func:`check_head_log_prob`, :func:`check_head_sampling` — a head against a
   ``torch.distributions`` reference built from its parameters.
@@ -28,6 +31,7 @@ What is checked (float64, on copies; the caller's modules are untouched):
 
 from melforge.core.conformance import (
     ConformanceReport,
+    check_padding,
     check_backbone_and_samplers,
     check_causality,
     check_head_log_prob,
@@ -39,6 +43,7 @@ from melforge.core.conformance import (
 )
 
 __all__ = [
+    "check_padding",
     "ConformanceReport",
     "check_backbone_and_samplers",
     "check_causality",

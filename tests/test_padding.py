@@ -146,3 +146,19 @@ def test_no_usable_clip_is_an_error_naming_the_key():
         CropSampler(_clips([5, 9, 12]), 32, multiple=4, min_frames=16)
     with pytest.raises(ValueError, match="data.crop_frames=30"):
         CropSampler(_clips([50]), 30, multiple=4)
+
+
+def test_conformance_kit_checks_padding_and_catches_a_leak():
+    from melforge.testing import check_padding
+
+    tier = _model([1, 1]).tiers[1].backbone.float()
+    check_padding(tier, frames=6, bins=8)  # MelNet's packed feature-extraction network passes
+
+    class Leaky(type(tier)):
+        def forward_padded(self, x, cond, context, lengths):  # ignores the lengths
+            return self.forward(x, cond, context)
+
+    leaky = _model([1, 1]).tiers[1].backbone.float()
+    leaky.__class__ = Leaky
+    with pytest.raises(AssertionError, match="padding reaches valid elements"):
+        check_padding(leaky, frames=6, bins=8)

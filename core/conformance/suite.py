@@ -12,6 +12,7 @@ from melforge.core.head import Head
 from melforge.core.model import SpectrogramModel
 
 from .causality import check_causality
+from .padding import check_padding
 from .inputs import backbone_inputs, float64_copy
 from .samplers import ATOL, check_sampler_log_prob, check_sampler_matches_reference
 
@@ -50,7 +51,8 @@ def check_backbone_and_samplers(
 ) -> ConformanceReport:
     """Run the conformance kit on ``backbone`` + ``head`` (neither is modified).
 
-    1. :func:`~melforge.core.conformance.causality.check_causality` on the backbone.
+    1. :func:`~melforge.core.conformance.causality.check_causality` on the backbone, then
+       :func:`~melforge.core.conformance.padding.check_padding` (when ``frames >= 2``).
     2. For every registered sampler that supports the pair in float64 on CPU
        (``Sampler.supports``; or exactly the ``samplers`` named), two draws of
        ``(batch, frames, bins)``: unprimed at τ = 1, and continuing ``prime_frames`` frames at
@@ -100,6 +102,8 @@ def check_backbone_and_samplers(
     )
     check_causality(backbone, frames=frames, bins=bins, batch=batch, cond=cond, context=context,
                     elements=elements, seed=seed)
+    if frames >= 2:
+        check_padding(backbone, frames=frames, bins=bins, cond=cond, context=context, seed=seed, atol=atol)
 
     model = float64_copy(SpectrogramModel(backbone, head))
     report = ConformanceReport()
