@@ -1,0 +1,251 @@
+"""Seed 002's Table 1 rebuilt on the N+C set (issue 11): mel → audio with classical inverters,
+the trained phase-gradient vocoder (``pg_vocoder``, both integrators) and the oracle.
+
+    .venv/bin/python benchmarks/vocoders.py --checkpoint runs/pg_vocoder_tiny/<date>/checkpoints/last.pt \
+        [--note-step 3] [--chord-step 12] [--out table.md] [--figures benchmarks/figures]
+
+Every item of the N+C set (``melforge.datasets.notes_chords``: one-second notes C2-C7 and six
+chord types on Rhodes, church organ, string ensemble and nylon guitar, §4.2) is analysed with the
+checkpoint's representation (22,050 Hz, n_fft 1024, hop 256, 80 mels for the CPU twin) and
+inverted from its mel power by every row:
+
+- ``griffin-lim 500``: the paper's baseline, 500 iterations of classic Griffin-Lim (momentum 0)
+  from the warped mel (melforge's NNLS mel → linear magnitude);
+- ``fast griffin-lim 32``: melforge's ``griffin_lim`` inverter (momentum 0.99, mel target);
+- ``pghi`` and ``pghi → griffin-lim 32``: PGHI on the NNLS magnitude, alone and refined;
+- ``gradient``: melforge's ``gradient`` inverter as configured (PGHI → fast GL 50 → L-BFGS 50 on
+  the mel), our best classical inverter from the mel;
+- ``pg_vocoder (pg)``, ``pg_vocoder (pghi)``: the trained network, then seed 002's integrator
+  (§3.2) or PGHI's heap fed the predicted gradient;
+- ``oracle (pg)``, ``oracle (pghi)``: the true magnitude, offsets and λ of the original audio
+  (``melforge.inverters.phase_targets``) through each integrator.
+
+Columns: H_err (seed 002 eq. 13, semitones; 4096/256 analysis) mean and max over the Notes and
+the Chords subsets, both as the paper's sum over the five partials and as the per-partial mean;
+the ratio of mean H_err (sum) to the same run's griffin-lim 500 row; SC (dB) and LSD (dB) against
+the original's STFT magnitude; the real-time factor (audio seconds per wall second of the
+inversion alone, single thread: network + integration + ISTFT for the vocoder); parameters.
+``--figures`` writes H_err against pitch (Fig. 4a) and against chord type (Fig. 4b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+
+def _rows(vocoder_checkpoint: str, representation, stft):
+    """``{label: (invert(mel_power) -> audio, parameters)}`` for every row but the oracles."""
+    from melforge.core.mel_inversion import nnls_magnitude
+    from melforge.core.plugins import registries
+    from melforge.inverters.griffin_lim import GriffinLim
+
+    regs = registries()
+    basis = representation.mel_basis.astype(np.float64)
+
+    def via(cfg):
+        inverter = regs.inverter.build(cfg)
+        return lambda mel, length: inverter.invert_mel(mel, basis, stft, length=length)
+
+    gl500 = GriffinLim(500, momentum=0.0, init="random", seed=0)
+    rows = {
+        "griffin-lim 500 (warped mel)": (lambda mel, length: gl500.invert(nnls_magnitude(mel, basis), stft, length=length), 0),
+        "fast griffin-lim 32 (mel target)": (via({"name": "griffin_lim", "n_iter": 32}), 0),
+        "pghi (warped mel)": (via({"name": "pghi"}), 0),
+        "pghi → griffin-lim 32": (via({"name": "pghi", "refine": "griffin_lim", "refine_iters": 32}), 0),
+        "gradient (pghi → GL 50 → L-BFGS 50 on the mel)": (via({"name": "gradient"}), 0),
+    }
+    for method in ("pg", "pghi"):
+        vocoder = regs.inverter.build({"name": "pg_vocoder", "checkpoint": vocoder_checkpoint, "integrator": method})
+        params = vocoder.trained.network.parameter_count()
+        rows[f"pg_vocoder ({method} integrator)"] = (
+            (lambda v: lambda mel, length: v.invert_mel(mel, basis, stft, length=length))(vocoder), params
+        )
+    return rows
+
+
+def _oracle(audio: np.ndarray, stft, method: str) -> np.ndarray:
+    from melforge.inverters import stft_kernels as K
+    from melforge.inverters.phase_integration import integrate_phase
+    from melforge.inverters.phase_targets import phase_targets
+
+    t = phase_targets(audio, stft)
+    phase = integrate_phase(t.magnitude, t.dm, t.dn, t.lam, stft, method=method)
+    spec = K.polar(t.magnitude, phase, np.empty(phase.shape, dtype=np.complex64))
+    return K.istft(spec, stft, len(audio))
+
+
+def run(checkpoint: str, note_step: int, chord_step: int, limit: int | None) -> tuple[dict, dict, list]:
+    """Invert every item with every row. Returns ``(per-row metrics lists, row parameters, items)``."""
+    import torch
+
+    from melforge.core import metrics
+    from melforge.core.plugins import registries
+    from melforge.datasets.notes_chords import CHORDS, notes_chords
+
+    torch.set_num_threads(1)
+    regs = registries()
+    probe = regs.inverter.build({"name": "pg_vocoder", "checkpoint": checkpoint})
+    representation = regs.representation.build(probe.representation_config())
+    stft = representation.stft
+    rows = _rows(checkpoint, representation, stft)
+    oracles = {f"oracle ({m} integrator)": m for m in ("pg", "pghi")}
+    items = notes_chords(stft.sr, chords=["note"], root_step=note_step)
+    items += notes_chords(stft.sr, chords=[c for c in CHORDS if c != "note"], root_step=chord_step)
+    items = items[:limit] if limit else items
+    # warm-up: Numba compilation and first calls out of the timings
+    warm = items[0].audio
+    mel0 = np.exp(representation.analyze(warm).astype(np.float64))
+    for fn, _ in rows.values():
+        fn(mel0, len(warm))
+    for m in oracles.values():
+        _oracle(warm, stft, m)
+    results: dict[str, list[dict]] = defaultdict(list)
+    for k, item in enumerate(items):
+        audio = item.audio.astype(np.float32)
+        mel = np.exp(representation.analyze(audio).astype(np.float64))  # (frames, n_mels) mel power
+        target = metrics.stft_magnitude(audio, stft)
+        outputs = {}
+        for label, (fn, _) in rows.items():
+            start = time.perf_counter()
+            outputs[label] = (fn(mel, len(audio)), time.perf_counter() - start)
+        for label, m in oracles.items():
+            start = time.perf_counter()
+            outputs[label] = (_oracle(audio, stft, m), time.perf_counter() - start)
+        for label, (out, seconds) in outputs.items():
+            herr = item_herr(audio, out, stft.sr, item.f0s_hz)
+            est = metrics.stft_magnitude(out, stft)
+            results[label].append({
+                "item": item, "seconds": seconds, "samples": len(audio),
+                "sc_db": metrics.spectral_convergence_db(target, est), "lsd_db": metrics.log_spectral_distance(target, est),
+                **herr,
+            })
+        if (k + 1) % 20 == 0:
+            print(f"{k + 1}/{len(items)} items", file=sys.stderr, flush=True)
+    params = {label: p for label, (_, p) in rows.items()}
+    params.update({label: 0 for label in oracles})
+    return results, params, items
+
+
+def item_herr(reference: np.ndarray, estimate: np.ndarray, sr: int, f0s) -> dict:
+    """H_err of one item (:func:`melforge.core.metrics.harmonic_error`, semitones): the paper's
+    sum over the five partials (eq. 13 text; ``herr_sum_mean``, ``herr_sum_max``) and the
+    per-partial error (``herr_mean_mean``, ``herr_mean_max``), mean and max over notes and frames."""
+    from melforge.core.metrics import harmonic_error
+
+    h = harmonic_error(reference, estimate, sr, list(f0s))
+    return {"herr_sum_mean": h.sum_mean, "herr_sum_max": h.sum_max, "herr_mean_mean": h.mean, "herr_mean_max": h.max}
+
+
+def table(results: dict, params: dict) -> str:
+    """The markdown table of Table 1's columns (see the module docstring)."""
+    ref_label = "griffin-lim 500 (warped mel)"
+
+    def agg(label, subset, key, how):
+        vals = [r[key] for r in results[label] if r["item"].subset == subset]
+        return (np.mean if how == "mean" else np.max)(vals) if vals else float("nan")
+
+    ref = {s: agg(ref_label, s, "herr_sum_mean", "mean") for s in ("notes", "chords")}
+    head = ("| inverter (from an 80-band mel) | Notes H_err Σ5 mean / max | Notes per-partial mean / max | "
+            "Chords H_err Σ5 mean / max | Chords per-partial mean / max | Notes / Chords Σ5 mean vs GL-500 | "
+            "SC (dB) | LSD (dB) | RTF (× real time) | parameters |")
+    lines = [head, "| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    for label, rs in results.items():
+        cells = [label]
+        for subset in ("notes", "chords"):
+            cells.append(f"{agg(label, subset, 'herr_sum_mean', 'mean'):.3f} / {agg(label, subset, 'herr_sum_max', 'max'):.2f}")
+            cells.append(f"{agg(label, subset, 'herr_mean_mean', 'mean'):.3f} / {agg(label, subset, 'herr_mean_max', 'max'):.2f}")
+        cells.append(" / ".join(f"{agg(label, s, 'herr_sum_mean', 'mean') / ref[s]:.2f}×" for s in ("notes", "chords")))
+        cells.append(f"{np.mean([r['sc_db'] for r in rs]):.2f}")
+        cells.append(f"{np.mean([r['lsd_db'] for r in rs]):.2f}")
+        rtf = sum(r["samples"] for r in rs) / results_sr(rs) / max(sum(r["seconds"] for r in rs), 1e-9)
+        cells.append(f"{rtf:.1f}")
+        cells.append(f"{params[label]:,}" if params[label] else "0")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def results_sr(rs: list) -> int:
+    return int(rs[0]["item"].sr)
+
+
+def figures(results: dict, folder: Path) -> list[Path]:
+    """``vocoders_pitch.png`` (Fig. 4a: mean H_err Σ5 of the notes against MIDI pitch, over the
+    instruments) and ``vocoders_chords.png`` (Fig. 4b: mean H_err Σ5 per chord type)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for label, rs in results.items():
+        by_pitch = defaultdict(list)
+        for r in rs:
+            if r["item"].subset == "notes":
+                by_pitch[min(r["item"].midi)].append(r["herr_sum_mean"])
+        pitches = sorted(by_pitch)
+        ax.plot(pitches, [np.mean(by_pitch[p]) for p in pitches], marker="o", ms=3, label=label)
+    ax.set_xlabel("MIDI pitch (36 = C2, 96 = C7)")
+    ax.set_ylabel("mean H_err, sum over 5 partials (semitones)")
+    ax.set_yscale("log")
+    ax.set_title("Notes: H_err against pitch (seed 002 Fig. 4a), mean over 4 instruments")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    pitch_png = folder / "vocoders_pitch.png"
+    fig.savefig(pitch_png, dpi=110)
+    plt.close(fig)
+
+    from melforge.datasets.notes_chords import CHORDS
+
+    kinds = [k for k in CHORDS if any(r["item"].chord == k for rs in results.values() for r in rs)]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / max(len(results), 1)
+    for i, (label, rs) in enumerate(results.items()):
+        vals = [np.mean([r["herr_sum_mean"] for r in rs if r["item"].chord == k] or [np.nan]) for k in kinds]
+        ax.bar(np.arange(len(kinds)) + i * width, vals, width, label=label)
+    ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=15, fontsize=8)
+    ax.set_ylabel("mean H_err, sum over 5 partials (semitones)")
+    ax.set_yscale("log")
+    ax.set_title("H_err against chord type (seed 002 Fig. 4b)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    chord_png = folder / "vocoders_chords.png"
+    fig.savefig(chord_png, dpi=110)
+    plt.close(fig)
+    return [pitch_png, chord_png]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="a pg_vocoder checkpoint (melforge-train experiment=pg_vocoder_tiny)")
+    parser.add_argument("--note-step", type=int, default=3, help="every n-th semitone of the notes, from C2")
+    parser.add_argument("--chord-step", type=int, default=12, help="every n-th semitone of the chord roots, from C2")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many items (a quick check)")
+    parser.add_argument("--out", default=None, help="also write the table (markdown) here")
+    parser.add_argument("--figures", default=None, help="folder for vocoders_pitch.png and vocoders_chords.png")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    start = time.perf_counter()
+    load = os.getloadavg()[0]
+    results, params, items = run(args.checkpoint, args.note_step, args.chord_step, args.limit)
+    count = {s: sum(it.subset == s for it in items) for s in ("notes", "chords", "octaves")}
+    text = (f"{len(items)} N+C items ({count['notes']} notes, {count['chords']} chords, {count['octaves']} octaves "
+            "(in Fig. 4b only)), load average "
+            f"{load:.2f} → {os.getloadavg()[0]:.2f}, {time.perf_counter() - start:.0f} s\n\n" + table(results, params))
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    if args.figures:
+        for path in figures(results, Path(args.figures)):
+            print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

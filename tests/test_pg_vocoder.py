@@ -1,0 +1,196 @@
+"""Seed 002's phase-gradient vocoder (issue 11): the loss terms of eq. 7-10 against values worked
+out by hand, the network's shapes, direct path and scaled tanh (§3.1), a tiny training run
+through the runner that checkpoints and resumes exactly, the trained inverter through
+``melforge-invert`` on real speech, and the error when a mel of another geometry reaches it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.fft
+import soundfile as sf
+import torch
+
+from melforge.plugins.pg_vocoder.losses import (
+    dct_matrix, lambda_loss, lfcc_loss, magnitude_loss, offset_loss, power_weight, vocoder_losses, LossWeights,
+)
+from melforge.plugins.pg_vocoder.network import NetworkSpec, PhaseGradientNet
+from melforge.plugins.pg_vocoder.warp import mel_warp
+
+
+# --- losses (eq. 7-11) -------------------------------------------------------------------------
+
+def test_magnitude_loss_is_the_mean_squared_error():
+    pred = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])  # (batch 1, frames 2, bins 2)
+    assert float(magnitude_loss(pred, torch.zeros_like(pred))) == pytest.approx((1 + 4 + 9 + 16) / 4)
+
+
+def test_dct_matrix_is_scipys_orthonormal_dct_and_the_lfcc_loss_by_hand():
+    x = np.random.default_rng(0).normal(size=12)
+    assert np.allclose(dct_matrix(5, 12, torch.float64).numpy() @ x, scipy.fft.dct(x, norm="ortho")[:5])
+    # d = M̂ − M = [1, 1] over 2 bins: DCT-II ortho gives c0 = 2/√2 = √2, c1 = cos(π/4) + cos(3π/4) = 0
+    pred, target = torch.ones(1, 1, 2), torch.zeros(1, 1, 2)
+    assert float(lfcc_loss(pred, target, dct_matrix(2, 2))) == pytest.approx((2 + 0) / 2)
+    assert float(lfcc_loss(pred, target, dct_matrix(1, 2))) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="n_lfcc"):
+        dct_matrix(3, 2)
+
+
+def test_offset_loss_is_power_weighted_and_split_by_lambda():
+    power = torch.tensor([[[1.0, 3.0, 0.0]]])  # |X|² → weights |X|²/mean = [0.75, 2.25, 0]
+    logmag = 0.5 * torch.log(power.clamp_min(1e-30))
+    w = power_weight(logmag)
+    assert torch.allclose(w, torch.tensor([[[0.75, 2.25, 0.0]]]), atol=1e-6)
+    lam = torch.tensor([[[0.9, 0.5, 0.2]]])  # sinusoidal, impulsive (λ = 0.5 is not > 0.5), impulsive
+    dm, dn = torch.zeros(1, 1, 3), torch.zeros(1, 1, 3)
+    pred_dm = torch.tensor([[[2.0, 100.0, 100.0]]])  # only bin 0's Δm error counts: 4
+    pred_dn = torch.tensor([[[100.0, 1.0, 7.0]]])  # bins 1, 2 count: 1, 49 (weight 0)
+    expected = (0.75 * 4 + 2.25 * 1 + 0.0 * 49) / 3
+    assert float(offset_loss(pred_dm, pred_dn, dm, dn, lam, w)) == pytest.approx(expected)
+
+
+def test_lambda_loss_and_the_weighted_sum_of_eq_11():
+    w = torch.tensor([[[0.5, 1.5]]])
+    assert float(lambda_loss(torch.tensor([[[1.0, 0.0]]]), torch.full((1, 1, 2), 0.5), w)) == pytest.approx(
+        (0.5 * 0.25 + 1.5 * 0.25) / 2
+    )
+    g = torch.Generator().manual_seed(0)
+    target = {k: torch.rand(2, 3, 8, generator=g) for k in ("logmag", "dm", "dn", "lam")}
+    pred = {k: torch.rand(2, 3, 8, generator=g) for k in ("logmag", "dm", "dn", "lam")}
+    terms = vocoder_losses(pred, target, dct_matrix(4, 8), LossWeights(0.1, 4))
+    assert float(terms["loss"]) == pytest.approx(
+        float(terms["magnitude"] + 0.1 * terms["lfcc"] + terms["offsets"] + terms["lambda"]), rel=1e-6
+    )
+
+
+# --- the network (§3.1) -------------------------------------------------------------------------
+
+def _filterbank(sr=22050, n_fft=256, n_mels=16):
+    import librosa
+
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+
+
+def test_warp_rows_sum_to_one_and_the_direct_path_recovers_a_flat_spectrum():
+    basis = _filterbank()
+    warp, log_gain = mel_warp(basis, 22050)
+    assert warp.shape == (129, 16) and np.allclose(warp.sum(axis=1), 1.0)
+    net = PhaseGradientNet(warp, log_gain, NetworkSpec(layers=2, channels=4))
+    power = 0.3  # |X_k|² = 0.3 in every bin → M_m = 0.3 g_m
+    log_mel = torch.log(torch.from_numpy(power * basis.sum(axis=1)).float())[None, None]  # (1, 1, n_mels)
+    assert torch.allclose(net.direct_path(log_mel), torch.full((1, 1, 129), 0.5 * math.log(power)), atol=1e-5)
+
+
+def test_network_shapes_and_the_scaled_tanh_around_the_direct_path():
+    basis = _filterbank()
+    net = PhaseGradientNet(*mel_warp(basis, 22050), NetworkSpec(layers=3, channels=8, beta=5.0))
+    x = torch.randn(2, 10, 16)
+    out = net(x)
+    assert set(out) == {"logmag", "dm", "dn", "lam"} and all(v.shape == (2, 10, 129) for v in out.values())
+    assert ((out["lam"] > 0) & (out["lam"] < 1)).all()
+    # the statistics rescale; with the convolutions silenced the magnitude is f_β(direct path)
+    net.set_statistics({"logmag": (np.full(129, -2.0), np.full(129, 0.5)), "dm": (np.zeros(129), np.full(129, 3.0)),
+                        "dn": (np.ones(129), np.ones(129)), "mel": (np.zeros(16), np.ones(16))})
+    with torch.no_grad():
+        net.convs[-1].weight.zero_()
+        net.convs[-1].bias.zero_()
+    out = net(x)
+    z = (net.direct_path(x) + 2.0) / 0.5
+    assert torch.allclose(out["logmag"], 5.0 * torch.tanh(z / 5.0) * 0.5 - 2.0, atol=1e-5)
+    assert torch.allclose(out["dm"], torch.zeros(2, 10, 129)) and torch.allclose(out["dn"], torch.ones(2, 10, 129))
+    huge = net(torch.full((1, 4, 16), 200.0))["logmag"]  # far above the targets: bounded at β deviations
+    assert torch.allclose(huge, torch.full_like(huge, 5.0 * 0.5 - 2.0), atol=1e-4)
+    with pytest.raises(ValueError, match="expected"):
+        net(torch.randn(2, 10, 15))
+
+
+# --- training through the runner, the trained inverter ----------------------------------------
+
+TINY = ("inverter.channels=8", "inverter.layers=2", "data.crop_frames=16", "data.valid_crops=2",
+        "data.valid_fraction=0.3", "train.batch_size=2", "train.log_every=1", "train.valid_every=2",
+        "train.checkpoint_every=2", "threads=1")
+
+
+@pytest.fixture(scope="module")
+def speech_folder(tmp_path_factory, speech_clips):
+    root = tmp_path_factory.mktemp("speech")
+    for k, clip in enumerate([c for c in speech_clips if len(c.audio) > c.sr][:8]):
+        sf.write(root / f"{k}.wav", clip.audio, clip.sr)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, speech_folder):
+    """A 4-step run, one cut at step 2 and resumed, and the configs used."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from melforge.core.inverter_training import train_inverter
+
+    def cfg(*extra):
+        with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+            c = compose(config_name="train", overrides=["experiment=pg_vocoder_tiny", "dataset=audio_folder",
+                                                        f"dataset.root={speech_folder}", *TINY, *extra])
+        return OmegaConf.to_container(c, resolve=True)
+
+    base = tmp_path_factory.mktemp("runs")
+    straight = train_inverter(cfg("train.max_steps=4"), base / "straight")
+    train_inverter(cfg("train.max_steps=2"), base / "cut")
+    resumed = train_inverter(cfg("train.max_steps=4"), base / "cut")
+    return base, straight, resumed
+
+
+def test_a_tiny_training_run_writes_checkpoints_and_metrics_and_resumes_exactly(trained):
+    from melforge.core.checkpoint import load_checkpoint
+
+    base, straight, resumed = trained
+    assert straight["steps"] == resumed["steps"] == 4 and straight["trains"] == "inverter"
+    metrics = json.loads((base / "straight/metrics.json").read_text())
+    assert math.isfinite(metrics["valid_loss"]) and metrics["valid_loss"] < metrics["valid_loss_step0"]
+    assert {"valid_magnitude", "valid_lfcc", "valid_offsets", "valid_lambda", "train_loss"} <= set(metrics)
+    assert (base / "straight/tensorboard").is_dir() and (base / "straight/config.yaml").exists()
+    a, b = load_checkpoint(base / "straight/checkpoints/last.pt"), load_checkpoint(base / "cut/checkpoints/last.pt")
+    assert a["step"] == b["step"] == 4
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert resumed["valid_loss"] == straight["valid_loss"]
+    assert a["representation"]["name"] == "log_mel" and a["representation"]["sr"] == 22050
+    assert a["model"]["logmag_std"].shape == (513,) and float(a["model"]["mel_std"].min()) > 0  # fitted statistics
+
+
+def test_the_trained_inverter_through_melforge_invert(trained, speech_clips, tmp_path):
+    base = trained[0]
+    clip = next(c for c in speech_clips if len(c.audio) > c.sr)
+    sf.write(tmp_path / "in.wav", clip.audio[: clip.sr], clip.sr)  # 16 kHz: analysed at the checkpoint's 22,050 Hz
+    proc = subprocess.run(
+        [sys.executable, "-m", "melforge.core.cli.invert", "input=in.wav", "output=out.wav", "inverter=pg_vocoder",
+         f"inverter.checkpoint={base / 'straight/checkpoints/last.pt'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out, sr = sf.read(tmp_path / "out.wav")
+    assert sr == 22050 and abs(len(out) - 22050) <= 256 and np.isfinite(out).all() and np.abs(out).max() > 1e-4
+    assert "[pg_vocoder, log_mel]" in proc.stdout and "SC" in proc.stdout
+
+
+def test_a_mel_of_another_geometry_is_refused_naming_both(trained):
+    from melforge.plugins.pg_vocoder.inverter import build_pg_vocoder
+    from melforge.plugins.representations.log_mel import LogMel
+
+    vocoder = build_pg_vocoder(checkpoint=str(trained[0] / "straight/checkpoints/last.pt"))
+    assert vocoder.representation_config()["n_mels"] == 80
+    other = LogMel(sr=16000, n_mels=64)  # what a speech_tiny MelNet samples
+    with pytest.raises(ValueError, match=r"sr 22050 Hz, n_fft 1024, hop 256, window 1024, 80 mels.*sr 16000 Hz.*64 mels"):
+        other.to_audio(np.zeros((20, 64), np.float32), vocoder)
+    same = LogMel(sr=22050, n_fft=1024, n_mels=80, fmax=11025.0)
+    audio = same.to_audio(np.log(np.full((20, 80), 1e-2, np.float32)), vocoder)
+    assert audio.shape == (19 * 256,) and np.isfinite(audio).all()
+    untrained = build_pg_vocoder()
+    with pytest.raises(ValueError, match="inverter.checkpoint"):
+        same.to_audio(np.zeros((20, 80), np.float32), untrained)
