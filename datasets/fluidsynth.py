@@ -243,3 +243,63 @@ def render_note_sequence(
         piece = audio[start : start + n]
         out[k, : len(piece)] = piece
     return out
+
+
+def truncate_midi(midi_in: str | Path, midi_out: str | Path, seconds: float) -> None:
+    """Copy a MIDI file keeping only its first ``seconds`` (by its own tempo map): later events
+    are dropped and notes still sounding get a note-off at the cut, so FluidSynth renders only
+    what is kept.
+
+    Raises:
+        ValueError: ``seconds <= 0``.
+    """
+    import mido
+
+    if seconds <= 0:
+        raise ValueError(f"truncate_midi: seconds must be > 0, got {seconds}")
+    midi = mido.MidiFile(str(midi_in))
+    tempos = sorted(  # (absolute tick, microseconds per beat) of every tempo change
+        (tick, msg.tempo)
+        for track in midi.tracks
+        for tick, msg in zip(_absolute_ticks(track), track)
+        if msg.type == "set_tempo"
+    )
+    cut, now, tempo, last = None, 0.0, TEMPO_DEFAULT, 0
+    for tick, value in tempos + [(None, None)]:
+        span = None if tick is None else mido.tick2second(tick - last, midi.ticks_per_beat, tempo)
+        if span is None or now + span >= seconds:
+            cut = last + int(mido.second2tick(seconds - now, midi.ticks_per_beat, tempo))
+            break
+        now, last, tempo = now + span, tick, value
+    for i, track in enumerate(midi.tracks):
+        kept, sounding, prev = mido.MidiTrack(), set(), 0
+        ticks = _absolute_ticks(track)
+        end = min(cut, ticks[-1]) if ticks else 0
+        for tick, msg in zip(ticks, track):
+            if tick > cut or msg.type == "end_of_track":
+                break
+            kept.append(msg.copy(time=tick - prev))
+            prev = tick
+            if msg.type == "note_on" and msg.velocity > 0:
+                sounding.add((msg.channel, msg.note))
+            elif msg.type in ("note_off", "note_on"):
+                sounding.discard((msg.channel, msg.note))
+        for k, (channel, note) in enumerate(sorted(sounding)):
+            kept.append(mido.Message("note_off", channel=channel, note=note, time=end - prev if k == 0 else 0))
+            prev = end
+        kept.append(mido.MetaMessage("end_of_track", time=max(end - prev, 0)))
+        midi.tracks[i] = kept
+    midi.save(str(midi_out))
+
+
+#: MIDI's tempo before any set_tempo event (120 bpm), microseconds per beat.
+TEMPO_DEFAULT = 500_000
+
+
+def _absolute_ticks(track) -> list[int]:
+    """Absolute tick of every message of a track."""
+    out, now = [], 0
+    for msg in track:
+        now += msg.time
+        out.append(now)
+    return out

@@ -12,8 +12,9 @@ Choice, deterministic and independent of ``pieces``: every collection's scores a
 the SHA-256 of their corpus path, the collections are interleaved round-robin in
 :data:`COLLECTIONS` order (so the first pieces span many styles), and the ``i``-th candidate plays
 ``PROGRAMS[i % 6]``. Scores that music21 cannot convert to MIDI (badly formed repeats, ...) are
-skipped with a warning, remembered in the cache; the rest keep their programs. Renders are made
-at the sample rate asked for (``sr_render: null``; 44.1 kHz for the paper's representation,
+skipped with a warning, remembered in the cache; the rest keep their programs. With ``seconds``
+set, each score's MIDI is cut a second after that before rendering. Renders are made at the
+sample rate asked for (``sr_render: null``; 44.1 kHz for the paper's representation,
 22,050 Hz for the CPU twin) and cached under ``cache_dir("gm_music", ...)``.
 """
 
@@ -121,9 +122,15 @@ class GMMusic(RenderedScores):
     def cache_folder(self, sr: int) -> Path:
         return cache_dir("gm_music", f"v{RENDER_VERSION}-sr{sr}")
 
+    def render_seconds(self) -> float | None:
+        """``seconds`` plus a second for the last notes' release: longer pieces (some run 8 min)
+        are cut before FluidSynth renders them."""
+        return None if self.seconds is None else self.seconds + 1.0
+
     def cache_file(self, name: str, sr: int) -> Path:
         flat = Path(name).with_suffix("").as_posix().replace("/", "__")
-        return self.cache_folder(sr) / f"{flat}.p{self.program(name)}.wav"
+        cut = "" if self.seconds is None else f".s{self.seconds:g}"
+        return self.cache_folder(sr) / f"{flat}.p{self.program(name)}{cut}.wav"
 
     def clips(self, sr: int):
         """Yield each piece as ``(samples,)`` float32 mono at ``sr`` Hz with its program name as

@@ -24,7 +24,7 @@ from melforge.core.atomic import atomic_write
 from melforge.core.dataset import AudioClip, AudioDataset, DatasetError
 from melforge.core.paths import cache_dir
 
-from .fluidsynth import GAIN, render_midi_file, render_midi_notes, set_program
+from .fluidsynth import GAIN, render_midi_file, render_midi_notes, set_program, truncate_midi
 from .resample import resample
 
 __all__ = ["BachChoralesPiano", "RenderedScores", "chorale_names", "render_midi_notes"]
@@ -102,6 +102,11 @@ class RenderedScores(AudioDataset):
     def clip_id(self, name: str) -> str:
         """Clip id of score ``name``."""
 
+    def render_seconds(self) -> float | None:
+        """Seconds of each score given to FluidSynth (the MIDI is cut there first); ``None``
+        (default) renders whole scores, so one cache serves every ``seconds``."""
+        return None
+
     def cache_file(self, name: str, sr: int) -> Path:
         """The cached render of ``name`` at ``sr`` Hz (default ``<folder>/<name>.wav``)."""
         return self.cache_folder(sr) / f"{name}.wav"
@@ -113,6 +118,8 @@ class RenderedScores(AudioDataset):
         with tempfile.TemporaryDirectory(prefix="melforge-scores-") as tmp:
             raw, played = Path(tmp) / "score.mid", Path(tmp) / "played.mid"
             converter.parse(self.score_path(name)).write("midi", fp=str(raw))
+            if self.render_seconds() is not None:
+                truncate_midi(raw, raw, self.render_seconds())
             set_program(raw, played, program=self.program(name))
             audio = render_midi_file(played, sr)  # (samples,)
         if not np.any(audio):

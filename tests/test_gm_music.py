@@ -34,7 +34,7 @@ def test_renders_are_cached_labelled_and_failures_skipped(monkeypatch, tmp_path)
         assert clip.sr == 22050 and clip.audio.dtype == np.float32 and clip.audio.shape == (4 * 22050,)
         assert np.sqrt(np.mean(clip.audio**2)) > 0.01 and np.abs(clip.audio).max() <= 1.0
     # rendered at the asked rate (sr_render: null), one cache per rate
-    assert (tmp_path / "gm_music" / "v1-sr22050" / "bach__bwv127.5.p0.wav").is_file()
+    assert (tmp_path / "gm_music" / "v1-sr22050" / "bach__bwv127.5.p0.s4.wav").is_file()
     assert ds.fingerprint() != gm_music.GMMusic(pieces=3, seconds=4.0).fingerprint()
 
     import melforge.datasets.piano as piano
@@ -71,3 +71,30 @@ def test_registered_with_its_config():
     cfg = OmegaConf.load(gm_music.Path(gm_music.__file__).parents[1] / "configs" / "dataset" / "gm_music.yaml")
     ds = regs.dataset.build(cfg)
     assert isinstance(ds, gm_music.GMMusic) and ds.pieces == 24 and ds.seconds == 60.0 and ds.sr_render is None
+
+
+def test_truncate_midi_cuts_by_the_tempo_map(tmp_path):
+    """A 5 s piece at 120 bpm that turns to 60 bpm after 2 s (4 beats): cut at 3 s = tick 4·480 + 480;
+    the note sounding across the cut ends there, later notes are gone."""
+    import mido
+
+    from melforge.datasets.fluidsynth import truncate_midi
+
+    track = mido.MidiTrack([
+        mido.MetaMessage("set_tempo", tempo=500_000, time=0),
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.MetaMessage("set_tempo", tempo=1_000_000, time=1920),  # beat 4 = 2 s
+        mido.Message("note_off", note=60, time=960),  # beat 6 = 4 s
+        mido.Message("note_on", note=64, velocity=90, time=0),
+        mido.Message("note_off", note=64, time=480),
+    ])  # fmt: skip
+    midi = mido.MidiFile(ticks_per_beat=480)
+    midi.tracks.append(track)
+    midi.save(str(tmp_path / "in.mid"))
+    truncate_midi(tmp_path / "in.mid", tmp_path / "out.mid", 3.0)
+    out = mido.MidiFile(str(tmp_path / "out.mid"))
+    assert out.length == pytest.approx(3.0)
+    notes = [(m.type, m.note) for m in out.tracks[0] if m.type in ("note_on", "note_off")]
+    assert notes == [("note_on", 60), ("note_off", 60)]
+    truncate_midi(tmp_path / "in.mid", tmp_path / "all.mid", 100.0)  # longer than the piece: unchanged length
+    assert mido.MidiFile(str(tmp_path / "all.mid")).length == pytest.approx(5.0)
