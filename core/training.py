@@ -321,10 +321,11 @@ def training_loop(
             cond = exp.speakers.one_hot(labels).to(device) if exp.speakers else None
             with precision.autocast():
                 sums = nll_sums(x.to(device), cond, trained, lengths.to(device))  # {g: (summed NLL, count)}
-            counts = group.sum(torch.tensor([float(sums[g][1]) for g in trained]))  # valid elements, all ranks
-            nlls = {g: sums[g][0] * (group.world_size / float(counts[k])) for k, g in enumerate(trained)}
+            # (trained tiers, [summed NLL, valid elements]) over all ranks: one small all-reduce
+            totals = group.sum(torch.tensor([[float(sums[g][0]), float(sums[g][1])] for g in trained], dtype=torch.float64))
+            reported = totals[:, 0] / totals[:, 1]  # per trained tier: nats per valid element of the global batch
+            nlls = {g: sums[g][0] * (group.world_size / float(totals[k, 1])) for k, g in enumerate(trained)}
             loss = sum(nlls.values())
-            reported = group.mean(torch.stack([nlls[g].detach() for g in trained]))  # {g: nats per valid element}
             loss_value = float(reported.sum())
             if not math.isfinite(loss_value):
                 raise TrainingDiverged(_diverged_message(f"non-finite loss ({loss_value})", step, detector, ckpt_dir, saved_step))
@@ -349,6 +350,8 @@ def training_loop(
                 recent[str(g)] = (recent.get(str(g), []) + [float(reported[k])])[-log_every:]
             reporter.train_step(step)
             last = step == max_steps or (budget is not None and time.perf_counter() - start_time >= float(budget))
+            if budget is not None:
+                last = bool(group.broadcast(last))  # rank 0's clock decides, so that every rank stops together
             if step % log_every == 0 or last:
                 reporter.train_log(step, recent, grad_norms, optimizer.param_groups[0]["lr"])
             if step % int(tcfg["valid_every"]) == 0 or last:
