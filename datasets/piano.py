@@ -113,11 +113,14 @@ class RenderedScores(AudioDataset):
 
     def _render(self, name: str, target: Path, sr: int) -> None:
         """Score → MIDI (music21) → program (mido) → FluidSynth → mono wav at ``target``."""
-        from music21 import converter
+        from music21 import converter, stream
 
         with tempfile.TemporaryDirectory(prefix="melforge-scores-") as tmp:
             raw, played = Path(tmp) / "score.mid", Path(tmp) / "played.mid"
-            converter.parse(self.score_path(name)).write("midi", fp=str(raw))
+            score = converter.parse(self.score_path(name))
+            if isinstance(score, stream.Opus):  # an .abc file of several tunes: its first one
+                score = score.scores[0]
+            score.write("midi", fp=str(raw))
             if self.render_seconds() is not None:
                 truncate_midi(raw, raw, self.render_seconds())
             set_program(raw, played, program=self.program(name))
