@@ -48,6 +48,9 @@ COMMANDS = {
         "test_distributed.py::test_two_ranks_at_batch_b_train_as_one_process_at_2b_and_resume_on_one_rank",
     "melforge-train -m hydra/launcher=submitit_local backbone.hidden_size=8,16":
         "test_distributed.py::test_submitit_local_launcher_runs_a_two_job_sweep",
+    "melforge-train experiment=pg_vocoder_tiny": "test_pg_vocoder_commands",
+    "melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
+    "inverter.checkpoint=runs/pg_vocoder_tiny/.../checkpoints/last.pt": "test_pg_vocoder_commands",
 }
 #: Names of apps and packages mentioned in prose, not commands.
 NAMES = {"melforge-invert", "melforge-sample", "melforge-example-plugin"}
@@ -140,3 +143,23 @@ def test_plugins_commands(tmp_path, command):
                  "reference", "griffin_lim", "asterisk_prompts"):
         assert re.search(rf"^\s+{name}\s", proc.stdout, re.M), name
     assert "supports:" in proc.stdout
+
+
+#: The phase-gradient vocoder's twin, tiny: 4 pieces of 8 s (the 4th held out), 2 layers of 8 channels.
+TINY_PG = ("dataset.pieces=4", "dataset.seconds=8", "data.valid_fraction=0.3", "inverter.channels=8",
+           "inverter.layers=2", "data.crop_frames=16", "data.valid_crops=2", "train.batch_size=2",
+           "train.max_steps=2", "train.valid_every=2", "train.checkpoint_every=2", "threads=1")
+
+
+def test_pg_vocoder_commands(tmp_path, speech_audio):
+    _run("train", *_args("melforge-train experiment=pg_vocoder_tiny"), *TINY_PG, "hydra.run.dir=pg", cwd=tmp_path)
+    assert json.loads((tmp_path / "pg/metrics.json").read_text())["steps"] == 2
+    audio, sr = speech_audio
+    sf.write(tmp_path / "music.wav", audio[:sr], sr)
+    command = ("melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
+               "inverter.checkpoint=runs/pg_vocoder_tiny/.../checkpoints/last.pt")
+    args = [a.replace("runs/pg_vocoder_tiny/.../checkpoints/last.pt", str(tmp_path / "pg/checkpoints/last.pt"))
+            for a in _args(command)]
+    proc = _run("invert", *args, cwd=tmp_path)
+    out, out_sr = sf.read(tmp_path / "out.wav")
+    assert out_sr == 22050 and np.isfinite(out).all() and "[pg_vocoder, log_mel]" in proc.stdout
