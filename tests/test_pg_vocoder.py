@@ -194,3 +194,13 @@ def test_a_mel_of_another_geometry_is_refused_naming_both(trained):
     untrained = build_pg_vocoder()
     with pytest.raises(ValueError, match="inverter.checkpoint"):
         same.to_audio(np.zeros((20, 80), np.float32), untrained)
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    from melforge.core.checkpoint import save_checkpoint
+    from melforge.plugins.pg_vocoder.inverter import build_pg_vocoder
+
+    state = {"step": 1, "model": {}, "config": {"backbone": {"name": "melnet"}}, "normalizer": {}}
+    path = save_checkpoint(tmp_path, 1, state)
+    with pytest.raises(ValueError, match=r"not a pg_vocoder checkpoint \(its run trained a melnet model\)"):
+        build_pg_vocoder(checkpoint=str(path))

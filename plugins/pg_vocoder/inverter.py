@@ -81,11 +81,14 @@ class TrainedVocoder:
         from melforge.core.checkpoint import load_checkpoint
 
         state = load_checkpoint(path)
-        trained = (state["config"].get("inverter") or {}).get("name")
-        if state["config"].get("trains") != "inverter" or trained != "pg_vocoder" or "mel_basis" not in state:
+        cfg = state["config"]
+        if cfg.get("trains") == "inverter":
+            what = f"inverter {(cfg.get('inverter') or {}).get('name')}"
+        else:
+            what = f"a {(cfg.get('backbone') or {}).get('name')} model"
+        if what != "inverter pg_vocoder" or "mel_basis" not in state:
             raise ValueError(
-                f"inverter.checkpoint={str(path)!r}: not a pg_vocoder checkpoint (its run trained "
-                f"{'inverter ' + str(trained) if state['config'].get('trains') == 'inverter' else 'a ' + str(state['config'].get('backbone', {}).get('name')) + ' model'}); "
+                f"inverter.checkpoint={str(path)!r}: not a pg_vocoder checkpoint (its run trained {what}); "
                 "train one with melforge-train experiment=pg_vocoder_tiny"
             )
         icfg = state["config"]["inverter"]
