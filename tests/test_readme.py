@@ -43,6 +43,10 @@ COMMANDS = {
     "melforge-train dataset=audio_folder dataset.root=/path/to/audio": "test_audio_folder_command",
     "melforge-plugins": "test_plugins_commands",
     "melforge-plugins --strict": "test_plugins_commands",
+    "melforge-train -m experiment=tier_ablation tiers=two,three,four,five":
+        "test_tier_ablation.py::test_tier_ablation_sweep_is_named_after_the_experiment_and_reported",
+    "melforge-report multirun/tier_ablation/<time>":
+        "test_tier_ablation.py::test_tier_ablation_sweep_is_named_after_the_experiment_and_reported",
     "melforge-train --help": "test_config_errors.py::test_help_lists_every_key_with_its_meaning_for_the_chosen_parts",
     "torchrun --nproc_per_node=2 -m melforge.core.cli.train train.batch_size=4":
         "test_distributed.py::test_two_ranks_at_batch_b_train_as_one_process_at_2b_and_resume_on_one_rank",

@@ -27,6 +27,8 @@ def _run(app: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_tier_ablation_sweep_is_named_after_the_experiment_and_reported(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert README_SWEEP in readme and README_REPORT in readme  # the commands this test runs
     args = README_SWEEP.split()[1:]
     _run("train", *args[:-1], "tiers=two,five", *TINY, cwd=tmp_path)  # the smallest and the largest
     sweeps = list((tmp_path / "multirun/tier_ablation").iterdir())
