@@ -64,7 +64,8 @@ def readme_commands() -> set[str]:
     text = README.read_text()
     found = {" ".join(m.split()) for m in re.findall(r"`((?:\.venv/bin/)?(?:melforge-[a-z]+|torchrun )[^`]*)`", text, re.S)}
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-        for part in block.split("&&"):
+        lines = block.replace("\\\n", " ").splitlines()  # one command per line (backslash continues)
+        for part in (p for line in lines for p in line.split("&&")):
             part = " ".join(part.split())
             if "melforge-" in part or part.startswith("torchrun "):
                 found.add(part)
