@@ -205,7 +205,7 @@ def figures(results: dict, folder: Path) -> list[Path]:
     from melforge.datasets.notes_chords import CHORDS
 
     kinds = [k for k in CHORDS if any(r["item"].chord == k for rs in results.values() for r in rs)]
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 6))
     width = 0.8 / max(len(results), 1)
     for i, (label, rs) in enumerate(results.items()):
         vals = [np.mean([r["herr_sum_mean"] for r in rs if r["item"].chord == k] or [np.nan]) for k in kinds]
@@ -214,7 +214,7 @@ def figures(results: dict, folder: Path) -> list[Path]:
     ax.set_ylabel("mean H_err, sum over 5 partials (semitones)")
     ax.set_yscale("log")
     ax.set_title("H_err against chord type (seed 002 Fig. 4b)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     fig.tight_layout()
     chord_png = folder / "vocoders_chords.png"
     fig.savefig(chord_png, dpi=110)
