@@ -192,6 +192,10 @@ def select_sampler(registry: "Registry[Sampler]", name: str | None, backbone: "B
     """The sampler ``name`` (``None`` or ``"auto"``: the fastest registered sampler that
     supports ``backbone`` + ``head``, leaving out names two plugins registered), instantiated.
 
+    The choice follows the device the backbone's parameters are on (each sampler's ``devices``):
+    on a GPU the CPU-only compiled samplers drop out and ``auto`` takes the batched ``cached``
+    one; :func:`melforge.core.device.place_experiment` chooses again after moving a model.
+
     Raises:
         UnknownEntryError: no sampler of that name (lists the known ones).
         SamplerError: the named sampler does not support the pair (says why), or none does.
