@@ -134,6 +134,28 @@ def check_shapes(exp: Experiment) -> None:
         check_sample_shape(exp.model, bins, int(scfg["frames"]), int(scfg.get("prime_frames", 0) or 0))
 
 
+def check_inverter(exp: Experiment) -> None:
+    """The inverter that will turn the run's samples into audio accepts its representation: an
+    inverter trained on one analysis (:meth:`melforge.core.inverter.Inverter.representation_config`)
+    must get features of exactly that analysis. Checked before training, so a mismatch does not
+    surface only after the run's last step.
+
+    Raises:
+        ValueError: names both representations and the ``inverter`` key.
+    """
+    if int(exp.cfg.get("sample", {}).get("count", 0)) <= 0:
+        return
+    wanted = exp.inverter.representation_config()
+    if wanted is None:
+        return
+    have = {"name": exp.cfg["representation"]["name"], **exp.representation.config()}
+    if dict(wanted) != have:
+        raise ValueError(
+            f"inverter: {exp.cfg['inverter'].get('name')} was trained on the representation {dict(wanted)}, but this run's "
+            f"samples are {have}; set representation keys to match it, choose another inverter, or set sample.count=0"
+        )
+
+
 def check_sample_shape(model: MultiscaleModel, bins: int, frames: int, prime_frames: int) -> None:
     """``sample.frames`` and ``sample.prime_frames`` fit the model's tiers.
 
@@ -215,6 +237,7 @@ def _train_locked(cfg: dict[str, Any], run_dir: Path, placement: Placement) -> d
         _write_yaml(run_dir / "config.yaml", cfg)
     exp = group.main_first(lambda: build_experiment(cfg, state=state))  # rank 0 fills the feature cache
     check_shapes(exp)
+    check_inverter(exp)
     if group.is_main:
         write_metrics(run_dir / "skipped.json", {"skipped": exp.load_corpus().skipped})  # every run, cache or not
     data = TrainingData.from_experiment(exp)

@@ -203,6 +203,17 @@ def test_a_mel_of_another_geometry_is_refused_naming_both(trained):
         same.to_audio(np.zeros((20, 80), np.float32), untrained)
 
 
+def test_a_melnet_run_with_a_mismatched_trained_vocoder_stops_before_training(trained, compose_train, tiny_train, tmp_path):
+    from melforge.core.training import train
+
+    ckpt = trained[0] / "straight/checkpoints/last.pt"
+    cfg = compose_train(*tiny_train, "inverter=pg_vocoder", f"inverter.checkpoint={ckpt}", "sample.count=1")
+    with pytest.raises(ValueError, match=r"inverter: pg_vocoder was trained on the representation .*'n_mels': 80.*"
+                                         r"'n_mels': 64"):
+        train(cfg, tmp_path)
+    assert not (tmp_path / "checkpoints").exists()  # refused before the first step
+
+
 def test_a_checkpoint_of_another_run_is_refused(tmp_path):
     from melforge.core.checkpoint import save_checkpoint
     from melforge.plugins.pg_vocoder.inverter import build_pg_vocoder
