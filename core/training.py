@@ -345,7 +345,7 @@ def training_loop(
             with precision.autocast():
                 sums = nll_sums(x.to(device), cond, trained, lengths.to(device))  # {g: (summed NLL, count)}
             # (trained tiers, [summed NLL, valid elements]) over all ranks: one small all-reduce
-            totals = group.sum(torch.tensor([[float(sums[g][0]), float(sums[g][1])] for g in trained], dtype=torch.float64))
+            totals = group.sum(torch.tensor([[float(sums[g][0].detach()), float(sums[g][1])] for g in trained], dtype=torch.float64))
             reported = totals[:, 0] / totals[:, 1]  # per trained tier: nats per valid element of the global batch
             nlls = {g: sums[g][0] * (group.world_size / float(totals[k, 1])) for k, g in enumerate(trained)}
             loss = sum(nlls.values())
