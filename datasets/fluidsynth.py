@@ -154,10 +154,7 @@ def render_midi_notes(
     midi.tracks.append(track)
 
     n = int(round((seconds + release) * sr))
-    with tempfile.TemporaryDirectory(prefix="melforge-notes-") as tmp:
-        path = Path(tmp) / "notes.mid"
-        midi.save(str(path))
-        audio = render_midi_file(path, sr)
+    audio = _render_midi(midi, sr)
     out = np.zeros(n, dtype=np.float32)
     out[: min(n, len(audio))] = audio[:n]
     return out
@@ -233,10 +230,7 @@ def render_note_sequence(
     midi.tracks.append(track)
 
     n = int(round((seconds + release) * sr))
-    with tempfile.TemporaryDirectory(prefix="melforge-notes-") as tmp:
-        path = Path(tmp) / "notes.mid"
-        midi.save(str(path))
-        audio = render_midi_file(path, sr, effects=effects)  # (samples,)
+    audio = _render_midi(midi, sr, effects=effects)  # (samples,)
     out = np.zeros((len(chords), n), dtype=np.float32)
     for k in range(len(chords)):
         start = int(round(mido.tick2second(tick(k * slot), TICKS_PER_BEAT, TEMPO) * sr))
@@ -294,6 +288,15 @@ def truncate_midi(midi_in: str | Path, midi_out: str | Path, seconds: float) -> 
 
 #: MIDI's tempo before any set_tempo event (120 bpm), microseconds per beat.
 TEMPO_DEFAULT = 500_000
+
+
+def _render_midi(midi, sr: int, *, effects: bool = True) -> np.ndarray:
+    """An in-memory ``mido.MidiFile`` rendered by :func:`render_midi_file` (through a temporary
+    file): ``(samples,)`` float32 at ``sr`` Hz."""
+    with tempfile.TemporaryDirectory(prefix="melforge-notes-") as tmp:
+        path = Path(tmp) / "notes.mid"
+        midi.save(str(path))
+        return render_midi_file(path, sr, effects=effects)
 
 
 def _absolute_ticks(track) -> list[int]:
