@@ -78,26 +78,48 @@ class GMMusic(RenderedScores):
         seconds: keep only the first ``seconds`` of each piece; ``None`` keeps all.
         sr_render: FluidSynth's sample rate, Hz; ``None`` renders at the rate :meth:`clips` is
             asked for.
+        transpositions: semitones; the ``i``-th candidate is transposed by
+            ``transpositions[i % len(transpositions)]`` before rendering (pitch-shift augmentation,
+            which seed 002 §6 names as a direction: the corpus is mostly vocal music, and an octave
+            down brings its bass lines to C1-C3). ``(0,)`` (default) plays every score as written.
 
     Clip ids are ``"gm/<corpus path without suffix>@<program name>"`` (e.g.
-    ``"gm/mozart/k80/movement2@strings"``); the speaker label is the program name, so splits
+    ``"gm/mozart/k80/movement2@strings"``, with ``"~-12"`` before the ``@`` when transposed by −12
+    semitones); the speaker label is the program name, so splits
     and conditioning can see the sound.
 
     Raises:
-        ValueError: ``pieces < 1``, ``seconds <= 0`` or a non-positive ``sr_render``.
+        ValueError: ``pieces < 1``, ``seconds <= 0``, a non-positive ``sr_render``, or
+            ``transpositions`` empty or outside ±36 semitones.
     """
 
-    def __init__(self, pieces: int | None = 24, seconds: float | None = 60.0, sr_render: int | None = None):
+    def __init__(self, pieces: int | None = 24, seconds: float | None = 60.0, sr_render: int | None = None,
+                 transpositions=(0,)):
         if pieces is not None and pieces < 1:
             raise ValueError(f"gm_music: pieces must be >= 1 or None, got {pieces}")
+        shifts = tuple(int(t) for t in transpositions)
+        if not shifts or any(abs(t) > 36 for t in shifts):
+            raise ValueError(f"gm_music: transpositions must be a non-empty list of semitones within ±36, got {list(transpositions)}")
         super().__init__(sr_render, seconds, skip_failures=True)
         self.pieces = None if pieces is None else int(pieces)
+        self.transpositions = shifts
         self._programs: dict[str, int] | None = None
+        self._shifts: dict[str, int] | None = None
 
     def _candidates(self) -> dict[str, int]:
         if self._programs is None:
             self._programs = {name: PROGRAMS[i % len(PROGRAMS)] for i, name in enumerate(candidates())}
         return self._programs
+
+    def transposition(self, name: str) -> int:
+        """Semitones score ``name`` is transposed by (see ``transpositions``)."""
+        if self._shifts is None:
+            self._shifts = {n: self.transpositions[i % len(self.transpositions)] for i, n in enumerate(candidates())}
+        return self._shifts[name]
+
+    def _shift_tag(self, name: str) -> str:
+        shift = self.transposition(name)
+        return f"~{shift:+d}" if shift else ""
 
     def names(self) -> list[str]:
         """Corpus paths of the pieces used, in clip order.
@@ -117,7 +139,7 @@ class GMMusic(RenderedScores):
         return self._candidates()[name]
 
     def clip_id(self, name: str) -> str:
-        return f"gm/{Path(name).with_suffix('').as_posix()}@{PROGRAM_NAMES[self.program(name)]}"
+        return f"gm/{Path(name).with_suffix('').as_posix()}{self._shift_tag(name)}@{PROGRAM_NAMES[self.program(name)]}"
 
     def cache_folder(self, sr: int) -> Path:
         return cache_dir("gm_music", f"v{RENDER_VERSION}-sr{sr}")
@@ -130,7 +152,7 @@ class GMMusic(RenderedScores):
     def cache_file(self, name: str, sr: int) -> Path:
         flat = Path(name).with_suffix("").as_posix().replace("/", "__")
         cut = "" if self.seconds is None else f".s{self.seconds:g}"
-        return self.cache_folder(sr) / f"{flat}.p{self.program(name)}{cut}.wav"
+        return self.cache_folder(sr) / f"{flat}{self._shift_tag(name)}.p{self.program(name)}{cut}.wav"
 
     def clips(self, sr: int):
         """Yield each piece as ``(samples,)`` float32 mono at ``sr`` Hz with its program name as
@@ -149,7 +171,8 @@ class GMMusic(RenderedScores):
         h = hashlib.sha256()
         h.update(
             repr(
-                ("GMMusic", RENDER_VERSION, GAIN, [(n, self.program(n)) for n in names], self.sr_render,
+                ("GMMusic", RENDER_VERSION, GAIN, [(n, self.program(n)) + ((self.transposition(n),) if self.transposition(n) else ())
+                                                   for n in names], self.sr_render,
                  self.seconds, music21.__version__)
             ).encode()
         )  # fmt: skip

@@ -102,6 +102,10 @@ class RenderedScores(AudioDataset):
     def clip_id(self, name: str) -> str:
         """Clip id of score ``name``."""
 
+    def transposition(self, name: str) -> int:
+        """Semitones score ``name`` is transposed by before it is rendered (default 0)."""
+        return 0
+
     def render_seconds(self) -> float | None:
         """Seconds of each score given to FluidSynth (the MIDI is cut there first); ``None``
         (default) renders whole scores, so one cache serves every ``seconds``."""
@@ -120,6 +124,8 @@ class RenderedScores(AudioDataset):
             score = converter.parse(self.score_path(name))
             if isinstance(score, stream.Opus):  # an .abc file of several tunes: its first one
                 score = score.scores[0]
+            if self.transposition(name):
+                score = score.transpose(self.transposition(name))
             score.write("midi", fp=str(raw))
             if self.render_seconds() is not None:
                 truncate_midi(raw, raw, self.render_seconds())

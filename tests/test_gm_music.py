@@ -98,3 +98,24 @@ def test_truncate_midi_cuts_by_the_tempo_map(tmp_path):
     assert notes == [("note_on", 60), ("note_off", 60)]
     truncate_midi(tmp_path / "in.mid", tmp_path / "all.mid", 100.0)  # longer than the piece: unchanged length
     assert mido.MidiFile(str(tmp_path / "all.mid")).length == pytest.approx(5.0)
+
+
+def test_transpositions_shift_the_rendered_pitch(monkeypatch, tmp_path):
+    """``transpositions=(-12,)`` renders the same score an octave down: the time-averaged
+    constant-Q spectrum (semitone bins) of the transposed render matches the original's best at a
+    shift of 12 semitones; ids, cache files and fingerprints say the shift."""
+    import librosa
+
+    monkeypatch.setenv("MELFORGE_CACHE", str(tmp_path))
+    plain = gm_music.GMMusic(pieces=1, seconds=4.0)
+    down = gm_music.GMMusic(pieces=1, seconds=4.0, transpositions=(-12,))
+    (a,), (b,) = list(plain.clips(22050)), list(down.clips(22050))
+    assert b.id == "gm/bach/bwv127.5~-12@piano" and a.id == "gm/bach/bwv127.5@piano"
+    assert (tmp_path / "gm_music" / "v1-sr22050" / "bach__bwv127.5~-12.p0.s4.wav").is_file()
+    assert plain.fingerprint() != down.fingerprint()
+    profile = [np.log(np.abs(librosa.cqt(c.audio, sr=22050, fmin=32.7, n_bins=84)).mean(axis=1) + 1e-6) for c in (a, b)]
+    shifts = range(-24, 25)
+    score = [np.corrcoef(profile[0][24:60], profile[1][24 - s : 60 - s])[0, 1] for s in shifts]
+    assert list(shifts)[int(np.argmax(score))] == 12
+    with pytest.raises(ValueError, match="transpositions"):
+        gm_music.GMMusic(transpositions=())
