@@ -16,7 +16,9 @@ inverted from its mel power by every row:
 - ``gradient``: melforge's ``gradient`` inverter as configured (PGHI → fast GL 50 → L-BFGS 50 on
   the mel), our best classical inverter from the mel;
 - ``pg_vocoder (pg)``, ``pg_vocoder (pghi)``: the trained network, then seed 002's integrator
-  (§3.2) or PGHI's heap fed the predicted gradient;
+  (§3.2) or PGHI's heap fed the predicted gradient; the same two with ``refine_partials``: the
+  predicted partial frequencies refined against the input mel first
+  (:mod:`melforge.inverters.partial_refinement`, not in seed 002);
 - ``oracle (pg)``, ``oracle (pghi)``: the true magnitude, offsets and λ of the original audio
   (``melforge.inverters.phase_targets``) through each integrator.
 
@@ -62,12 +64,13 @@ def _rows(vocoder_checkpoint: str, representation, stft):
         "pghi → griffin-lim 32": (via({"name": "pghi", "refine": "griffin_lim", "refine_iters": 32}), 0),
         "gradient (pghi → GL 50 → L-BFGS 50 on the mel)": (via({"name": "gradient"}), 0),
     }
-    for method in ("pg", "pghi"):
-        vocoder = regs.inverter.build({"name": "pg_vocoder", "checkpoint": vocoder_checkpoint, "integrator": method})
-        params = vocoder.trained.network.parameter_count()
-        rows[f"pg_vocoder ({method} integrator)"] = (
-            (lambda v: lambda mel, length: v.invert_mel(mel, basis, stft, length=length))(vocoder), params
-        )
+    for refine in (False, True):
+        for method in ("pg", "pghi"):
+            vocoder = regs.inverter.build({"name": "pg_vocoder", "checkpoint": vocoder_checkpoint, "integrator": method,
+                                           "refine_partials": refine})
+            params = vocoder.trained.network.parameter_count()
+            label = f"pg_vocoder ({method} integrator{', partials refined on the mel' if refine else ''})"
+            rows[label] = ((lambda v: lambda mel, length: v.invert_mel(mel, basis, stft, length=length))(vocoder), params)
     return rows
 
 
@@ -244,28 +247,33 @@ def swap_test(checkpoint: str, note_step: int, chord_step: int) -> str:
     stft = representation.stft
     items = notes_chords(stft.sr, chords=["note"], root_step=note_step)
     items += notes_chords(stft.sr, chords=[c for c in CHORDS if c != "note"], root_step=chord_step)
-    variants = ("predicted magnitude, offsets and λ (the vocoder)", "predicted magnitude, true offsets and λ",
+    variants = ("predicted magnitude, offsets and λ (the vocoder)", "the vocoder, partials refined on the mel",
+                "predicted magnitude, true offsets and λ",
                 "true magnitude, predicted offsets and λ", "true magnitude, offsets and λ (oracle)")
     herr = {v: {"notes": [], "chords": []} for v in variants}
-    dm_err = {"below C3": [], "C3 and above": []}
+    dm_err = defaultdict(list)
     for item in (i for i in items if i.subset in ("notes", "chords")):
         audio = item.audio
-        p = vocoder.predict(np.exp(representation.analyze(audio).astype(np.float64)))
+        mel_power = np.exp(representation.analyze(audio).astype(np.float64))
+        p = vocoder.predict(mel_power, refine=False)
         t = phase_targets(audio, stft)
         pred, true = (p["magnitude"], p["dm"], p["dn"], p["lam"]), (t.magnitude, t.dm, t.dn, t.lam)
-        for v, (mag, dm, dn, lam) in zip(variants, (pred, pred[:1] + true[1:], true[:1] + pred[1:], true)):
+        refined = vocoder.predict(mel_power, refine=True)
+        fitted = (refined["magnitude"], refined["dm"], refined["dn"], refined["lam"])
+        for v, (mag, dm, dn, lam) in zip(variants, (pred, fitted, pred[:1] + true[1:], true[:1] + pred[1:], true)):
             phase = integrate_phase(mag, dm, dn, lam, stft, method="pg")
             out = K.istft(K.polar(mag, phase, np.empty(mag.shape, np.complex64)), stft, len(audio))
             herr[v][item.subset].append(harmonic_error(audio, out, stft.sr, list(item.f0s_hz)).sum_mean)
         if item.subset == "notes":
             w = t.magnitude**2 * (t.lam > 0.5)
-            dm_err["below C3" if item.midi[0] < 48 else "C3 and above"].append(
-                float(np.sqrt((w * (p["dm"] - t.dm) ** 2).sum() / w.sum())))
+            for key, est in (("network", p["dm"]), ("refined", refined["dm"])):
+                dm_err[key, "below C3" if item.midi[0] < 48 else "C3 and above"].append(
+                    float(np.sqrt((w * (est - t.dm) ** 2).sum() / w.sum())))
     lines = ["| variant (pg integrator) | Notes H_err Σ5 mean | Chords H_err Σ5 mean |", "| --- | ---: | ---: |"]
     lines += [f"| {v} | {np.mean(h['notes']):.3f} | {np.mean(h['chords']):.3f} |" for v, h in herr.items()]
     lines.append("")
     lines.append("power-weighted RMS error of the predicted Δm on the notes' sinusoidal bins: "
-                 + ", ".join(f"{k} {np.mean(v):.3f} bins" for k, v in dm_err.items()))
+                 + ", ".join(f"{k[0]} {k[1]} {np.mean(v):.3f} bins" for k, v in dm_err.items()))
     return "\n".join(lines)
 
 

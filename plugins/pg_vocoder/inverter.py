@@ -31,8 +31,10 @@ INTEGRATORS = ("pg", "pghi")
 @dataclass(frozen=True)
 class Integration:
     """How predicted gradients become a phase (:func:`melforge.inverters.phase_integration.integrate_phase`):
-    the method, the thresholds λ^S (``lam_time``, eq. 3) and λ^I (``lam_freq``, eq. 4), and the
-    seed of the random phases.
+    the method, the thresholds λ^S (``lam_time``, eq. 3) and λ^I (``lam_freq``, eq. 4), the
+    seed of the random phases, and whether the predicted partial frequencies are first refined
+    against the input mel (``refine_partials``,
+    :func:`melforge.inverters.partial_refinement.refine_frequency_offsets`; not in seed 002).
 
     Raises:
         ValueError: an unknown method, or thresholds outside ``0 <= lam_freq <= lam_time <= 1``.
@@ -42,6 +44,7 @@ class Integration:
     lam_time: float = 0.5
     lam_freq: float = 0.4
     seed: int = 0
+    refine_partials: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in INTEGRATORS:
@@ -189,15 +192,21 @@ class PGVocoder(Inverter):
         mel_power = magnitude**2 @ t.mel_basis.T.astype(np.float64)  # (frames, n_mels)
         return self._invert_mel(mel_power, t.mel_basis, stft, length)
 
-    def predict(self, mel_power: np.ndarray) -> dict[str, np.ndarray]:
+    def predict(self, mel_power: np.ndarray, *, refine: bool | None = None) -> dict[str, np.ndarray]:
         """The network's outputs for ``mel_power (frames, n_mels)``: ``{"magnitude", "dm", "dn",
-        "lam"}``, ``(frames, bins)`` float64 (linear magnitude, bins, frames, λ)."""
+        "lam"}``, ``(frames, bins)`` float64 (linear magnitude, bins, frames, λ). With ``refine``
+        (default: the configured ``refine_partials``) Δm of the magnitude's peaks is refined
+        against ``mel_power`` (:func:`melforge.inverters.partial_refinement.refine_frequency_offsets`)."""
         t = self._require()
         log_mel = np.log(np.maximum(mel_power, t.floor)).astype(np.float32)
         with torch.no_grad():
             out = t.network(torch.from_numpy(log_mel)[None])
         pred = {k: v[0].double().numpy() for k, v in out.items()}
         pred["magnitude"] = np.exp(pred.pop("logmag"))
+        if self.integration.refine_partials if refine is None else refine:
+            from melforge.inverters.partial_refinement import refine_frequency_offsets
+
+            pred["dm"] = refine_frequency_offsets(mel_power, t.mel_basis, pred["magnitude"], pred["dm"], pred["lam"], t.stft)
         return pred
 
     def _invert_mel(self, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
@@ -224,6 +233,7 @@ def build_pg_vocoder(
     beta: float = 5.0,
     alpha_lfcc: float = 0.1,
     n_lfcc: int = 20,
+    refine_partials: bool = False,
 ) -> PGVocoder:
     """Seed 002's phase-gradient vocoder, trained (``checkpoint``) or to be trained.
 
@@ -235,6 +245,9 @@ def build_pg_vocoder(
         seed: seed of the random phases.
         layers, channels, kernel_size, beta: the network to train (§3.1: 8, 1536, 3, 5).
         alpha_lfcc, n_lfcc: α₂ and the LFCC count of eq. 8 and 11.
+        refine_partials: refine the predicted frequency offsets of the magnitude's peaks against
+            the input mel before integrating (:mod:`melforge.inverters.partial_refinement`; an
+            addition to seed 002).
 
     Raises:
         ValueError, CheckpointError: bad values or checkpoint (named).
@@ -242,4 +255,4 @@ def build_pg_vocoder(
     spec = NetworkSpec(int(layers), int(channels), int(kernel_size), float(beta))
     trained = TrainedVocoder.load(checkpoint) if checkpoint else None
     return PGVocoder(trained, spec, LossWeights(float(alpha_lfcc), int(n_lfcc)),
-                     Integration(str(integrator), float(lam_time), float(lam_freq), int(seed)))
+                     Integration(str(integrator), float(lam_time), float(lam_freq), int(seed), bool(refine_partials)))

@@ -1,0 +1,277 @@
+"""Partial frequencies refined against the mel they came from (analysis by synthesis).
+
+A vocoder that predicts the frequency offsets Δm (seed 002 eq. 6) from a mel spectrogram gets a
+partial's frequency only roughly: after the twin's training the power-weighted error is about
+0.3 bins, mostly a bias that stays for the whole note (``benchmarks/RESULTS.md``), while a stable
+low note needs a few hundredths of a bin. The mel itself still holds the frequency: a sinusoid of
+``f`` bins spreads the Hann window's main lobe over two or three overlapping triangular filters,
+and their ratios move continuously with ``f``.
+
+This module fits, frame by frame, a sum of windowed sinusoids to the given mel power::
+
+    P_mel[b] ≈ Σ_k a_k Σ_m B[b, m] |W(m − f_k)|²
+
+where ``B`` is the filterbank ``(n_mels, bins)``, ``|W(δ)|²`` the power response of the analysis
+window ``δ`` bins off its centre (tabulated from the window's oversampled DFT) and ``(f_k, a_k)``
+one frequency (bins) and power per spectral peak of the vocoder's predicted magnitude. Starting
+from the vocoder's ``f_k = m_k + Δm̂[m_k]``, each peak in turn is moved to the frequency within
+``±search`` bins that minimises the relative squared error of the mel bands it reaches, with its
+power solved in closed form and the other peaks held (coordinate descent, ``sweeps`` passes; a
+grid of ``step`` bins, then a parabola through the best three). The main-lobe bins of each peak
+that the vocoder calls sinusoidal (``λ̂ > lam_min``) then get ``Δm = f_k − m``.
+
+Limits, measured on the N+C set (``benchmarks/vocoders.py``): where two partials fall in one mel
+band and the vocoder merged them into one peak (chords and notes below about C3 at 80 mels,
+22,050 Hz), the fit cannot separate them either.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+from numba import njit
+
+from melforge.core.stft import StftParams
+
+#: Oversampling of the tabulated window response (points per bin).
+OVERSAMPLE = 256
+#: Half-width of the modelled window response, bins (the Hann main lobe is ±2, the rest sidelobes).
+LOBE_HALF_WIDTH = 4
+#: §3.1's clip of the frequency offsets, bins.
+MAX_FREQ_OFFSET = 4.0
+
+
+def lobe_power_table(stft: StftParams) -> np.ndarray:
+    """``|W(δ)|²`` of the periodic Hann window of ``stft.win_length`` samples (zero-padded to
+    ``n_fft``) at ``δ = −4 … 4`` bins in steps of ``1/256`` bin, normalised to 1 at ``δ = 0``:
+    ``(2·4·256 + 1,)`` float64."""
+    n = stft.n_fft
+    window = np.zeros(n)
+    start = (n - stft.win_length) // 2
+    window[start : start + stft.win_length] = scipy.signal.get_window("hann", stft.win_length, fftbins=True)
+    spectrum = np.fft.fft(window, n * OVERSAMPLE)
+    k = np.arange(-LOBE_HALF_WIDTH * OVERSAMPLE, LOBE_HALF_WIDTH * OVERSAMPLE + 1)
+    power = np.abs(spectrum[k % (n * OVERSAMPLE)]) ** 2
+    return power / power.max()
+
+
+def band_support(mel_basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where each mel band and each bin reach, from ``mel_basis (n_mels, bins)``.
+
+    Returns:
+        ``(lo, hi, first, last)``: band ``b`` covers bins ``lo[b] ≤ m < hi[b]`` (``(n_mels,)``
+        int64; an empty band has ``lo = hi = 0``); bin ``m`` is covered by bands
+        ``first[m] … last[m]`` at most (``(bins,)`` int64; ``first > last`` where none).
+    """
+    nonzero = np.asarray(mel_basis) > 0
+    n_mels, n_bins = nonzero.shape
+    lo = np.zeros(n_mels, dtype=np.int64)
+    hi = np.zeros(n_mels, dtype=np.int64)
+    for b in range(n_mels):
+        idx = np.flatnonzero(nonzero[b])
+        if idx.size:
+            lo[b], hi[b] = idx[0], idx[-1] + 1
+    first = np.full(n_bins, n_mels, dtype=np.int64)
+    last = np.full(n_bins, -1, dtype=np.int64)
+    for b in range(n_mels):
+        if hi[b] > lo[b]:
+            first[lo[b] : hi[b]] = np.minimum(first[lo[b] : hi[b]], b)
+            last[lo[b] : hi[b]] = np.maximum(last[lo[b] : hi[b]], b)
+    return lo, hi, first, last
+
+
+@njit(cache=True)
+def _lobe(table, delta):
+    x = (delta + LOBE_HALF_WIDTH) * OVERSAMPLE
+    if x <= 0.0 or x >= 2 * LOBE_HALF_WIDTH * OVERSAMPLE:
+        return 0.0
+    i = int(x)
+    t = x - i
+    return table[i] * (1.0 - t) + table[i + 1] * t
+
+
+@njit(cache=True)
+def _band_response(basis, lo, hi, table, f, b):
+    """Mel band ``b``'s response to a unit-power partial at ``f`` bins."""
+    start = max(lo[b], int(np.floor(f)) - LOBE_HALF_WIDTH)
+    stop = min(hi[b], int(np.ceil(f)) + LOBE_HALF_WIDTH + 1)
+    s = 0.0
+    for m in range(start, stop):
+        s += basis[b, m] * _lobe(table, m - f)
+    return s
+
+
+@njit(cache=True)
+def _bands_near(first, last, f, reach):
+    """The bands that bins within ``reach`` of ``f`` fall in: ``(b0, b1)``, empty if ``b0 > b1``."""
+    n_bins = first.shape[0]
+    m0 = max(0, int(np.floor(f - reach)))
+    m1 = min(n_bins - 1, int(np.ceil(f + reach)))
+    b0, b1 = 1 << 30, -1
+    for m in range(m0, m1 + 1):
+        if first[m] <= last[m]:
+            b0 = min(b0, first[m])
+            b1 = max(b1, last[m])
+    return b0, b1
+
+
+@njit(cache=True)
+def _refine_frame(y, basis, lo, hi, first, last, table, fs, amps, search, step, sweeps, eps_rel):
+    """Coordinate descent of the peaks ``fs`` (bins) and ``amps`` (power) of one frame against
+    its mel power ``y (n_mels,)``; updates both in place."""
+    n_mels = y.shape[0]
+    n_peaks = fs.shape[0]
+    model = np.zeros(n_mels)
+    for k in range(n_peaks):
+        b0, b1 = _bands_near(first, last, fs[k], LOBE_HALF_WIDTH)
+        for b in range(b0, b1 + 1):
+            model[b] += amps[k] * _band_response(basis, lo, hi, table, fs[k], b)
+    floor = eps_rel * y.max()
+    n_grid = int(round(2.0 * search / step)) + 1
+    costs = np.empty(n_grid)
+    for _ in range(sweeps):
+        for k in range(n_peaks):
+            f0 = fs[k]
+            b0, b1 = _bands_near(first, last, f0, search + LOBE_HALF_WIDTH)
+            if b1 < b0:
+                continue
+            nb = b1 - b0 + 1
+            r = np.empty(nb)
+            w = np.empty(nb)
+            g = np.empty(nb)
+            for j in range(nb):
+                b = b0 + j
+                r[j] = y[b] - model[b] + amps[k] * _band_response(basis, lo, hi, table, f0, b)
+                w[j] = 1.0 / (y[b] + floor) ** 2
+            best, best_i, best_a = np.inf, -1, 0.0
+            for i in range(n_grid):
+                f = f0 - search + i * step
+                sgg, sgr = 0.0, 0.0
+                for j in range(nb):
+                    g[j] = _band_response(basis, lo, hi, table, f, b0 + j)
+                    sgg += w[j] * g[j] * g[j]
+                    sgr += w[j] * g[j] * r[j]
+                a = max(sgr / sgg, 0.0) if sgg > 0.0 else 0.0
+                c = 0.0
+                for j in range(nb):
+                    e = r[j] - a * g[j]
+                    c += w[j] * e * e
+                costs[i] = c
+                if c < best:
+                    best, best_i, best_a = c, i, a
+            if best_i < 0:
+                continue
+            f_new = f0 - search + best_i * step
+            if 0 < best_i < n_grid - 1:
+                c0, c1, c2 = costs[best_i - 1], costs[best_i], costs[best_i + 1]
+                curve = c0 - 2.0 * c1 + c2
+                if curve > 0.0:
+                    f_new += 0.5 * step * (c0 - c2) / curve
+            for j in range(nb):
+                b = b0 + j
+                model[b] += best_a * _band_response(basis, lo, hi, table, f_new, b) - amps[k] * _band_response(
+                    basis, lo, hi, table, f0, b
+                )
+            fs[k], amps[k] = f_new, best_a
+
+
+@njit(cache=True)
+def _refine(mel_power, basis, lo, hi, first, last, table, magnitude, dm, lam, out, search, step, sweeps,
+            floor_rel, lam_min, assign_half, eps_rel):  # fmt: skip
+    n_frames, n_bins = magnitude.shape
+    peaks = np.empty(n_bins, dtype=np.int64)
+    for n in range(n_frames):
+        row = magnitude[n]
+        threshold = row.max() * floor_rel
+        count = 0
+        for m in range(1, n_bins - 1):
+            if row[m] > row[m - 1] and row[m] >= row[m + 1] and row[m] > threshold:
+                peaks[count] = m
+                count += 1
+        if count == 0:
+            continue
+        fs = np.empty(count)
+        amps = np.empty(count)
+        for k in range(count):
+            m = peaks[k]
+            fs[k] = m + dm[n, m]
+            amps[k] = row[m] ** 2 / max(_lobe(table, m - fs[k]), 1e-3)
+        _refine_frame(mel_power[n], basis, lo, hi, first, last, table, fs, amps, search, step, sweeps, eps_rel)
+        for k in range(count):
+            m = peaks[k]
+            for mm in range(max(0, m - assign_half), min(n_bins, m + assign_half + 1)):
+                if lam[n, mm] > lam_min:
+                    out[n, mm] = min(max(fs[k] - mm, -MAX_FREQ_OFFSET), MAX_FREQ_OFFSET)
+
+
+def refine_frequency_offsets(
+    mel_power: np.ndarray,
+    mel_basis: np.ndarray,
+    magnitude: np.ndarray,
+    dm: np.ndarray,
+    lam: np.ndarray,
+    stft: StftParams,
+    *,
+    search: float = 1.0,
+    step: float = 0.05,
+    sweeps: int = 2,
+    floor_db: float = 60.0,
+    lam_min: float = 0.5,
+    assign_half_width: int = 2,
+    eps_rel: float = 1e-4,
+) -> np.ndarray:
+    """Refine the frequency offsets of every spectral peak against the mel (module docstring).
+
+    Args:
+        mel_power: ``(frames, n_mels)`` mel power the estimates came from (``|X|² Bᵀ``).
+        mel_basis: ``(n_mels, bins)`` the filterbank ``B`` that made it.
+        magnitude: ``(frames, bins)`` estimated linear magnitude; its local maxima within
+            ``floor_db`` dB of the frame's largest are the peaks refined.
+        dm: ``(frames, bins)`` estimated frequency offsets Δm, bins (seed 002 eq. 6); a peak
+            starts at ``m + dm[m]``.
+        lam: ``(frames, bins)`` estimated classification λ (eq. 12); only bins with
+            ``λ > lam_min`` take a refined offset.
+        stft: the analysis geometry (Hann window of ``win_length``; ``bins == stft.n_bins``).
+        search: how far a peak may move, bins.
+        step: grid step of the search, bins (a parabola refines the best point).
+        sweeps: coordinate-descent passes over the peaks of a frame.
+        floor_db: peaks more than this below the frame's largest are left as they are, dB.
+        lam_min: λ above which a bin counts as sinusoidal.
+        assign_half_width: bins on each side of a peak that take its frequency.
+        eps_rel: relative floor of the mel bands' weights ``1 / (P_mel + eps_rel·max P_mel)²``.
+
+    Returns:
+        ``(frames, bins)`` float64 Δm, bins, clipped to ``±4`` (§3.1); bins away from refined
+        peaks keep ``dm``.
+
+    Raises:
+        ValueError: shapes that disagree (named), non-finite or negative inputs, or
+            ``search``, ``step``, ``sweeps`` out of range.
+    """
+    arrays = {"magnitude": magnitude, "dm": dm, "lam": lam}
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+    shape = arrays["magnitude"].shape
+    for key, value in arrays.items():
+        if value.ndim != 2 or value.shape != shape or shape[1] != stft.n_bins:
+            raise ValueError(f"refine_frequency_offsets: {key} must be (frames, {stft.n_bins}) like magnitude {shape}, got {value.shape}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"refine_frequency_offsets: {key} holds non-finite values")
+    basis = np.ascontiguousarray(mel_basis, dtype=np.float64)
+    mel = np.ascontiguousarray(mel_power, dtype=np.float64)
+    if basis.ndim != 2 or basis.shape[1] != stft.n_bins:
+        raise ValueError(f"refine_frequency_offsets: mel_basis must be (n_mels, {stft.n_bins}), got {basis.shape}")
+    if mel.shape != (shape[0], basis.shape[0]):
+        raise ValueError(f"refine_frequency_offsets: mel_power must be (frames, n_mels) = {(shape[0], basis.shape[0])}, got {mel.shape}")
+    if not np.isfinite(mel).all() or (mel < 0).any() or (arrays["magnitude"] < 0).any():
+        raise ValueError("refine_frequency_offsets: mel_power and magnitude must be finite and non-negative")
+    if not (0 < search <= MAX_FREQ_OFFSET and 0 < step <= search and int(sweeps) >= 1 and int(assign_half_width) >= 0):
+        raise ValueError(
+            f"refine_frequency_offsets: need 0 < step <= search <= 4, sweeps >= 1, assign_half_width >= 0; "
+            f"got search={search}, step={step}, sweeps={sweeps}, assign_half_width={assign_half_width}"
+        )
+    lo, hi, first, last = band_support(basis)
+    out = arrays["dm"].copy()
+    _refine(mel, basis, lo, hi, first, last, lobe_power_table(stft), arrays["magnitude"], arrays["dm"], arrays["lam"],
+            out, float(search), float(step), int(sweeps), 10.0 ** (-floor_db / 20.0), float(lam_min),
+            int(assign_half_width), float(eps_rel))  # fmt: skip
+    return out
