@@ -17,7 +17,8 @@ one frequency (bins) and power per spectral peak of the vocoder's predicted magn
 from the vocoder's ``f_k = m_k + Δm̂[m_k]``, each peak in turn is moved to the frequency within
 ``±search`` bins that minimises the relative squared error of the mel bands it reaches, with its
 power solved in closed form and the other peaks held (coordinate descent, ``sweeps`` passes; a
-grid of ``step`` bins, then a parabola through the best three). The main-lobe bins of each peak
+coarse then a fine grid, then a parabola through the best three). Each band's response
+``Σ_m B[b, m] |W(m − f)|²`` is tabulated against ``f`` once per call (:func:`band_responses`). The main-lobe bins of each peak
 that the vocoder calls sinusoidal (``λ̂ > lam_min``) then get ``Δm = f_k − m``.
 
 Limits, measured on the N+C set (``benchmarks/vocoders.py``): where two partials fall in one mel
@@ -26,6 +27,8 @@ band and the vocoder merged them into one peak (chords and notes below about C3 
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import scipy.signal
@@ -80,6 +83,47 @@ def band_support(mel_basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return lo, hi, first, last
 
 
+#: Points per bin of the tabulated band responses.
+RESPONSE_OVERSAMPLE = 64
+
+
+def band_responses(mel_basis: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every mel band's response to a unit-power partial, tabulated against its frequency.
+
+    ``R_b(f) = Σ_m B[b, m] |W(m − f)|²`` for ``f`` from ``lo[b] − 4`` to ``hi[b] + 4`` bins in
+    steps of ``1/64`` bin (zero outside), from ``mel_basis (n_mels, bins)`` and the window table of
+    :func:`lobe_power_table`.
+
+    Returns:
+        ``(values, offset, start)``: band ``b``'s table is ``values[offset[b] : offset[b + 1]]``,
+        its first point at ``start[b]`` bins.
+    """
+    basis = np.asarray(mel_basis, dtype=np.float64)
+    lo, hi, _, _ = band_support(basis)
+    per_bin = (len(table) - 1) // (2 * LOBE_HALF_WIDTH)
+    starts = (lo - LOBE_HALF_WIDTH).astype(np.float64)
+    counts = np.where(hi > lo, (hi - lo + 2 * LOBE_HALF_WIDTH) * RESPONSE_OVERSAMPLE + 1, 0)
+    offset = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    values = np.zeros(offset[-1])
+    lobe_x = (np.arange(len(table)) - (len(table) - 1) // 2) / per_bin  # δ of each table point, bins
+    for b in np.flatnonzero(counts):
+        f = starts[b] + np.arange(counts[b]) / RESPONSE_OVERSAMPLE
+        m = np.arange(lo[b], hi[b])
+        lobes = np.interp(m[None, :] - f[:, None], lobe_x, table, left=0.0, right=0.0)  # (points, width)
+        values[offset[b] : offset[b + 1]] = lobes @ basis[b, lo[b] : hi[b]]
+    return values, offset, starts
+
+
+@functools.lru_cache(maxsize=8)
+def _tables(stft: StftParams, basis_bytes: bytes, shape: tuple[int, int]):
+    """The window table, the band responses and the band coverage of one geometry (cached: a
+    vocoder inverts many clips with one filterbank)."""
+    basis = np.frombuffer(basis_bytes, dtype=np.float64).reshape(shape)
+    _, _, first, last = band_support(basis)
+    table = lobe_power_table(stft)
+    return (table, *band_responses(basis, table), first, last)
+
+
 @njit(cache=True)
 def _lobe(table, delta):
     x = (delta + LOBE_HALF_WIDTH) * OVERSAMPLE
@@ -91,14 +135,16 @@ def _lobe(table, delta):
 
 
 @njit(cache=True)
-def _band_response(basis, lo, hi, table, f, b):
-    """Mel band ``b``'s response to a unit-power partial at ``f`` bins."""
-    start = max(lo[b], int(np.floor(f)) - LOBE_HALF_WIDTH)
-    stop = min(hi[b], int(np.ceil(f)) + LOBE_HALF_WIDTH + 1)
-    s = 0.0
-    for m in range(start, stop):
-        s += basis[b, m] * _lobe(table, m - f)
-    return s
+def _response(values, offset, start, f, b):
+    """Mel band ``b``'s response to a unit-power partial at ``f`` bins (linear interpolation)."""
+    x = (f - start[b]) * RESPONSE_OVERSAMPLE
+    last = offset[b + 1] - offset[b] - 1
+    if x <= 0.0 or x >= last:
+        return 0.0
+    i = int(x)
+    t = x - i
+    j = offset[b] + i
+    return values[j] * (1.0 - t) + values[j + 1] * t
 
 
 @njit(cache=True)
@@ -116,67 +162,83 @@ def _bands_near(first, last, f, reach):
 
 
 @njit(cache=True)
-def _refine_frame(y, basis, lo, hi, first, last, table, fs, amps, search, step, sweeps, eps_rel):
+def _cost(values, offset, start, r, w, b0, f):
+    """Weighted squared error of the residual ``r`` against the best non-negative multiple of a
+    partial at ``f``: ``(cost, power)``."""
+    sgg, sgr, srr = 0.0, 0.0, 0.0
+    for j in range(r.shape[0]):
+        g = _response(values, offset, start, f, b0 + j)
+        sgg += w[j] * g * g
+        sgr += w[j] * g * r[j]
+        srr += w[j] * r[j] * r[j]
+    if sgg <= 0.0 or sgr <= 0.0:
+        return srr, 0.0
+    return srr - sgr * sgr / sgg, sgr / sgg
+
+
+@njit(cache=True)
+def _grid_search(values, offset, start, r, w, b0, centre, half, step):
+    """Best point of a grid ``centre ± half`` in steps of ``step``, refined by a parabola through
+    it and its neighbours: ``(f, cost at the best grid point)``."""
+    n = int(round(2.0 * half / step)) + 1
+    best, best_i = np.inf, 0
+    c_prev, c_best, c_next = np.inf, np.inf, np.inf
+    last = np.inf
+    for i in range(n):
+        c, _ = _cost(values, offset, start, r, w, b0, centre - half + i * step)
+        if c < best:
+            best, best_i, c_prev, c_next = c, i, last, np.inf
+        elif i == best_i + 1:
+            c_next = c
+        last = c
+    f = centre - half + best_i * step
+    if 0 < best_i < n - 1:
+        curve = c_prev - 2.0 * best + c_next
+        if curve > 0.0:
+            f += 0.5 * step * (c_prev - c_next) / curve
+    return f, best
+
+
+@njit(cache=True)
+def _refine_frame(y, values, offset, start, first, last, fs, amps, search, step, sweeps, eps_rel):
     """Coordinate descent of the peaks ``fs`` (bins) and ``amps`` (power) of one frame against
-    its mel power ``y (n_mels,)``; updates both in place."""
+    its mel power ``y (n_mels,)``; updates both in place. Each sweep searches ``±search`` in
+    steps of ``5·step``, then ``±5·step`` around the best in steps of ``step``."""
     n_mels = y.shape[0]
     n_peaks = fs.shape[0]
     model = np.zeros(n_mels)
     for k in range(n_peaks):
         b0, b1 = _bands_near(first, last, fs[k], LOBE_HALF_WIDTH)
         for b in range(b0, b1 + 1):
-            model[b] += amps[k] * _band_response(basis, lo, hi, table, fs[k], b)
+            model[b] += amps[k] * _response(values, offset, start, fs[k], b)
     floor = eps_rel * y.max()
-    n_grid = int(round(2.0 * search / step)) + 1
-    costs = np.empty(n_grid)
+    coarse = 5.0 * step
     for _ in range(sweeps):
+        reach = search + LOBE_HALF_WIDTH
         for k in range(n_peaks):
             f0 = fs[k]
-            b0, b1 = _bands_near(first, last, f0, search + LOBE_HALF_WIDTH)
+            b0, b1 = _bands_near(first, last, f0, reach)
             if b1 < b0:
                 continue
             nb = b1 - b0 + 1
             r = np.empty(nb)
             w = np.empty(nb)
-            g = np.empty(nb)
             for j in range(nb):
                 b = b0 + j
-                r[j] = y[b] - model[b] + amps[k] * _band_response(basis, lo, hi, table, f0, b)
+                r[j] = y[b] - model[b] + amps[k] * _response(values, offset, start, f0, b)
                 w[j] = 1.0 / (y[b] + floor) ** 2
-            best, best_i, best_a = np.inf, -1, 0.0
-            for i in range(n_grid):
-                f = f0 - search + i * step
-                sgg, sgr = 0.0, 0.0
-                for j in range(nb):
-                    g[j] = _band_response(basis, lo, hi, table, f, b0 + j)
-                    sgg += w[j] * g[j] * g[j]
-                    sgr += w[j] * g[j] * r[j]
-                a = max(sgr / sgg, 0.0) if sgg > 0.0 else 0.0
-                c = 0.0
-                for j in range(nb):
-                    e = r[j] - a * g[j]
-                    c += w[j] * e * e
-                costs[i] = c
-                if c < best:
-                    best, best_i, best_a = c, i, a
-            if best_i < 0:
-                continue
-            f_new = f0 - search + best_i * step
-            if 0 < best_i < n_grid - 1:
-                c0, c1, c2 = costs[best_i - 1], costs[best_i], costs[best_i + 1]
-                curve = c0 - 2.0 * c1 + c2
-                if curve > 0.0:
-                    f_new += 0.5 * step * (c0 - c2) / curve
+            centre, _ = _grid_search(values, offset, start, r, w, b0, f0, search, coarse)
+            f_new, _ = _grid_search(values, offset, start, r, w, b0, centre, coarse, step)
+            f_new = min(max(f_new, f0 - search), f0 + search)
+            _, a_new = _cost(values, offset, start, r, w, b0, f_new)
             for j in range(nb):
                 b = b0 + j
-                model[b] += best_a * _band_response(basis, lo, hi, table, f_new, b) - amps[k] * _band_response(
-                    basis, lo, hi, table, f0, b
-                )
-            fs[k], amps[k] = f_new, best_a
+                model[b] += a_new * _response(values, offset, start, f_new, b) - amps[k] * _response(values, offset, start, f0, b)
+            fs[k], amps[k] = f_new, a_new
 
 
 @njit(cache=True)
-def _refine(mel_power, basis, lo, hi, first, last, table, magnitude, dm, lam, out, search, step, sweeps,
+def _refine(mel_power, values, offset, start, first, last, table, magnitude, dm, lam, out, search, step, sweeps,
             floor_rel, lam_min, assign_half, eps_rel):  # fmt: skip
     n_frames, n_bins = magnitude.shape
     peaks = np.empty(n_bins, dtype=np.int64)
@@ -196,7 +258,7 @@ def _refine(mel_power, basis, lo, hi, first, last, table, magnitude, dm, lam, ou
             m = peaks[k]
             fs[k] = m + dm[n, m]
             amps[k] = row[m] ** 2 / max(_lobe(table, m - fs[k]), 1e-3)
-        _refine_frame(mel_power[n], basis, lo, hi, first, last, table, fs, amps, search, step, sweeps, eps_rel)
+        _refine_frame(mel_power[n], values, offset, start, first, last, fs, amps, search, step, sweeps, eps_rel)
         for k in range(count):
             m = peaks[k]
             for mm in range(max(0, m - assign_half), min(n_bins, m + assign_half + 1)):
@@ -213,9 +275,9 @@ def refine_frequency_offsets(
     stft: StftParams,
     *,
     search: float = 1.0,
-    step: float = 0.05,
+    step: float = 0.025,
     sweeps: int = 2,
-    floor_db: float = 60.0,
+    floor_db: float = 40.0,
     lam_min: float = 0.5,
     assign_half_width: int = 2,
     eps_rel: float = 1e-4,
@@ -233,7 +295,9 @@ def refine_frequency_offsets(
             ``λ > lam_min`` take a refined offset.
         stft: the analysis geometry (Hann window of ``win_length``; ``bins == stft.n_bins``).
         search: how far a peak may move, bins.
-        step: grid step of the search, bins (a parabola refines the best point).
+        step: fine grid step of the search, bins: each sweep tries ``±search`` in steps of
+            ``5·step``, then ``±5·step`` around the best in steps of ``step``, and a parabola
+            through the best three points refines it.
         sweeps: coordinate-descent passes over the peaks of a frame.
         floor_db: peaks more than this below the frame's largest are left as they are, dB.
         lam_min: λ above which a bin counts as sinusoidal.
@@ -264,14 +328,14 @@ def refine_frequency_offsets(
         raise ValueError(f"refine_frequency_offsets: mel_power must be (frames, n_mels) = {(shape[0], basis.shape[0])}, got {mel.shape}")
     if not np.isfinite(mel).all() or (mel < 0).any() or (arrays["magnitude"] < 0).any():
         raise ValueError("refine_frequency_offsets: mel_power and magnitude must be finite and non-negative")
-    if not (0 < search <= MAX_FREQ_OFFSET and 0 < step <= search and int(sweeps) >= 1 and int(assign_half_width) >= 0):
+    if not (0 < search <= MAX_FREQ_OFFSET and 0 < 5 * step <= search and int(sweeps) >= 1 and int(assign_half_width) >= 0):
         raise ValueError(
-            f"refine_frequency_offsets: need 0 < step <= search <= 4, sweeps >= 1, assign_half_width >= 0; "
+            f"refine_frequency_offsets: need 0 < 5·step <= search <= 4, sweeps >= 1, assign_half_width >= 0; "
             f"got search={search}, step={step}, sweeps={sweeps}, assign_half_width={assign_half_width}"
         )
-    lo, hi, first, last = band_support(basis)
+    table, values, offset, start, first, last = _tables(stft, basis.tobytes(), basis.shape)
     out = arrays["dm"].copy()
-    _refine(mel, basis, lo, hi, first, last, lobe_power_table(stft), arrays["magnitude"], arrays["dm"], arrays["lam"],
+    _refine(mel, values, offset, start, first, last, table, arrays["magnitude"], arrays["dm"], arrays["lam"],
             out, float(search), float(step), int(sweeps), 10.0 ** (-floor_db / 20.0), float(lam_min),
             int(assign_half_width), float(eps_rel))  # fmt: skip
     return out
