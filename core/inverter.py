@@ -103,6 +103,11 @@ class Inverter(ABC):
 
     # --- inverters with parameters (seed 002's phase-gradient vocoder) ------------------------
 
+    #: Config keys (of the ``inverter`` group) that change only how a trained inverter inverts —
+    #: its checkpoint, integrator, thresholds, seeds — not what a training run fits: a run that
+    #: trains this inverter resumes across changes to them. Empty by default (every key counts).
+    inference_keys: tuple[str, ...] = ()
+
     def learner(self, representation) -> "InverterLearner | None":
         """What ``melforge-train`` fits when a run trains this inverter (``trains: inverter``):
         a :class:`melforge.core.inverter_training.InverterLearner` that analyses audio with

@@ -115,6 +115,8 @@ def _train_locked(cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     if state is not None:
         optimizer_changes = check_resume(ckpt_dir / LAST, state["config"], cfg)
         changed = config_changes(state["config"], cfg, ("inverter", "trains"))
+        free = {f"inverter.{key}" for key in registries().inverter.build(cfg["inverter"]).inference_keys}
+        changed = [c for c in changed if c.split(":", 1)[0] not in free]
         if changed:
             raise ResumeMismatch(
                 f"cannot resume {ckpt_dir / LAST}: it was trained with another inverter; differing keys: "

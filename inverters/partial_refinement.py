@@ -200,10 +200,11 @@ def _grid_search(values, offset, start, r, w, b0, centre, half, step):
 
 
 @njit(cache=True)
-def _refine_frame(y, values, offset, start, first, last, fs, amps, search, step, sweeps, eps_rel):
+def _refine_frame(y, values, offset, start, first, last, fs, amps, free, search, step, sweeps, eps_rel):
     """Coordinate descent of the peaks ``fs`` (bins) and ``amps`` (power) of one frame against
-    its mel power ``y (n_mels,)``; updates both in place. Each sweep searches ``±search`` in
-    steps of ``5·step``, then ``±5·step`` around the best in steps of ``step``."""
+    its mel power ``y (n_mels,)``; updates both in place. Only peaks with ``free[k]`` move; the
+    others stay in the model as they are. Each sweep searches ``±search`` in steps of
+    ``5·step``, then ``±5·step`` around the best in steps of ``step``."""
     n_mels = y.shape[0]
     n_peaks = fs.shape[0]
     model = np.zeros(n_mels)
@@ -216,6 +217,8 @@ def _refine_frame(y, values, offset, start, first, last, fs, amps, search, step,
     for _ in range(sweeps):
         reach = search + LOBE_HALF_WIDTH
         for k in range(n_peaks):
+            if not free[k]:
+                continue
             f0 = fs[k]
             b0, b1 = _bands_near(first, last, f0, reach)
             if b1 < b0:
@@ -254,13 +257,17 @@ def _refine(mel_power, values, offset, start, first, last, table, magnitude, dm,
             continue
         fs = np.empty(count)
         amps = np.empty(count)
+        free = np.empty(count, dtype=np.bool_)
         for k in range(count):
             m = peaks[k]
             fs[k] = m + dm[n, m]
             amps[k] = row[m] ** 2 / max(_lobe(table, m - fs[k]), 1e-3)
-        _refine_frame(mel_power[n], values, offset, start, first, last, fs, amps, search, step, sweeps, eps_rel)
+            free[k] = lam[n, m] > lam_min
+        _refine_frame(mel_power[n], values, offset, start, first, last, fs, amps, free, search, step, sweeps, eps_rel)
         for k in range(count):
             m = peaks[k]
+            if not free[k]:
+                continue
             for mm in range(max(0, m - assign_half), min(n_bins, m + assign_half + 1)):
                 if lam[n, mm] > lam_min:
                     out[n, mm] = min(max(fs[k] - mm, -MAX_FREQ_OFFSET), MAX_FREQ_OFFSET)
@@ -291,8 +298,9 @@ def refine_frequency_offsets(
             ``floor_db`` dB of the frame's largest are the peaks refined.
         dm: ``(frames, bins)`` estimated frequency offsets Δm, bins (seed 002 eq. 6); a peak
             starts at ``m + dm[m]``.
-        lam: ``(frames, bins)`` estimated classification λ (eq. 12); only bins with
-            ``λ > lam_min`` take a refined offset.
+        lam: ``(frames, bins)`` estimated classification λ (eq. 12); only peaks with
+            ``λ > lam_min`` at their maximum move (the others stay in the fit as estimated), and
+            only bins with ``λ > lam_min`` take a refined offset.
         stft: the analysis geometry (Hann window of ``win_length``; ``bins == stft.n_bins``).
         search: how far a peak may move, bins.
         step: fine grid step of the search, bins: each sweep tries ``±search`` in steps of

@@ -139,15 +139,24 @@ def trained(tmp_path_factory, speech_folder):
     base = tmp_path_factory.mktemp("runs")
     straight = train_inverter(cfg("train.max_steps=4"), base / "straight")
     train_inverter(cfg("train.max_steps=2"), base / "cut")
-    resumed = train_inverter(cfg("train.max_steps=4"), base / "cut")
-    return base, straight, resumed
+    # how the vocoder inverts (inference_keys) may change between the calls; its size may not
+    resumed = train_inverter(cfg("train.max_steps=4", "inverter.refine_partials=true", "inverter.integrator=pghi"), base / "cut")
+    try:
+        train_inverter(cfg("train.max_steps=5", "inverter.channels=6"), base / "cut")
+        refused = None
+    except ValueError as err:
+        refused = err
+    return base, straight, resumed, refused
 
 
 def test_a_tiny_training_run_writes_checkpoints_and_metrics_and_resumes_exactly(trained):
     from melforge.core.checkpoint import load_checkpoint
 
-    base, straight, resumed = trained
+    base, straight, resumed, refused = trained
     assert straight["steps"] == resumed["steps"] == 4 and straight["trains"] == "inverter"
+    # the resume above changed inference keys only; a changed network size is refused by name
+    assert "trained with another inverter" in str(refused) and "inverter.channels" in str(refused)
+    assert "refine_partials" not in str(refused)
     metrics = json.loads((base / "straight/metrics.json").read_text())
     assert math.isfinite(metrics["valid_loss"]) and metrics["valid_loss"] < metrics["valid_loss_step0"]
     assert {"valid_magnitude", "valid_lfcc", "valid_offsets", "valid_lambda", "train_loss"} <= set(metrics)

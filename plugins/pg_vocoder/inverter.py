@@ -122,6 +122,9 @@ class PGVocoder(Inverter):
         integration: the phase integrator and its thresholds.
     """
 
+    #: How a trained vocoder inverts; a training run resumes across changes to these keys.
+    inference_keys = ("checkpoint", "integrator", "lam_time", "lam_freq", "seed", "refine_partials")
+
     def __init__(self, trained: TrainedVocoder | None, spec: NetworkSpec, weights: LossWeights, integration: Integration):
         self.trained, self.spec, self.weights, self.integration = trained, spec, weights, integration
 
