@@ -228,8 +228,9 @@ def figures(results: dict, folder: Path) -> list[Path]:
 
 def swap_test(checkpoint: str, note_step: int, chord_step: int) -> str:
     """Which prediction limits H_err: the vocoder's magnitude, offsets and λ, each swapped for the
-    true ones, through the ``pg`` integrator (mean H_err Σ5 on Notes and Chords), and the
-    power-weighted RMS error of the predicted Δm on the notes' sinusoidal bins (λ > 0.5), in bins.
+    true ones, and the vocoder with its partials refined on the mel, through the ``pg`` integrator
+    (mean H_err Σ5 on Notes and Chords); and the power-weighted RMS error of the network's and of
+    the refined Δm on the notes' sinusoidal bins (λ > 0.5), in bins, below C3 and from C3 up.
     Returns a markdown table."""
     import torch
 

@@ -18,8 +18,9 @@ from the vocoder's ``f_k = m_k + Δm̂[m_k]``, each peak in turn is moved to the
 ``±search`` bins that minimises the relative squared error of the mel bands it reaches, with its
 power solved in closed form and the other peaks held (coordinate descent, ``sweeps`` passes; a
 coarse then a fine grid, then a parabola through the best three). Each band's response
-``Σ_m B[b, m] |W(m − f)|²`` is tabulated against ``f`` once per call (:func:`band_responses`). The main-lobe bins of each peak
-that the vocoder calls sinusoidal (``λ̂ > lam_min``) then get ``Δm = f_k − m``.
+``Σ_m B[b, m] |W(m − f)|²`` is tabulated against ``f`` once per call (:func:`band_responses`). The bins within the main lobe of a
+refined partial that the vocoder calls sinusoidal (``λ̂ > lam_min``) then get ``Δm = f_k − m``
+(from the nearest partial).
 
 Limits, measured on the N+C set (``benchmarks/vocoders.py``): where two partials fall in one mel
 band and the vocoder merged them into one peak (chords and notes below about C3 at 80 mels,
@@ -245,6 +246,7 @@ def _refine(mel_power, values, offset, start, first, last, table, magnitude, dm,
             floor_rel, lam_min, assign_half, eps_rel):  # fmt: skip
     n_frames, n_bins = magnitude.shape
     peaks = np.empty(n_bins, dtype=np.int64)
+    nearest = np.empty(n_bins)
     for n in range(n_frames):
         row = magnitude[n]
         threshold = row.max() * floor_rel
@@ -264,12 +266,16 @@ def _refine(mel_power, values, offset, start, first, last, table, magnitude, dm,
             amps[k] = row[m] ** 2 / max(_lobe(table, m - fs[k]), 1e-3)
             free[k] = lam[n, m] > lam_min
         _refine_frame(mel_power[n], values, offset, start, first, last, fs, amps, free, search, step, sweeps, eps_rel)
+        nearest[:] = np.inf
         for k in range(count):
-            m = peaks[k]
             if not free[k]:
                 continue
-            for mm in range(max(0, m - assign_half), min(n_bins, m + assign_half + 1)):
-                if lam[n, mm] > lam_min:
+            lo_bin = max(0, int(np.ceil(fs[k] - assign_half)))
+            hi_bin = min(n_bins - 1, int(np.floor(fs[k] + assign_half)))
+            for mm in range(lo_bin, hi_bin + 1):
+                d = abs(fs[k] - mm)
+                if lam[n, mm] > lam_min and d < nearest[mm]:
+                    nearest[mm] = d
                     out[n, mm] = min(max(fs[k] - mm, -MAX_FREQ_OFFSET), MAX_FREQ_OFFSET)
 
 
@@ -286,7 +292,7 @@ def refine_frequency_offsets(
     sweeps: int = 2,
     floor_db: float = 40.0,
     lam_min: float = 0.5,
-    assign_half_width: int = 2,
+    assign_half_width: float = 2.0,
     eps_rel: float = 1e-4,
 ) -> np.ndarray:
     """Refine the frequency offsets of every spectral peak against the mel (module docstring).
@@ -309,7 +315,8 @@ def refine_frequency_offsets(
         sweeps: coordinate-descent passes over the peaks of a frame.
         floor_db: peaks more than this below the frame's largest are left as they are, dB.
         lam_min: λ above which a bin counts as sinusoidal.
-        assign_half_width: bins on each side of a peak that take its frequency.
+        assign_half_width: bins within this distance of a refined partial (its main lobe, ±2
+            for the Hann window) take its frequency; the nearest partial wins.
         eps_rel: relative floor of the mel bands' weights ``1 / (P_mel + eps_rel·max P_mel)²``.
 
     Returns:
@@ -336,7 +343,7 @@ def refine_frequency_offsets(
         raise ValueError(f"refine_frequency_offsets: mel_power must be (frames, n_mels) = {(shape[0], basis.shape[0])}, got {mel.shape}")
     if not np.isfinite(mel).all() or (mel < 0).any() or (arrays["magnitude"] < 0).any():
         raise ValueError("refine_frequency_offsets: mel_power and magnitude must be finite and non-negative")
-    if not (0 < search <= MAX_FREQ_OFFSET and 0 < 5 * step <= search and int(sweeps) >= 1 and int(assign_half_width) >= 0):
+    if not (0 < search <= MAX_FREQ_OFFSET and 0 < 5 * step <= search and int(sweeps) >= 1 and assign_half_width >= 0):
         raise ValueError(
             f"refine_frequency_offsets: need 0 < 5·step <= search <= 4, sweeps >= 1, assign_half_width >= 0; "
             f"got search={search}, step={step}, sweeps={sweeps}, assign_half_width={assign_half_width}"
@@ -345,5 +352,5 @@ def refine_frequency_offsets(
     out = arrays["dm"].copy()
     _refine(mel, values, offset, start, first, last, table, arrays["magnitude"], arrays["dm"], arrays["lam"],
             out, float(search), float(step), int(sweeps), 10.0 ** (-floor_db / 20.0), float(lam_min),
-            int(assign_half_width), float(eps_rel))  # fmt: skip
+            float(assign_half_width), float(eps_rel))  # fmt: skip
     return out
