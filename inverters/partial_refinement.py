@@ -84,6 +84,10 @@ def band_support(mel_basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return lo, hi, first, last
 
 
+#: The coarse grid's step is ``COARSE · step``; the fine search spans ``±FINE_HALF_WIDTH · step``
+#: around the coarse grid's parabola.
+FINE_HALF_WIDTH = 1
+COARSE = 5
 #: Points per bin of the tabulated band responses.
 RESPONSE_OVERSAMPLE = 64
 
@@ -205,7 +209,8 @@ def _refine_frame(y, values, offset, start, first, last, fs, amps, free, search,
     """Coordinate descent of the peaks ``fs`` (bins) and ``amps`` (power) of one frame against
     its mel power ``y (n_mels,)``; updates both in place. Only peaks with ``free[k]`` move; the
     others stay in the model as they are. Each sweep searches ``±search`` in steps of
-    ``5·step``, then ``±5·step`` around the best in steps of ``step``."""
+    ``COARSE·step`` (parabola through the best three), then ``±FINE_HALF_WIDTH·step`` around
+    that in steps of ``step`` (another parabola)."""
     n_mels = y.shape[0]
     n_peaks = fs.shape[0]
     model = np.zeros(n_mels)
@@ -214,7 +219,7 @@ def _refine_frame(y, values, offset, start, first, last, fs, amps, free, search,
         for b in range(b0, b1 + 1):
             model[b] += amps[k] * _response(values, offset, start, fs[k], b)
     floor = eps_rel * y.max()
-    coarse = 5.0 * step
+    coarse = COARSE * step
     for _ in range(sweeps):
         reach = search + LOBE_HALF_WIDTH
         for k in range(n_peaks):
@@ -232,7 +237,7 @@ def _refine_frame(y, values, offset, start, first, last, fs, amps, free, search,
                 r[j] = y[b] - model[b] + amps[k] * _response(values, offset, start, f0, b)
                 w[j] = 1.0 / (y[b] + floor) ** 2
             centre, _ = _grid_search(values, offset, start, r, w, b0, f0, search, coarse)
-            f_new, _ = _grid_search(values, offset, start, r, w, b0, centre, coarse, step)
+            f_new, _ = _grid_search(values, offset, start, r, w, b0, centre, FINE_HALF_WIDTH * step, step)
             f_new = min(max(f_new, f0 - search), f0 + search)
             _, a_new = _cost(values, offset, start, r, w, b0, f_new)
             for j in range(nb):
@@ -288,7 +293,7 @@ def refine_frequency_offsets(
     stft: StftParams,
     *,
     search: float = 1.0,
-    step: float = 0.025,
+    step: float = 0.05,
     sweeps: int = 2,
     floor_db: float = 40.0,
     lam_min: float = 0.5,
@@ -309,9 +314,9 @@ def refine_frequency_offsets(
             only bins with ``λ > lam_min`` take a refined offset.
         stft: the analysis geometry (Hann window of ``win_length``; ``bins == stft.n_bins``).
         search: how far a peak may move, bins.
-        step: fine grid step of the search, bins: each sweep tries ``±search`` in steps of
-            ``5·step``, then ``±5·step`` around the best in steps of ``step``, and a parabola
-            through the best three points refines it.
+        step: fine step of the search, bins: each sweep tries ``±search`` in steps of
+            ``5·step`` and fits a parabola through the best three points, then fits another
+            through that point and its neighbours ``step`` away.
         sweeps: coordinate-descent passes over the peaks of a frame.
         floor_db: peaks more than this below the frame's largest are left as they are, dB.
         lam_min: λ above which a bin counts as sinusoidal.
@@ -343,7 +348,7 @@ def refine_frequency_offsets(
         raise ValueError(f"refine_frequency_offsets: mel_power must be (frames, n_mels) = {(shape[0], basis.shape[0])}, got {mel.shape}")
     if not np.isfinite(mel).all() or (mel < 0).any() or (arrays["magnitude"] < 0).any():
         raise ValueError("refine_frequency_offsets: mel_power and magnitude must be finite and non-negative")
-    if not (0 < search <= MAX_FREQ_OFFSET and 0 < 5 * step <= search and int(sweeps) >= 1 and assign_half_width >= 0):
+    if not (0 < search <= MAX_FREQ_OFFSET and 0 < COARSE * step <= search and int(sweeps) >= 1 and assign_half_width >= 0):
         raise ValueError(
             f"refine_frequency_offsets: need 0 < 5·step <= search <= 4, sweeps >= 1, assign_half_width >= 0; "
             f"got search={search}, step={step}, sweeps={sweeps}, assign_half_width={assign_half_width}"
