@@ -189,13 +189,15 @@ def figures(results: dict, folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    for label, rs in results.items():
+    colours = plt.get_cmap("tab20").colors  # one colour per row (tab10 repeats after ten)
+    for i, (label, rs) in enumerate(results.items()):
         by_pitch = defaultdict(list)
         for r in rs:
             if r["item"].subset == "notes":
                 by_pitch[min(r["item"].midi)].append(r["herr_sum_mean"])
         pitches = sorted(by_pitch)
-        ax.plot(pitches, [np.mean(by_pitch[p]) for p in pitches], marker="o", ms=3, label=label)
+        ax.plot(pitches, [np.mean(by_pitch[p]) for p in pitches], marker="o", ms=3, label=label,
+                color=colours[(2 * i) % 20 + (2 * i) // 20], linestyle="--" if label.startswith("oracle") else "-")
     ax.set_xlabel("MIDI pitch (36 = C2, 96 = C7)")
     ax.set_ylabel("mean H_err, sum over 5 partials (semitones)")
     ax.set_yscale("log")
@@ -213,7 +215,7 @@ def figures(results: dict, folder: Path) -> list[Path]:
     width = 0.8 / max(len(results), 1)
     for i, (label, rs) in enumerate(results.items()):
         vals = [np.mean([r["herr_sum_mean"] for r in rs if r["item"].chord == k] or [np.nan]) for k in kinds]
-        ax.bar(np.arange(len(kinds)) + i * width, vals, width, label=label)
+        ax.bar(np.arange(len(kinds)) + i * width, vals, width, label=label, color=plt.get_cmap("tab20").colors[(2 * i) % 20 + (2 * i) // 20])
     ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=15, fontsize=8)
     ax.set_ylabel("mean H_err, sum over 5 partials (semitones)")
     ax.set_yscale("log")
