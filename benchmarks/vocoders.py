@@ -28,7 +28,8 @@ the ratio of mean H_err (sum) to the same run's griffin-lim 500 row; SC (dB) and
 the original's STFT magnitude; the real-time factor (audio seconds per wall second of the
 inversion alone, single thread: network + integration + ISTFT for the vocoder); parameters.
 ``--figures`` writes H_err against pitch (Fig. 4a) and against chord type (Fig. 4b); ``--swap``
-runs only the swap test (:func:`swap_test`: which of the predictions limits H_err).
+runs only the swap test (:func:`swap_test`: which of the predictions limits H_err); ``--variants``
+only the alternatives tried for the offsets, per pitch (:func:`variants_test`).
 """
 
 from __future__ import annotations
@@ -280,6 +281,63 @@ def swap_test(checkpoint: str, note_step: int, chord_step: int) -> str:
     return "\n".join(lines)
 
 
+def variants_test(checkpoint: str, note_step: int, chord_step: int) -> str:
+    """The alternatives tried for the vocoder's frequency offsets, through the ``pg`` integrator:
+    the network's Δm; refined on the mel (:mod:`melforge.inverters.partial_refinement`, two
+    sweeps, and one); λ̂ from eq. 12 of the predicted offsets instead of the λ channel (with and
+    without refinement); Griffin-Lim 500 for the ratio. Mean H_err Σ5 over Notes and Chords, and
+    per pitch (Notes) and per root (Chords), as a markdown table."""
+    import torch
+
+    from melforge.core.mel_inversion import nnls_magnitude
+    from melforge.core.metrics import harmonic_error
+    from melforge.core.plugins import registries
+    from melforge.datasets.notes_chords import CHORDS, notes_chords
+    from melforge.inverters import stft_kernels as K
+    from melforge.inverters.griffin_lim import GriffinLim
+    from melforge.inverters.partial_refinement import refine_frequency_offsets
+    from melforge.inverters.phase_integration import integrate_phase
+    from melforge.inverters.phase_targets import classification
+
+    torch.set_num_threads(1)
+    regs = registries()
+    vocoder = regs.inverter.build({"name": "pg_vocoder", "checkpoint": checkpoint})
+    representation = regs.representation.build(vocoder.representation_config())
+    stft, basis = representation.stft, representation.mel_basis.astype(np.float64)
+    items = notes_chords(stft.sr, chords=["note"], root_step=note_step)
+    items += notes_chords(stft.sr, chords=[c for c in CHORDS if c not in ("note", "octave")], root_step=chord_step)
+    gl500 = GriffinLim(500, momentum=0.0, init="random", seed=0)
+    herr: dict = defaultdict(lambda: defaultdict(list))  # variant -> (subset, lowest midi) -> values
+    for item in items:
+        audio = item.audio
+        mel = np.exp(representation.analyze(audio).astype(np.float64))
+        p = vocoder.predict(mel, refine=False)
+        mag = p["magnitude"]
+        refined = refine_frequency_offsets(mel, basis, mag, p["dm"], p["lam"], stft)
+        one_sweep = refine_frequency_offsets(mel, basis, mag, p["dm"], p["lam"], stft, sweeps=1)
+        runs = {
+            "network Δm, λ channel (pg_vocoder)": (p["dm"], p["lam"]),
+            "refined Δm (2 sweeps), λ channel": (refined, p["lam"]),
+            "refined Δm (1 sweep), λ channel": (one_sweep, p["lam"]),
+            "network Δm, λ̂ = eq. 12 of the predicted offsets": (p["dm"], classification(p["dm"], p["dn"])),
+            "refined Δm (2 sweeps), λ̂ = eq. 12": (refined, classification(refined, p["dn"])),
+        }
+        outputs = {"griffin-lim 500 (warped mel)": gl500.invert(nnls_magnitude(mel, basis), stft, length=len(audio))}
+        for label, (dm, lam) in runs.items():
+            phase = integrate_phase(mag, dm, p["dn"], lam, stft, method="pg")
+            outputs[label] = K.istft(K.polar(mag, phase, np.empty(mag.shape, np.complex64)), stft, len(audio))
+        for label, out in outputs.items():
+            herr[label][item.subset, min(item.midi)].append(harmonic_error(audio, out, stft.sr, list(item.f0s_hz)).sum_mean)
+    keys = sorted(next(iter(herr.values())), key=lambda k: (k[0] != "notes", k[1]))
+    head = "| variant (pg integrator) | Notes | Chords | " + " | ".join(f"{s[0].upper()}{m}" for s, m in keys) + " |"
+    lines = [head, "| --- " * (3 + len(keys)) + "|"]
+    for label, by in herr.items():
+        means = [np.mean([v for (s, _), vs in by.items() if s == subset for v in vs]) for subset in ("notes", "chords")]
+        lines.append(f"| {label} | {means[0]:.3f} | {means[1]:.3f} | " + " | ".join(f"{np.mean(by[k]):.2f}" for k in keys) + " |")
+    return ("Columns N<midi> / C<midi>: mean H_err Σ5 of the notes at that MIDI pitch / the chords on that root.\n\n"
+            + "\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="a pg_vocoder checkpoint (melforge-train experiment=pg_vocoder_tiny)")
@@ -289,10 +347,15 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write the table (markdown) here")
     parser.add_argument("--figures", default=None, help="folder for vocoders_pitch.png and vocoders_chords.png")
     parser.add_argument("--swap", action="store_true", help="only the swap test (which prediction limits H_err)")
+    parser.add_argument("--variants", action="store_true",
+                        help="only the alternatives for the offsets (refinement sweeps, λ̂ from eq. 12), per pitch")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.swap:
         print(swap_test(args.checkpoint, args.note_step, args.chord_step))
+        return
+    if args.variants:
+        print(variants_test(args.checkpoint, args.note_step, args.chord_step))
         return
     start = time.perf_counter()
     load = os.getloadavg()[0]
