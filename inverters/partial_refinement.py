@@ -17,14 +17,16 @@ one frequency (bins) and power per spectral peak of the vocoder's predicted magn
 from the vocoder's ``f_k = m_k + Δm̂[m_k]``, each peak in turn is moved to the frequency within
 ``±search`` bins that minimises the relative squared error of the mel bands it reaches, with its
 power solved in closed form and the other peaks held (coordinate descent, ``sweeps`` passes; a
-coarse then a fine grid, then a parabola through the best three). Each band's response
-``Σ_m B[b, m] |W(m − f)|²`` is tabulated against ``f`` once per call (:func:`band_responses`). The bins within the main lobe of a
+coarse grid and a parabola through its best three points, then a parabola through that point and
+its neighbours ``step`` away). Each band's response ``Σ_m B[b, m] |W(m − f)|²`` is tabulated
+against ``f`` once per geometry (:func:`band_responses`). The bins within the main lobe of a
 refined partial that the vocoder calls sinusoidal (``λ̂ > lam_min``) then get ``Δm = f_k − m``
 (from the nearest partial).
 
-Limits, measured on the N+C set (``benchmarks/vocoders.py``): where two partials fall in one mel
-band and the vocoder merged them into one peak (chords and notes below about C3 at 80 mels,
-22,050 Hz), the fit cannot separate them either.
+Limits, measured on the N+C set (``benchmarks/vocoders.py --variants``): with fewer than about
+two mel bands per partial (a C2 note's partials are 3.04 bins apart, the 80 bands 1.9 bins apart
+below 1 kHz at 22,050 Hz), the fit is exact for many wrong frequencies, and where the vocoder
+merged two partials into one peak (chords on low roots) it cannot separate them either.
 """
 
 from __future__ import annotations
