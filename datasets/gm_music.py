@@ -171,7 +171,7 @@ class GMMusic(RenderedScores):
         h = hashlib.sha256()
         h.update(
             repr(
-                ("GMMusic", RENDER_VERSION, GAIN, [(n, self.program(n)) + ((self.transposition(n),) if self.transposition(n) else ())
+                ("GMMusic", RENDER_VERSION, GAIN, [(n, self.program(n), *([t] if (t := self.transposition(n)) else []))
                                                    for n in names], self.sr_render,
                  self.seconds, music21.__version__)
             ).encode()

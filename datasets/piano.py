@@ -124,8 +124,9 @@ class RenderedScores(AudioDataset):
             score = converter.parse(self.score_path(name))
             if isinstance(score, stream.Opus):  # an .abc file of several tunes: its first one
                 score = score.scores[0]
-            if self.transposition(name):
-                score = score.transpose(self.transposition(name))
+            shift = self.transposition(name)
+            if shift:
+                score = score.transpose(shift)
             score.write("midi", fp=str(raw))
             if self.render_seconds() is not None:
                 truncate_midi(raw, raw, self.render_seconds())

@@ -45,6 +45,12 @@ OVERSAMPLE = 256
 LOBE_HALF_WIDTH = 4
 #: §3.1's clip of the frequency offsets, bins.
 MAX_FREQ_OFFSET = 4.0
+#: Points per bin of the tabulated band responses.
+RESPONSE_OVERSAMPLE = 64
+#: The coarse grid's step is ``COARSE · step``; the fine search spans ``±FINE_HALF_WIDTH · step``
+#: around the coarse grid's parabola.
+COARSE = 5
+FINE_HALF_WIDTH = 1
 
 
 def lobe_power_table(stft: StftParams) -> np.ndarray:
@@ -86,27 +92,20 @@ def band_support(mel_basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return lo, hi, first, last
 
 
-#: The coarse grid's step is ``COARSE · step``; the fine search spans ``±FINE_HALF_WIDTH · step``
-#: around the coarse grid's parabola.
-FINE_HALF_WIDTH = 1
-COARSE = 5
-#: Points per bin of the tabulated band responses.
-RESPONSE_OVERSAMPLE = 64
-
-
-def band_responses(mel_basis: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def band_responses(
+    mel_basis: np.ndarray, table: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every mel band's response to a unit-power partial, tabulated against its frequency.
 
     ``R_b(f) = Σ_m B[b, m] |W(m − f)|²`` for ``f`` from ``lo[b] − 4`` to ``hi[b] + 4`` bins in
-    steps of ``1/64`` bin (zero outside), from ``mel_basis (n_mels, bins)`` and the window table of
-    :func:`lobe_power_table`.
+    steps of ``1/64`` bin (zero outside), from ``mel_basis (n_mels, bins)``, the window table of
+    :func:`lobe_power_table` and the bands' bin ranges ``lo``, ``hi`` of :func:`band_support`.
 
     Returns:
         ``(values, offset, start)``: band ``b``'s table is ``values[offset[b] : offset[b + 1]]``,
         its first point at ``start[b]`` bins.
     """
     basis = np.asarray(mel_basis, dtype=np.float64)
-    lo, hi, _, _ = band_support(basis)
     per_bin = (len(table) - 1) // (2 * LOBE_HALF_WIDTH)
     starts = (lo - LOBE_HALF_WIDTH).astype(np.float64)
     counts = np.where(hi > lo, (hi - lo + 2 * LOBE_HALF_WIDTH) * RESPONSE_OVERSAMPLE + 1, 0)
@@ -126,9 +125,9 @@ def _tables(stft: StftParams, basis_bytes: bytes, shape: tuple[int, int]):
     """The window table, the band responses and the band coverage of one geometry (cached: a
     vocoder inverts many clips with one filterbank)."""
     basis = np.frombuffer(basis_bytes, dtype=np.float64).reshape(shape)
-    _, _, first, last = band_support(basis)
+    lo, hi, first, last = band_support(basis)
     table = lobe_power_table(stft)
-    return (table, *band_responses(basis, table), first, last)
+    return (table, *band_responses(basis, table, lo, hi), first, last)
 
 
 @njit(cache=True)
@@ -186,10 +185,10 @@ def _cost(values, offset, start, r, w, b0, f):
 @njit(cache=True)
 def _grid_search(values, offset, start, r, w, b0, centre, half, step):
     """Best point of a grid ``centre ± half`` in steps of ``step``, refined by a parabola through
-    it and its neighbours: ``(f, cost at the best grid point)``."""
+    it and its neighbours: ``f``, bins."""
     n = int(round(2.0 * half / step)) + 1
     best, best_i = np.inf, 0
-    c_prev, c_best, c_next = np.inf, np.inf, np.inf
+    c_prev, c_next = np.inf, np.inf
     last = np.inf
     for i in range(n):
         c, _ = _cost(values, offset, start, r, w, b0, centre - half + i * step)
@@ -203,7 +202,7 @@ def _grid_search(values, offset, start, r, w, b0, centre, half, step):
         curve = c_prev - 2.0 * best + c_next
         if curve > 0.0:
             f += 0.5 * step * (c_prev - c_next) / curve
-    return f, best
+    return f
 
 
 @njit(cache=True)
@@ -238,8 +237,8 @@ def _refine_frame(y, values, offset, start, first, last, fs, amps, free, search,
                 b = b0 + j
                 r[j] = y[b] - model[b] + amps[k] * _response(values, offset, start, f0, b)
                 w[j] = 1.0 / (y[b] + floor) ** 2
-            centre, _ = _grid_search(values, offset, start, r, w, b0, f0, search, coarse)
-            f_new, _ = _grid_search(values, offset, start, r, w, b0, centre, FINE_HALF_WIDTH * step, step)
+            centre = _grid_search(values, offset, start, r, w, b0, f0, search, coarse)
+            f_new = _grid_search(values, offset, start, r, w, b0, centre, FINE_HALF_WIDTH * step, step)
             f_new = min(max(f_new, f0 - search), f0 + search)
             _, a_new = _cost(values, offset, start, r, w, b0, f_new)
             for j in range(nb):
