@@ -248,8 +248,8 @@ def _refine_frame(y, values, offset, start, first, last, fs, amps, free, search,
 
 
 @njit(cache=True)
-def _refine(mel_power, values, offset, start, first, last, table, magnitude, dm, lam, out, search, step, sweeps,
-            floor_rel, lam_min, assign_half, eps_rel):  # fmt: skip
+def _refine(mel_power, values, offset, start, first, last, table, magnitude, dm, lam, fixed_below, out, search, step,
+            sweeps, floor_rel, lam_min, assign_half, eps_rel):  # fmt: skip
     n_frames, n_bins = magnitude.shape
     peaks = np.empty(n_bins, dtype=np.int64)
     nearest = np.empty(n_bins)
@@ -270,7 +270,7 @@ def _refine(mel_power, values, offset, start, first, last, table, magnitude, dm,
             m = peaks[k]
             fs[k] = m + dm[n, m]
             amps[k] = row[m] ** 2 / max(_lobe(table, m - fs[k]), 1e-3)
-            free[k] = lam[n, m] > lam_min
+            free[k] = lam[n, m] > lam_min and m >= fixed_below[n]
         _refine_frame(mel_power[n], values, offset, start, first, last, fs, amps, free, search, step, sweeps, eps_rel)
         nearest[:] = np.inf
         for k in range(count):
@@ -300,6 +300,7 @@ def refine_frequency_offsets(
     lam_min: float = 0.5,
     assign_half_width: float = 2.0,
     eps_rel: float = 1e-4,
+    fixed_below: np.ndarray | None = None,
 ) -> np.ndarray:
     """Refine the frequency offsets of every spectral peak against the mel (module docstring).
 
@@ -324,6 +325,9 @@ def refine_frequency_offsets(
         assign_half_width: bins within this distance of a refined partial (its main lobe, ±2
             for the Hann window) take its frequency; the nearest partial wins.
         eps_rel: relative floor of the mel bands' weights ``1 / (P_mel + eps_rel·max P_mel)²``.
+        fixed_below: ``(frames,)`` int, optional: in frame ``n`` the peaks below bin
+            ``fixed_below[n]`` stay as estimated (their bins are described otherwise, e.g. by
+            :mod:`melforge.inverters.harmonic_fit`); they still count in the fit.
 
     Returns:
         ``(frames, bins)`` float64 Δm, bins, clipped to ``±4`` (§3.1); bins away from refined
@@ -354,9 +358,12 @@ def refine_frequency_offsets(
             f"refine_frequency_offsets: need 0 < 5·step <= search <= 4, sweeps >= 1, assign_half_width >= 0; "
             f"got search={search}, step={step}, sweeps={sweeps}, assign_half_width={assign_half_width}"
         )
+    fixed = np.zeros(shape[0], dtype=np.int64) if fixed_below is None else np.asarray(fixed_below, dtype=np.int64)
+    if fixed.shape != (shape[0],):
+        raise ValueError(f"refine_frequency_offsets: fixed_below must be (frames,) = ({shape[0]},), got {fixed.shape}")
     table, values, offset, start, first, last = _tables(stft, basis.tobytes(), basis.shape)
     out = arrays["dm"].copy()
-    _refine(mel, values, offset, start, first, last, table, arrays["magnitude"], arrays["dm"], arrays["lam"],
+    _refine(mel, values, offset, start, first, last, table, arrays["magnitude"], arrays["dm"], arrays["lam"], fixed,
             out, float(search), float(step), int(sweeps), 10.0 ** (-floor_db / 20.0), float(lam_min),
             float(assign_half_width), float(eps_rel))  # fmt: skip
     return out

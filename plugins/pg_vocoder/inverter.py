@@ -32,9 +32,11 @@ INTEGRATORS = ("pg", "pghi")
 class Integration:
     """How predicted gradients become a phase (:func:`melforge.inverters.phase_integration.integrate_phase`):
     the method, the thresholds λ^S (``lam_time``, eq. 3) and λ^I (``lam_freq``, eq. 4), the
-    seed of the random phases, and whether the predicted partial frequencies are first refined
+    seed of the random phases, whether the predicted partial frequencies are first refined
     against the input mel (``refine_partials``,
-    :func:`melforge.inverters.partial_refinement.refine_frequency_offsets`; not in seed 002).
+    :func:`melforge.inverters.partial_refinement.refine_frequency_offsets`) and whether harmonic
+    combs fitted to the low mel bands rewrite the bins below 1 kHz where they fit
+    (``harmonic_prior``, :mod:`melforge.inverters.harmonic_fit`); both are not in seed 002.
 
     Raises:
         ValueError: an unknown method, or thresholds outside ``0 <= lam_freq <= lam_time <= 1``.
@@ -45,6 +47,7 @@ class Integration:
     lam_freq: float = 0.4
     seed: int = 0
     refine_partials: bool = False
+    harmonic_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in INTEGRATORS:
@@ -123,7 +126,7 @@ class PGVocoder(Inverter):
     """
 
     #: How a trained vocoder inverts; a training run resumes across changes to these keys.
-    inference_keys = ("checkpoint", "integrator", "lam_time", "lam_freq", "seed", "refine_partials")
+    inference_keys = ("checkpoint", "integrator", "lam_time", "lam_freq", "seed", "refine_partials", "harmonic_prior")
 
     def __init__(self, trained: TrainedVocoder | None, spec: NetworkSpec, weights: LossWeights, integration: Integration):
         self.trained, self.spec, self.weights, self.integration = trained, spec, weights, integration
@@ -195,21 +198,36 @@ class PGVocoder(Inverter):
         mel_power = magnitude**2 @ t.mel_basis.T.astype(np.float64)  # (frames, n_mels)
         return self._invert_mel(mel_power, t.mel_basis, stft, length)
 
-    def predict(self, mel_power: np.ndarray, *, refine: bool | None = None) -> dict[str, np.ndarray]:
+    def predict(self, mel_power: np.ndarray, *, refine: bool | None = None, harmonic: bool | None = None) -> dict[str, np.ndarray]:
         """The network's outputs for ``mel_power (frames, n_mels)``: ``{"magnitude", "dm", "dn",
-        "lam"}``, ``(frames, bins)`` float64 (linear magnitude, bins, frames, λ). With ``refine``
-        (default: the configured ``refine_partials``) Δm of the magnitude's peaks is refined
-        against ``mel_power`` (:func:`melforge.inverters.partial_refinement.refine_frequency_offsets`)."""
+        "lam"}``, ``(frames, bins)`` float64 (linear magnitude, bins, frames, λ). With ``harmonic``
+        (default: the configured ``harmonic_prior``) harmonic combs are fitted to the low bands
+        of ``mel_power`` (:func:`melforge.inverters.harmonic_fit.fit_harmonic_combs`) and
+        rewrite the magnitude, Δm and λ below their top in the frames they fit. With ``refine``
+        (default: the configured ``refine_partials``) Δm of the other peaks of the magnitude is
+        refined against ``mel_power`` (:func:`melforge.inverters.partial_refinement.refine_frequency_offsets`)."""
         t = self._require()
         log_mel = np.log(np.maximum(mel_power, t.floor)).astype(np.float32)
         with torch.no_grad():
             out = t.network(torch.from_numpy(log_mel)[None])
         pred = {k: v[0].double().numpy() for k, v in out.items()}
         pred["magnitude"] = np.exp(pred.pop("logmag"))
+        fit = None
+        if self.integration.harmonic_prior if harmonic is None else harmonic:
+            from melforge.inverters.harmonic_fit import fit_harmonic_combs
+
+            fit = fit_harmonic_combs(mel_power, t.mel_basis, t.stft)
         if self.integration.refine_partials if refine is None else refine:
             from melforge.inverters.partial_refinement import refine_frequency_offsets
 
-            pred["dm"] = refine_frequency_offsets(mel_power, t.mel_basis, pred["magnitude"], pred["dm"], pred["lam"], t.stft)
+            fixed = None if fit is None else np.where(np.isfinite(fit.f0), fit.top, 0)
+            pred["dm"] = refine_frequency_offsets(mel_power, t.mel_basis, pred["magnitude"], pred["dm"], pred["lam"], t.stft,
+                                                  fixed_below=fixed)  # fmt: skip
+        if fit is not None:
+            from melforge.inverters.harmonic_fit import apply_harmonic_combs
+
+            pred["magnitude"], pred["dm"], pred["lam"] = apply_harmonic_combs(
+                fit, pred["magnitude"], pred["dm"], pred["lam"], t.mel_basis, t.stft)
         return pred
 
     def _invert_mel(self, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
@@ -237,6 +255,7 @@ def build_pg_vocoder(
     alpha_lfcc: float = 0.1,
     n_lfcc: int = 20,
     refine_partials: bool = False,
+    harmonic_prior: bool = False,
 ) -> PGVocoder:
     """Seed 002's phase-gradient vocoder, trained (``checkpoint``) or to be trained.
 
@@ -251,6 +270,9 @@ def build_pg_vocoder(
         refine_partials: refine the predicted frequency offsets of the magnitude's peaks against
             the input mel before integrating (:mod:`melforge.inverters.partial_refinement`; an
             addition to seed 002).
+        harmonic_prior: fit harmonic combs to the mel bands below 1 kHz and let them rewrite
+            those bins where they fit (:mod:`melforge.inverters.harmonic_fit`; an addition to
+            seed 002 for the bottom register, where the bands cannot resolve single partials).
 
     Raises:
         ValueError, CheckpointError: bad values or checkpoint (named).
@@ -258,4 +280,5 @@ def build_pg_vocoder(
     spec = NetworkSpec(int(layers), int(channels), int(kernel_size), float(beta))
     trained = TrainedVocoder.load(checkpoint) if checkpoint else None
     return PGVocoder(trained, spec, LossWeights(float(alpha_lfcc), int(n_lfcc)),
-                     Integration(str(integrator), float(lam_time), float(lam_freq), int(seed), bool(refine_partials)))
+                     Integration(str(integrator), float(lam_time), float(lam_freq), int(seed), bool(refine_partials),
+                                 bool(harmonic_prior)))

@@ -1,0 +1,408 @@
+"""Harmonic combs fitted to the low mel bands (a harmonic prior for the bottom register).
+
+Below about 1 kHz a Slaney mel of 80–96 bands has one band every 41 Hz, about 1.9 STFT bins at
+22,050 Hz / 1024 (or 44,100 Hz / 2048). A note near C2 has a partial every 65 Hz, so each partial
+is seen by about 1.6 bands: fitted one at a time (:mod:`melforge.inverters.partial_refinement`),
+a frequency and a power per partial are underdetermined, and many wrong frequencies fit the
+bands exactly. Tied to one fundamental — partials at ``h · f0``, each with its own power — the
+same bands determine ``f0`` to a few thousandths of a bin.
+
+Per frame, this module fits the mel power ``y`` of the *fit bands* (those that end below
+``top_hz``) with a comb::
+
+    y[b] ≈ Σ_h a_h R_b(h · f0),   h = 1 … H(f0),   a_h ≥ 0
+
+where ``R_b(f) = Σ_m B[b, m] |W(m − f)|²`` is band ``b``'s response to a unit-power partial of
+``f`` bins (:func:`melforge.inverters.partial_refinement.band_responses`) and ``H(f0)`` counts the
+partials whose main lobe reaches below ``top_hz``. For one ``f0`` the powers are a non-negative
+least-squares problem on the relative error (weights ``1 / (y[b] + ε·max y)²``), solved by
+projected coordinate descent on the normal equations. ``f0`` is searched on
+``[f0_min, 2 · f0_min)``, where ``f0_min`` makes ``H`` at most three quarters of the fit bands
+(so the comb stays overdetermined); within that octave no comb is another's sub-multiple, and a
+note above it is fitted by its sub-multiple comb, whose extra partials get (nearly) no power.
+The search, per frame:
+
+1. *tracking*: if the previous frame was accepted, a grid of ``±2·fine`` around its ``f0`` in
+   steps of ``fine`` and a parabola, then the same in steps of ``fine / 4``;
+2. otherwise (or if that fails) a *coarse* grid in steps of ``coarse`` over the octave, on the
+   bands below ``top_hz / 2`` only (fewer partials, a wider basin); its ``candidates`` best local
+   minima are then searched as in 1 on all fit bands.
+
+A frame is accepted when its fit bands hold power (their maximum at least ``min_level`` of the
+frame's) and the mean relative squared error of the best comb is at most ``tau``.
+:func:`apply_harmonic_combs` then rewrites, in accepted frames, the magnitude, Δm (seed 002 eq. 6)
+and λ of the bins below ``top_hz`` from the comb. Frames that are not accepted (chords whose
+partials the bands cannot separate, noise, silence) keep what they had.
+
+Not in seed 002: its network learns such a prior from 13 h of music at 1536 channels; the CPU
+twin does not (``benchmarks/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from melforge.core.stft import StftParams
+from melforge.inverters.partial_refinement import LOBE_HALF_WIDTH, MAX_FREQ_OFFSET, _bands_near, _lobe, _response, _tables
+
+#: Fraction of the fit bands that the comb's partial count may reach (keeps it overdetermined).
+MAX_PARTIALS_PER_BAND = 0.75
+#: Projected coordinate-descent passes of the non-negative least squares.
+NNLS_SWEEPS = 40
+#: The descent stops when a pass lowers the squared error by less than this fraction of ``Σ w y²``.
+NNLS_TOL = 1e-9
+#: Most partials of a comb (bounds the work arrays).
+MAX_PARTIALS = 64
+
+
+@dataclass(frozen=True)
+class HarmonicFit:
+    """The combs fitted to a mel spectrogram.
+
+    Attributes:
+        f0: ``(frames,)`` fundamental of the comb, bins; NaN where the frame was not accepted.
+        powers: ``(frames, partials)`` power of partial ``h + 1`` at its lobe's peak, in the
+            squared units of the magnitude that made the mel (0 where not accepted or absent).
+        cost: ``(frames,)`` mean relative squared error of the best comb over the fit bands
+            (NaN where the fit bands hold no power or the frame was skipped).
+        top: bins ``0 … top - 1`` are the ones the combs describe.
+    """
+
+    f0: np.ndarray
+    powers: np.ndarray
+    cost: np.ndarray
+    top: int
+
+
+@njit(cache=True)
+def _comb_cost(values, offset, start, first, last, y, w, nb, f0, n_partials, amps, g, g_lo, g_hi, A, c):
+    """Mean weighted squared error over bands ``0 … nb - 1`` of the best non-negative comb of
+    ``n_partials`` partials at ``h · f0``; the powers go to ``amps``. ``g``, ``g_lo``, ``g_hi``,
+    ``A``, ``c`` are work arrays."""
+    width = g.shape[1]
+    for h in range(n_partials):
+        f = (h + 1) * f0
+        b0, b1 = _bands_near(first, last, f, LOBE_HALF_WIDTH)
+        b1 = min(b1, nb - 1, b0 + width - 1)
+        g_lo[h], g_hi[h] = b0, b1
+        for b in range(b0, b1 + 1):
+            g[h, b - b0] = _response(values, offset, start, f, b)
+    for h in range(n_partials):
+        ch = 0.0
+        for b in range(g_lo[h], g_hi[h] + 1):
+            ch += w[b] * g[h, b - g_lo[h]] * y[b]
+        c[h] = ch
+        for k in range(h, n_partials):
+            lo, hi = max(g_lo[h], g_lo[k]), min(g_hi[h], g_hi[k])
+            s = 0.0
+            for b in range(lo, hi + 1):
+                s += w[b] * g[h, b - g_lo[h]] * g[k, b - g_lo[k]]
+            A[h, k] = s
+            A[k, h] = s
+    for h in range(n_partials):
+        amps[h] = max(c[h], 0.0) / A[h, h] if A[h, h] > 0.0 else 0.0
+    yy = 0.0
+    for b in range(nb):
+        yy += w[b] * y[b] * y[b]
+    for _ in range(NNLS_SWEEPS):
+        moved = 0.0  # decrease of the squared error in this pass
+        for h in range(n_partials):
+            if A[h, h] <= 0.0:
+                continue
+            s = c[h]
+            for k in range(n_partials):
+                s -= A[h, k] * amps[k]
+            new = max(0.0, amps[h] + s / A[h, h])
+            moved += A[h, h] * (new - amps[h]) ** 2
+            amps[h] = new
+        if moved <= NNLS_TOL * yy:
+            break
+    fit = 0.0
+    for h in range(n_partials):
+        ah = 0.0
+        for k in range(n_partials):
+            ah += A[h, k] * amps[k]
+        fit += amps[h] * (ah - 2.0 * c[h])
+    return max(yy + fit, 0.0) / nb
+
+
+@njit(cache=True)
+def _partials(f0, top):
+    """Partials of a comb at ``f0`` whose main lobe starts below ``top`` bins (≤ MAX_PARTIALS)."""
+    return min(max(int((top + LOBE_HALF_WIDTH) / f0), 1), MAX_PARTIALS)
+
+
+@njit(cache=True)
+def _local(values, offset, start, first, last, y, w, nb, top, centre, fine, amps, g, g_lo, g_hi, A, c):
+    """Grid ``centre ± 2·fine`` in steps of ``fine`` and a parabola through the best three:
+    ``(f0, cost)``; ``amps`` holds the best comb's powers."""
+    best, best_i = np.inf, 0
+    costs = np.empty(5)
+    for i in range(5):
+        f = centre + (i - 2) * fine
+        costs[i] = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c)
+        if costs[i] < best:
+            best, best_i = costs[i], i
+    f = centre + (best_i - 2) * fine
+    if 0 < best_i < 4:
+        curve = costs[best_i - 1] - 2.0 * best + costs[best_i + 1]
+        if curve > 0.0:
+            f += 0.5 * fine * (costs[best_i - 1] - costs[best_i + 1]) / curve
+    cost = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c)
+    if cost > best:  # the parabola overshot: keep the grid's best
+        f = centre + (best_i - 2) * fine
+        cost = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c)
+    return f, cost
+
+
+@njit(cache=True)
+def _fit(mel_power, values, offset, start, first, last, nb, nb_coarse, top, top_coarse, f0_min, f0_max, coarse, fine,
+         candidates, tau, min_level, eps_rel, retry, shape_change, f0_out, powers_out, cost_out):  # fmt: skip
+    n_frames = mel_power.shape[0]
+    amps = np.zeros(MAX_PARTIALS)
+    best_amps = np.zeros(MAX_PARTIALS)
+    g = np.zeros((MAX_PARTIALS, 16))
+    g_lo = np.zeros(MAX_PARTIALS, dtype=np.int64)
+    g_hi = np.zeros(MAX_PARTIALS, dtype=np.int64)
+    A = np.zeros((MAX_PARTIALS, MAX_PARTIALS))
+    c = np.zeros(MAX_PARTIALS)
+    w = np.zeros(nb)
+    n_grid = int(np.ceil((f0_max - f0_min) / coarse))
+    grid_cost = np.empty(n_grid)
+    prev = np.nan
+    failed = np.zeros(nb)  # log mel of the fit bands at the last failed full search
+    since = retry  # frames since then
+    for n in range(n_frames):
+        y = mel_power[n]
+        peak, low = y.max(), 0.0
+        for b in range(nb):
+            low = max(low, y[b])
+        if peak <= 0.0 or low < min_level * peak:
+            prev = np.nan
+            continue
+        floor = eps_rel * peak
+        for b in range(nb):
+            w[b] = 1.0 / (y[b] + floor) ** 2
+        best_f, best_cost = np.nan, np.inf
+        if not np.isnan(prev):
+            f, _ = _local(values, offset, start, first, last, y, w, nb, top, prev, fine, amps, g, g_lo, g_hi, A, c)
+            best_f, best_cost = _local(values, offset, start, first, last, y, w, nb, top, f, fine / 4.0, amps, g, g_lo, g_hi, A, c)
+            best_amps[:] = amps
+        since += 1
+        if not best_cost <= tau and since < retry:
+            # a full search failed lately: skip it while the bands' shape stays the same
+            mean_d = 0.0
+            for b in range(nb):
+                mean_d += np.log(y[b] + floor) - failed[b]
+            mean_d /= nb
+            rms = 0.0
+            for b in range(nb):
+                rms += (np.log(y[b] + floor) - failed[b] - mean_d) ** 2
+            if np.sqrt(rms / nb) < shape_change:
+                cost_out[n] = np.nan
+                prev = np.nan
+                continue
+        if not best_cost <= tau:
+            for i in range(n_grid):
+                f = f0_min + i * coarse
+                grid_cost[i] = _comb_cost(values, offset, start, first, last, y, w, nb_coarse, f, _partials(f, top_coarse),
+                                          amps, g, g_lo, g_hi, A, c)  # fmt: skip
+            for _ in range(candidates):
+                j, cj = -1, np.inf
+                for i in range(n_grid):
+                    is_min = (i == 0 or grid_cost[i] <= grid_cost[i - 1]) and (i == n_grid - 1 or grid_cost[i] <= grid_cost[i + 1])
+                    if is_min and grid_cost[i] < cj:
+                        j, cj = i, grid_cost[i]
+                if j < 0:
+                    break
+                grid_cost[j] = np.inf
+                # the coarse minimum, searched in fine steps over ±coarse, then locally
+                centre, cbest = f0_min + j * coarse, np.inf
+                steps = int(round(coarse / fine))
+                for s in range(-steps, steps + 1):
+                    f = f0_min + j * coarse + s * fine
+                    cf = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c)
+                    if cf < cbest:
+                        centre, cbest = f, cf
+                f, cf = _local(values, offset, start, first, last, y, w, nb, top, centre, fine / 4.0, amps, g, g_lo, g_hi, A, c)
+                if cf < best_cost:
+                    best_f, best_cost = f, cf
+                    best_amps[:] = amps
+        cost_out[n] = best_cost
+        if best_cost <= tau:
+            f0_out[n] = best_f
+            for h in range(_partials(best_f, top)):
+                powers_out[n, h] = best_amps[h]
+            prev = best_f
+        else:
+            prev = np.nan
+            since = 0
+            for b in range(nb):
+                failed[b] = np.log(y[b] + floor)
+
+
+def _drop_short_runs(f0: np.ndarray, powers: np.ndarray, min_run: int, max_step: float = 0.02) -> None:
+    """Un-accept (in place) frames in runs of fewer than ``min_run`` accepted frames whose ``f0``
+    moves by at most ``max_step`` (relative) from frame to frame."""
+    n, start = len(f0), 0
+    while start < n:
+        if np.isnan(f0[start]):
+            start += 1
+            continue
+        end = start + 1
+        while end < n and np.isfinite(f0[end]) and abs(f0[end] / f0[end - 1] - 1) <= max_step:
+            end += 1
+        if end - start < min_run:
+            f0[start:end] = np.nan
+            powers[start:end] = 0.0
+        start = end
+
+
+def fit_band_count(mel_basis: np.ndarray, top_bin: float) -> int:
+    """How many of the (ascending) bands of ``mel_basis (n_mels, bins)`` end below ``top_bin``:
+    the leading bands whose last non-zero bin is ``< top_bin``."""
+    nonzero = np.asarray(mel_basis) > 0
+    count = 0
+    for row in nonzero:
+        idx = np.flatnonzero(row)
+        if idx.size and idx[-1] >= top_bin:
+            break
+        count += 1
+    return count
+
+
+def fit_harmonic_combs(
+    mel_power: np.ndarray,
+    mel_basis: np.ndarray,
+    stft: StftParams,
+    *,
+    top_hz: float = 1000.0,
+    tau: float = 0.03,
+    coarse: float = 0.02,
+    fine: float = 0.005,
+    candidates: int = 4,
+    retry_frames: int = 8,
+    shape_change: float = 0.2,
+    min_run: int = 3,
+    min_level_db: float = -30.0,
+    eps_rel: float = 1e-4,
+) -> HarmonicFit:
+    """Fit a harmonic comb to the bands below ``top_hz`` of every frame (module docstring).
+
+    Args:
+        mel_power: ``(frames, n_mels)`` mel power (``|X|² Bᵀ``), ascending bands.
+        mel_basis: ``(n_mels, bins)`` the filterbank ``B`` that made it.
+        stft: its analysis geometry (Hann window; ``bins == stft.n_bins``).
+        top_hz: the fit bands are those that end below this frequency, Hz; the combs describe the
+            bins below it.
+        tau: largest mean relative squared error over the fit bands of an accepted comb.
+        coarse, fine: steps of the coarse grid and of the local search of ``f0``, bins.
+        candidates: coarse local minima searched finely when a frame is not tracked.
+        retry_frames, shape_change: after a full search fails, the next ``retry_frames - 1``
+            frames skip it (and are not accepted) unless the shape of their fit bands' log power
+            (gain removed) moved from that frame's by an RMS of ``shape_change`` nepers or more:
+            a held chord is searched every ``retry_frames`` frames, an onset at once.
+        min_run: accepted frames must come in runs of at least this many, each ``f0`` within
+            2 % of the previous one (a pitch holds; noise, which some comb fits in about one
+            frame in five at ``tau = 0.03``, rarely does so for three frames: 2 % of white-noise
+            frames are accepted, against 20 % without it).
+        min_level_db: frames whose fit bands peak more than this below the frame's peak are
+            skipped, dB (power).
+        eps_rel: relative floor of the weights ``1 / (y + eps_rel · max y)²``.
+
+    Returns:
+        :class:`HarmonicFit`.
+
+    Raises:
+        ValueError: shapes that disagree (named), negative or non-finite mel power, fewer than 4
+            fit bands below ``top_hz``, or steps out of range.
+    """
+    basis = np.ascontiguousarray(mel_basis, dtype=np.float64)
+    mel = np.ascontiguousarray(mel_power, dtype=np.float64)
+    if basis.ndim != 2 or basis.shape[1] != stft.n_bins:
+        raise ValueError(f"fit_harmonic_combs: mel_basis must be (n_mels, {stft.n_bins}), got {basis.shape}")
+    if mel.ndim != 2 or mel.shape[1] != basis.shape[0]:
+        raise ValueError(f"fit_harmonic_combs: mel_power must be (frames, {basis.shape[0]}), got {mel.shape}")
+    if not np.isfinite(mel).all() or (mel < 0).any():
+        raise ValueError("fit_harmonic_combs: mel_power must be finite and non-negative")
+    if not (0 < fine <= coarse and tau > 0 and int(candidates) >= 1 and int(retry_frames) >= 1 and shape_change >= 0
+            and int(min_run) >= 1):
+        raise ValueError(
+            "fit_harmonic_combs: need 0 < fine <= coarse, tau > 0, candidates >= 1, retry_frames >= 1, shape_change >= 0, "
+            f"min_run >= 1; got fine={fine}, coarse={coarse}, tau={tau}, candidates={candidates}, retry_frames={retry_frames}, "
+            f"shape_change={shape_change}, min_run={min_run}"
+        )
+    bin_hz = stft.sr / stft.n_fft
+    top = float(top_hz) / bin_hz
+    nb = fit_band_count(basis, top)
+    nb_coarse = fit_band_count(basis, top / 2)
+    if nb_coarse < 4:
+        raise ValueError(f"fit_harmonic_combs: need at least 4 mel bands below top_hz/2 = {top_hz / 2:.0f} Hz, got {nb_coarse}")
+    f0_min = (top + LOBE_HALF_WIDTH) / (MAX_PARTIALS_PER_BAND * nb)
+    f0_max = 2.0 * f0_min
+    _, values, offset, start, first, last = _tables(stft, basis.tobytes(), basis.shape)
+    # bins beyond the fit bands must not map to them: the band ranges are clipped in _comb_cost
+    n = mel.shape[0]
+    f0 = np.full(n, np.nan)
+    powers = np.zeros((n, MAX_PARTIALS))
+    cost = np.full(n, np.nan)
+    _fit(mel, values, offset, start, first, last, nb, nb_coarse, top, top / 2, f0_min, f0_max, float(coarse), float(fine),
+         int(candidates), float(tau), 10.0 ** (min_level_db / 10.0), float(eps_rel), int(retry_frames), float(shape_change),
+         f0, powers, cost)  # fmt: skip
+    _drop_short_runs(f0, powers, int(min_run))
+    return HarmonicFit(f0, powers, cost, int(np.floor(top)))
+
+
+@njit(cache=True)
+def _apply(table, f0, powers, top, magnitude, dm, lam):
+    for n in range(f0.shape[0]):
+        if np.isnan(f0[n]):
+            continue
+        for m in range(top):
+            p, best_d, off = 0.0, np.inf, 0.0
+            for h in range(powers.shape[1]):
+                if powers[n, h] <= 0.0:
+                    continue
+                d = m - (h + 1) * f0[n]
+                if abs(d) < LOBE_HALF_WIDTH:
+                    p += powers[n, h] * _lobe(table, d)
+                if abs(d) < best_d:
+                    best_d, off = abs(d), -d
+            magnitude[n, m] = np.sqrt(p)
+            dm[n, m] = min(max(off, -MAX_FREQ_OFFSET), MAX_FREQ_OFFSET)
+            lam[n, m] = 1.0
+
+
+def apply_harmonic_combs(
+    fit: HarmonicFit, magnitude: np.ndarray, dm: np.ndarray, lam: np.ndarray, mel_basis: np.ndarray, stft: StftParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rewrite the bins below ``fit.top`` of the accepted frames from their combs.
+
+    A bin ``m`` gets the magnitude ``sqrt(Σ_h a_h |W(m − h·f0)|²)``, the offset ``Δm`` to the
+    nearest partial (clipped to ±4 bins, §3.1) and ``λ = 1`` (sinusoidal).
+
+    Args:
+        fit: from :func:`fit_harmonic_combs` on the mel of these estimates.
+        magnitude, dm, lam: ``(frames, bins)`` the vocoder's linear magnitude, Δm (bins) and λ.
+        mel_basis: ``(n_mels, bins)`` the filterbank of the fit (for its window table).
+        stft: the analysis geometry.
+
+    Returns:
+        ``(magnitude, dm, lam)``: new ``(frames, bins)`` float64 arrays.
+
+    Raises:
+        ValueError: shapes that disagree with ``fit`` or each other (named).
+    """
+    arrays = {"magnitude": magnitude, "dm": dm, "lam": lam}
+    out = {k: np.array(v, dtype=np.float64, order="C") for k, v in arrays.items()}
+    shape = (fit.f0.shape[0], stft.n_bins)
+    for key, value in out.items():
+        if value.shape != shape:
+            raise ValueError(f"apply_harmonic_combs: {key} must be (frames, bins) = {shape}, got {value.shape}")
+    basis = np.ascontiguousarray(mel_basis, dtype=np.float64)
+    table = _tables(stft, basis.tobytes(), basis.shape)[0]
+    _apply(table, fit.f0, fit.powers, min(fit.top, stft.n_bins), out["magnitude"], out["dm"], out["lam"])
+    return out["magnitude"], out["dm"], out["lam"]
