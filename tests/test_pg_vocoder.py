@@ -140,7 +140,8 @@ def trained(tmp_path_factory, speech_folder):
     straight = train_inverter(cfg("train.max_steps=4"), base / "straight")
     train_inverter(cfg("train.max_steps=2"), base / "cut")
     # how the vocoder inverts (inference_keys) may change between the calls; its size may not
-    resumed = train_inverter(cfg("train.max_steps=4", "inverter.refine_partials=true", "inverter.integrator=pghi"), base / "cut")
+    resumed = train_inverter(cfg("train.max_steps=4", "inverter.refine_partials=true", "inverter.harmonic_prior=true",
+                                 "inverter.integrator=pghi"), base / "cut")
     try:
         train_inverter(cfg("train.max_steps=5", "inverter.channels=6"), base / "cut")
         refused = None
@@ -156,7 +157,7 @@ def test_a_tiny_training_run_writes_checkpoints_and_metrics_and_resumes_exactly(
     assert straight["steps"] == resumed["steps"] == 4 and straight["trains"] == "inverter"
     # the resume above changed inference keys only; a changed network size is refused by name
     assert "trained with another inverter" in str(refused) and "inverter.channels" in str(refused)
-    assert "refine_partials" not in str(refused)
+    assert "refine_partials" not in str(refused) and "harmonic_prior" not in str(refused)
     metrics = json.loads((base / "straight/metrics.json").read_text())
     assert math.isfinite(metrics["valid_loss"]) and metrics["valid_loss"] < metrics["valid_loss_step0"]
     assert {"valid_magnitude", "valid_lfcc", "valid_offsets", "valid_lambda", "train_loss"} <= set(metrics)
@@ -193,6 +194,32 @@ def test_the_trained_inverter_through_melforge_invert(trained, speech_clips, tmp
     assert sr == 22050 and abs(len(out) - 22050) <= 256 and np.isfinite(out).all() and np.abs(out).max() > 1e-4
     printed = capsys.readouterr().out
     assert "[pg_vocoder, log_mel]" in printed and "SC" in printed
+
+
+def test_the_harmonic_prior_rewrites_the_low_bins_only(trained):
+    """``harmonic=True``: on a low harmonic tone (f0 3.3 bins, 71 Hz) the bins below the combs'
+    top take the comb's offsets (every main-lobe bin points at its partial within 0.02 bins) and
+    λ = 1; the bins above keep the network's magnitude, Δm and λ exactly."""
+    from melforge.core.stft import stft_magnitude
+    from melforge.inverters.harmonic_fit import fit_harmonic_combs
+    from melforge.plugins.pg_vocoder.inverter import build_pg_vocoder
+
+    vocoder = build_pg_vocoder(checkpoint=str(trained[0] / "straight/checkpoints/last.pt"))
+    t = vocoder.trained
+    f0 = 3.3
+    time = np.arange(t.stft.sr) / t.stft.sr
+    audio = sum(np.sin(2 * np.pi * h * f0 * t.stft.sr / t.stft.n_fft * time) / h for h in range(1, 17))
+    mel = stft_magnitude(audio, t.stft) ** 2 @ t.mel_basis.T.astype(np.float64)
+    plain, prior = vocoder.predict(mel, harmonic=False), vocoder.predict(mel, harmonic=True)
+    top = fit_harmonic_combs(mel, t.mel_basis, t.stft).top
+    for key in ("magnitude", "dm", "lam", "dn"):
+        np.testing.assert_array_equal(prior[key][:, top:], plain[key][:, top:])
+    inner = slice(4, -4)
+    assert (prior["lam"][inner, :top] == 1).all()
+    partials = f0 * np.arange(1, 17)
+    lobe = np.array([m for m in range(top) if np.abs(partials - m).min() < 1.0])
+    nearest = partials[np.abs(partials[None, :] - lobe[:, None]).argmin(axis=1)]
+    assert np.abs(prior["dm"][inner][:, lobe] + lobe - nearest).max() < 0.02
 
 
 def test_a_mel_of_another_geometry_is_refused_naming_both(trained):

@@ -58,6 +58,9 @@ COMMANDS = {
     "melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
     "inverter.checkpoint=runs/pg_vocoder_tiny/.../checkpoints/last.pt inverter.refine_partials=true":
         "test_pg_vocoder_commands",
+    "melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
+    "inverter.checkpoint=runs/pg_vocoder_tiny/.../checkpoints/last.pt inverter.harmonic_prior=true inverter.refine_partials=true":
+        "test_pg_vocoder_commands",
 }
 #: Names of apps and packages mentioned in prose, not commands.
 NAMES = {"melforge-invert", "melforge-sample", "melforge-example-plugin"}
@@ -167,11 +170,11 @@ def test_pg_vocoder_commands(tmp_path, speech_audio):
     command = ("melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
                "inverter.checkpoint=runs/pg_vocoder_tiny/.../checkpoints/last.pt")
     outputs = []
-    for extra in ("", " inverter.refine_partials=true"):
+    for extra in ("", " inverter.refine_partials=true", " inverter.harmonic_prior=true inverter.refine_partials=true"):
         args = [a.replace("runs/pg_vocoder_tiny/.../checkpoints/last.pt", str(tmp_path / "pg/checkpoints/last.pt"))
                 for a in _args(command + extra)]
         proc = _run("invert", *args, cwd=tmp_path)
         out, out_sr = sf.read(tmp_path / "out.wav")
         assert out_sr == 22050 and np.isfinite(out).all() and "[pg_vocoder, log_mel]" in proc.stdout
         outputs.append(out)
-    assert outputs[0].shape == outputs[1].shape
+    assert outputs[0].shape == outputs[1].shape == outputs[2].shape
