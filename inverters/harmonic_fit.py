@@ -78,10 +78,12 @@ class HarmonicFit:
 
 
 @njit(cache=True)
-def _comb_cost(values, offset, start, first, last, y, w, nb, f0, n_partials, amps, g, g_lo, g_hi, A, c):
+def _comb_cost(values, offset, start, first, last, y, w, nb, f0, n_partials, amps, g, g_lo, g_hi, A, c, k_lo, k_hi):
     """Mean weighted squared error over bands ``0 … nb - 1`` of the best non-negative comb of
-    ``n_partials`` partials at ``h · f0``; the powers go to ``amps``. ``g``, ``g_lo``, ``g_hi``,
-    ``A``, ``c`` are work arrays."""
+    ``n_partials`` partials at ``h · f0``. ``amps`` holds the powers: it is read as the starting
+    point (the previous comb's, close by) and overwritten with the solution. ``g``, ``g_lo``,
+    ``g_hi``, ``A``, ``c``, ``k_lo``, ``k_hi`` are work arrays. Partials that share no band do not
+    interact, so ``A`` is banded: partial ``h`` meets ``k_lo[h] … k_hi[h]``."""
     width = g.shape[1]
     for h in range(n_partials):
         f = (h + 1) * f0
@@ -90,20 +92,29 @@ def _comb_cost(values, offset, start, first, last, y, w, nb, f0, n_partials, amp
         g_lo[h], g_hi[h] = b0, b1
         for b in range(b0, b1 + 1):
             g[h, b - b0] = _response(values, offset, start, f, b)
+        k_lo[h] = h
     for h in range(n_partials):
         ch = 0.0
         for b in range(g_lo[h], g_hi[h] + 1):
             ch += w[b] * g[h, b - g_lo[h]] * y[b]
         c[h] = ch
+        k_hi[h] = h
         for k in range(h, n_partials):
+            if g_lo[k] > g_hi[h] and k > h:
+                break  # band ranges rise with h: no later partial meets h
             lo, hi = max(g_lo[h], g_lo[k]), min(g_hi[h], g_hi[k])
             s = 0.0
             for b in range(lo, hi + 1):
                 s += w[b] * g[h, b - g_lo[h]] * g[k, b - g_lo[k]]
             A[h, k] = s
             A[k, h] = s
+            k_hi[h] = k
+            k_lo[k] = min(k_lo[k], h)
     for h in range(n_partials):
-        amps[h] = max(c[h], 0.0) / A[h, h] if A[h, h] > 0.0 else 0.0
+        if A[h, h] <= 0.0:
+            amps[h] = 0.0
+        elif not amps[h] >= 0.0:
+            amps[h] = max(c[h], 0.0) / A[h, h]
     yy = 0.0
     for b in range(nb):
         yy += w[b] * y[b] * y[b]
@@ -113,7 +124,7 @@ def _comb_cost(values, offset, start, first, last, y, w, nb, f0, n_partials, amp
             if A[h, h] <= 0.0:
                 continue
             s = c[h]
-            for k in range(n_partials):
+            for k in range(k_lo[h], k_hi[h] + 1):
                 s -= A[h, k] * amps[k]
             new = max(0.0, amps[h] + s / A[h, h])
             moved += A[h, h] * (new - amps[h]) ** 2
@@ -123,7 +134,7 @@ def _comb_cost(values, offset, start, first, last, y, w, nb, f0, n_partials, amp
     fit = 0.0
     for h in range(n_partials):
         ah = 0.0
-        for k in range(n_partials):
+        for k in range(k_lo[h], k_hi[h] + 1):
             ah += A[h, k] * amps[k]
         fit += amps[h] * (ah - 2.0 * c[h])
     return max(yy + fit, 0.0) / nb
@@ -136,14 +147,14 @@ def _partials(f0, top):
 
 
 @njit(cache=True)
-def _local(values, offset, start, first, last, y, w, nb, top, centre, fine, amps, g, g_lo, g_hi, A, c):
+def _local(values, offset, start, first, last, y, w, nb, top, centre, fine, amps, g, g_lo, g_hi, A, c, k_lo, k_hi):
     """Grid ``centre ± 2·fine`` in steps of ``fine`` and a parabola through the best three:
     ``(f0, cost)``; ``amps`` holds the best comb's powers."""
     best, best_i = np.inf, 0
     costs = np.empty(5)
     for i in range(5):
         f = centre + (i - 2) * fine
-        costs[i] = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c)
+        costs[i] = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
         if costs[i] < best:
             best, best_i = costs[i], i
     f = centre + (best_i - 2) * fine
@@ -151,10 +162,10 @@ def _local(values, offset, start, first, last, y, w, nb, top, centre, fine, amps
         curve = costs[best_i - 1] - 2.0 * best + costs[best_i + 1]
         if curve > 0.0:
             f += 0.5 * fine * (costs[best_i - 1] - costs[best_i + 1]) / curve
-    cost = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c)
+    cost = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
     if cost > best:  # the parabola overshot: keep the grid's best
         f = centre + (best_i - 2) * fine
-        cost = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c)
+        cost = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
     return f, cost
 
 
@@ -162,13 +173,15 @@ def _local(values, offset, start, first, last, y, w, nb, top, centre, fine, amps
 def _fit(mel_power, values, offset, start, first, last, nb, nb_coarse, top, top_coarse, f0_min, f0_max, coarse, fine,
          candidates, tau, min_level, eps_rel, retry, shape_change, f0_out, powers_out, cost_out):  # fmt: skip
     n_frames = mel_power.shape[0]
-    amps = np.zeros(MAX_PARTIALS)
+    amps = np.full(MAX_PARTIALS, np.nan)  # NaN: no starting point yet
     best_amps = np.zeros(MAX_PARTIALS)
     g = np.zeros((MAX_PARTIALS, 16))
     g_lo = np.zeros(MAX_PARTIALS, dtype=np.int64)
     g_hi = np.zeros(MAX_PARTIALS, dtype=np.int64)
     A = np.zeros((MAX_PARTIALS, MAX_PARTIALS))
     c = np.zeros(MAX_PARTIALS)
+    k_lo = np.zeros(MAX_PARTIALS, dtype=np.int64)
+    k_hi = np.zeros(MAX_PARTIALS, dtype=np.int64)
     w = np.zeros(nb)
     n_grid = int(np.ceil((f0_max - f0_min) / coarse))
     grid_cost = np.empty(n_grid)
@@ -188,8 +201,8 @@ def _fit(mel_power, values, offset, start, first, last, nb, nb_coarse, top, top_
             w[b] = 1.0 / (y[b] + floor) ** 2
         best_f, best_cost = np.nan, np.inf
         if not np.isnan(prev):
-            f, _ = _local(values, offset, start, first, last, y, w, nb, top, prev, fine, amps, g, g_lo, g_hi, A, c)
-            best_f, best_cost = _local(values, offset, start, first, last, y, w, nb, top, f, fine / 4.0, amps, g, g_lo, g_hi, A, c)
+            f, _ = _local(values, offset, start, first, last, y, w, nb, top, prev, fine, amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
+            best_f, best_cost = _local(values, offset, start, first, last, y, w, nb, top, f, fine / 4.0, amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
             best_amps[:] = amps
         since += 1
         if not best_cost <= tau and since < retry:
@@ -209,7 +222,7 @@ def _fit(mel_power, values, offset, start, first, last, nb, nb_coarse, top, top_
             for i in range(n_grid):
                 f = f0_min + i * coarse
                 grid_cost[i] = _comb_cost(values, offset, start, first, last, y, w, nb_coarse, f, _partials(f, top_coarse),
-                                          amps, g, g_lo, g_hi, A, c)  # fmt: skip
+                                          amps, g, g_lo, g_hi, A, c, k_lo, k_hi)  # fmt: skip
             for _ in range(candidates):
                 j, cj = -1, np.inf
                 for i in range(n_grid):
@@ -224,10 +237,10 @@ def _fit(mel_power, values, offset, start, first, last, nb, nb_coarse, top, top_
                 steps = int(round(coarse / fine))
                 for s in range(-steps, steps + 1):
                     f = f0_min + j * coarse + s * fine
-                    cf = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c)
+                    cf = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
                     if cf < cbest:
                         centre, cbest = f, cf
-                f, cf = _local(values, offset, start, first, last, y, w, nb, top, centre, fine / 4.0, amps, g, g_lo, g_hi, A, c)
+                f, cf = _local(values, offset, start, first, last, y, w, nb, top, centre, fine / 4.0, amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
                 if cf < best_cost:
                     best_f, best_cost = f, cf
                     best_amps[:] = amps
