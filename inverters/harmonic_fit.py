@@ -24,12 +24,17 @@ The search, per frame:
 
 1. *tracking*: if the previous frame was accepted, a grid of ``±2·fine`` around its ``f0`` in
    steps of ``fine`` and a parabola, then the same in steps of ``fine / 4``;
-2. otherwise (or if that fails) a *coarse* grid in steps of ``coarse`` over the octave, on the
-   bands below ``top_hz / 2`` only (fewer partials, a wider basin); its ``candidates`` best local
-   minima are then searched as in 1 on all fit bands.
+2. otherwise (or if that fails) a *full search*: a coarse grid in steps of ``coarse`` over the
+   octave, on the bands below ``top_hz / 2`` only (fewer partials, a wider basin); its
+   ``candidates`` best local minima are scanned in steps of ``fine`` over ``±coarse`` on all fit
+   bands, then searched as in 1 in steps of ``fine / 4``. After a full search fails, the next
+   ``retry_frames - 1`` frames are not searched in full (held chords would cost a full search
+   a frame).
 
 A frame is accepted when its fit bands hold power (their maximum at least ``min_level`` of the
-frame's) and the mean relative squared error of the best comb is at most ``tau``.
+frame's) and the mean relative squared error of the best comb is at most ``tau``, and accepted
+frames must come in runs of ``min_run`` at one pitch (noise fits a comb now and then, seldom
+three frames running).
 :func:`apply_harmonic_combs` then rewrites, in accepted frames, the magnitude, Δm (seed 002 eq. 6)
 and λ of the bins below ``top_hz`` from the comb. Frames that are not accepted (chords whose
 partials the bands cannot separate, noise, silence) keep what they had.
@@ -171,7 +176,7 @@ def _local(values, offset, start, first, last, y, w, nb, top, centre, fine, amps
 
 @njit(cache=True)
 def _fit(mel_power, values, offset, start, first, last, nb, nb_coarse, top, top_coarse, f0_min, f0_max, coarse, fine,
-         candidates, tau, min_level, eps_rel, retry, shape_change, f0_out, powers_out, cost_out):  # fmt: skip
+         candidates, tau, min_level, eps_rel, retry, f0_out, powers_out, cost_out):  # fmt: skip
     n_frames = mel_power.shape[0]
     amps = np.full(MAX_PARTIALS, np.nan)  # NaN: no starting point yet
     best_amps = np.zeros(MAX_PARTIALS)
@@ -186,8 +191,7 @@ def _fit(mel_power, values, offset, start, first, last, nb, nb_coarse, top, top_
     n_grid = int(np.ceil((f0_max - f0_min) / coarse))
     grid_cost = np.empty(n_grid)
     prev = np.nan
-    failed = np.zeros(nb)  # log mel of the fit bands at the last failed full search
-    since = retry  # frames since then
+    since = retry  # frames since the last failed full search
     for n in range(n_frames):
         y = mel_power[n]
         peak, low = y.max(), 0.0
@@ -206,18 +210,8 @@ def _fit(mel_power, values, offset, start, first, last, nb, nb_coarse, top, top_
             best_amps[:] = amps
         since += 1
         if not best_cost <= tau and since < retry:
-            # a full search failed lately: skip it while the bands' shape stays the same
-            mean_d = 0.0
-            for b in range(nb):
-                mean_d += np.log(y[b] + floor) - failed[b]
-            mean_d /= nb
-            rms = 0.0
-            for b in range(nb):
-                rms += (np.log(y[b] + floor) - failed[b] - mean_d) ** 2
-            if np.sqrt(rms / nb) < shape_change:
-                cost_out[n] = np.nan
-                prev = np.nan
-                continue
+            prev = np.nan  # a full search failed lately: wait
+            continue
         if not best_cost <= tau:
             for i in range(n_grid):
                 f = f0_min + i * coarse
@@ -253,8 +247,6 @@ def _fit(mel_power, values, offset, start, first, last, nb, nb_coarse, top, top_
         else:
             prev = np.nan
             since = 0
-            for b in range(nb):
-                failed[b] = np.log(y[b] + floor)
 
 
 def _drop_short_runs(f0: np.ndarray, powers: np.ndarray, min_run: int, max_step: float = 0.02) -> None:
@@ -294,11 +286,10 @@ def fit_harmonic_combs(
     *,
     top_hz: float = 1000.0,
     tau: float = 0.03,
-    coarse: float = 0.02,
+    coarse: float = 0.04,
     fine: float = 0.005,
-    candidates: int = 4,
-    retry_frames: int = 8,
-    shape_change: float = 0.2,
+    candidates: int = 3,
+    retry_frames: int = 4,
     min_run: int = 3,
     min_level_db: float = -30.0,
     eps_rel: float = 1e-4,
@@ -314,14 +305,12 @@ def fit_harmonic_combs(
         tau: largest mean relative squared error over the fit bands of an accepted comb.
         coarse, fine: steps of the coarse grid and of the local search of ``f0``, bins.
         candidates: coarse local minima searched finely when a frame is not tracked.
-        retry_frames, shape_change: after a full search fails, the next ``retry_frames - 1``
-            frames skip it (and are not accepted) unless the shape of their fit bands' log power
-            (gain removed) moved from that frame's by an RMS of ``shape_change`` nepers or more:
-            a held chord is searched every ``retry_frames`` frames, an onset at once.
+        retry_frames: after a full search fails, the next ``retry_frames - 1`` frames skip it
+            (and are not accepted): a held chord is searched every ``retry_frames`` frames.
         min_run: accepted frames must come in runs of at least this many, each ``f0`` within
-            2 % of the previous one (a pitch holds; noise, which some comb fits in about one
-            frame in five at ``tau = 0.03``, rarely does so for three frames: 2 % of white-noise
-            frames are accepted, against 20 % without it).
+            2 % of the previous one. A pitch holds; noise, which some comb fits now and then,
+            seldom does so for three frames (on 3 s of white noise: 7 % of the frames accepted
+            without this rule, none with it; at ``tau = 0.05``, 34 % and 14 %).
         min_level_db: frames whose fit bands peak more than this below the frame's peak are
             skipped, dB (power).
         eps_rel: relative floor of the weights ``1 / (y + eps_rel · max y)²``.
@@ -341,12 +330,10 @@ def fit_harmonic_combs(
         raise ValueError(f"fit_harmonic_combs: mel_power must be (frames, {basis.shape[0]}), got {mel.shape}")
     if not np.isfinite(mel).all() or (mel < 0).any():
         raise ValueError("fit_harmonic_combs: mel_power must be finite and non-negative")
-    if not (0 < fine <= coarse and tau > 0 and int(candidates) >= 1 and int(retry_frames) >= 1 and shape_change >= 0
-            and int(min_run) >= 1):
+    if not (0 < fine <= coarse and tau > 0 and int(candidates) >= 1 and int(retry_frames) >= 1 and int(min_run) >= 1):
         raise ValueError(
-            "fit_harmonic_combs: need 0 < fine <= coarse, tau > 0, candidates >= 1, retry_frames >= 1, shape_change >= 0, "
-            f"min_run >= 1; got fine={fine}, coarse={coarse}, tau={tau}, candidates={candidates}, retry_frames={retry_frames}, "
-            f"shape_change={shape_change}, min_run={min_run}"
+            "fit_harmonic_combs: need 0 < fine <= coarse, tau > 0, candidates >= 1, retry_frames >= 1, min_run >= 1; "
+            f"got fine={fine}, coarse={coarse}, tau={tau}, candidates={candidates}, retry_frames={retry_frames}, min_run={min_run}"
         )
     bin_hz = stft.sr / stft.n_fft
     top = float(top_hz) / bin_hz
@@ -363,8 +350,8 @@ def fit_harmonic_combs(
     powers = np.zeros((n, MAX_PARTIALS))
     cost = np.full(n, np.nan)
     _fit(mel, values, offset, start, first, last, nb, nb_coarse, top, top / 2, f0_min, f0_max, float(coarse), float(fine),
-         int(candidates), float(tau), 10.0 ** (min_level_db / 10.0), float(eps_rel), int(retry_frames), float(shape_change),
-         f0, powers, cost)  # fmt: skip
+         int(candidates), float(tau), 10.0 ** (min_level_db / 10.0), float(eps_rel), int(retry_frames), f0, powers,
+         cost)  # fmt: skip
     _drop_short_runs(f0, powers, int(min_run))
     return HarmonicFit(f0, powers, cost, int(np.floor(top)))
 
