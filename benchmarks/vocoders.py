@@ -18,9 +18,9 @@ inverted from its mel power by every row:
 - ``pg_vocoder (pg)``, ``pg_vocoder (pghi)``: the trained network, then seed 002's integrator
   (§3.2) or PGHI's heap fed the predicted gradient; the same two with ``refine_partials``: the
   predicted partial frequencies refined against the input mel first
-  (:mod:`melforge.inverters.partial_refinement`, not in seed 002); and with ``harmonic_prior``
-  as well: harmonic combs fitted to the bands below 1 kHz rewrite those bins where they fit
-  (:mod:`melforge.inverters.harmonic_fit`, not in seed 002);
+  (:mod:`melforge.inverters.partial_refinement`, not in seed 002); with ``harmonic_prior``,
+  alone and with the refinement: harmonic combs fitted to the bands below 1 kHz rewrite those
+  bins where they fit (:mod:`melforge.inverters.harmonic_fit`, not in seed 002);
 - ``oracle (pg)``, ``oracle (pghi)``: the true magnitude, offsets and λ of the original audio
   (``melforge.inverters.phase_targets``) through each integrator.
 
@@ -68,6 +68,7 @@ def _rows(vocoder_checkpoint: str, representation, stft):
         "gradient (pghi → GL 50 → L-BFGS 50 on the mel)": (via({"name": "gradient"}), 0),
     }
     additions = {(False, False): "", (True, False): ", partials refined on the mel",
+                 (False, True): ", harmonic prior below 1 kHz",
                  (True, True): ", harmonic prior below 1 kHz, partials refined on the mel"}
     for (refine, harmonic), suffix in additions.items():
         for method in ("pg", "pghi"):
