@@ -194,7 +194,7 @@ def figures(results: dict, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 6.5))
     colours = plt.get_cmap("tab20").colors  # one colour per row (tab10 repeats after ten)
     for i, (label, rs) in enumerate(results.items()):
         by_pitch = defaultdict(list)
@@ -208,7 +208,7 @@ def figures(results: dict, folder: Path) -> list[Path]:
     ax.set_ylabel("mean H_err, sum over 5 partials (semitones)")
     ax.set_yscale("log")
     ax.set_title("Notes: H_err against pitch (seed 002 Fig. 4a), mean over 4 instruments")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))  # below the axes
     fig.tight_layout()
     pitch_png = folder / "vocoders_pitch.png"
     fig.savefig(pitch_png, dpi=110)

@@ -22,8 +22,9 @@ projected coordinate descent on the normal equations. ``f0`` is searched on
 note above it is fitted by its sub-multiple comb, whose extra partials get (nearly) no power.
 The search, per frame:
 
-1. *tracking*: if the previous frame was accepted, a grid of ``±2·fine`` around its ``f0`` in
-   steps of ``fine`` and a parabola, then the same in steps of ``fine / 4``;
+1. *tracking*: if the previous frame was accepted, three points ``fine`` apart around its
+   ``f0`` (moved up to two steps while the best is at an edge) and a parabola, then the same in
+   steps of ``fine / 4``;
 2. otherwise (or if that fails) a *full search*: a coarse grid in steps of ``coarse`` over the
    octave, on the bands below ``top_hz / 2`` only (fewer partials, a wider basin); its
    ``candidates`` best local minima are scanned in steps of ``fine`` over ``±coarse`` on all fit
@@ -152,24 +153,38 @@ def _partials(f0, top):
 
 
 @njit(cache=True)
-def _local(values, offset, start, first, last, y, w, nb, top, centre, fine, amps, g, g_lo, g_hi, A, c, k_lo, k_hi):
-    """Grid ``centre ± 2·fine`` in steps of ``fine`` and a parabola through the best three:
-    ``(f0, cost)``; ``amps`` holds the best comb's powers."""
-    best, best_i = np.inf, 0
-    costs = np.empty(5)
-    for i in range(5):
-        f = centre + (i - 2) * fine
-        costs[i] = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
-        if costs[i] < best:
-            best, best_i = costs[i], i
-    f = centre + (best_i - 2) * fine
-    if 0 < best_i < 4:
-        curve = costs[best_i - 1] - 2.0 * best + costs[best_i + 1]
+def _local(values, offset, start, first, last, y, w, nb, top, centre, step, amps, g, g_lo, g_hi, A, c, k_lo, k_hi):
+    """Bracket the minimum of the cost around ``centre`` with three points ``step`` apart, moving
+    the bracket (up to two steps) while its best is at an edge, then a parabola through it:
+    ``(f0, cost)``; ``amps`` holds the returned comb's powers."""
+    lo = _comb_cost(values, offset, start, first, last, y, w, nb, centre - step, _partials(centre - step, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
+    mid = _comb_cost(values, offset, start, first, last, y, w, nb, centre, _partials(centre, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
+    hi = _comb_cost(values, offset, start, first, last, y, w, nb, centre + step, _partials(centre + step, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
+    for _ in range(2):
+        if lo < mid and lo <= hi:
+            centre -= step
+            hi, mid = mid, lo
+            f = centre - step
+            lo = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
+        elif hi < mid:
+            centre += step
+            lo, mid = mid, hi
+            f = centre + step
+            hi = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
+        else:
+            break
+    f, best = centre, mid
+    if lo < mid:
+        f, best = centre - step, lo
+    elif hi < mid:
+        f, best = centre + step, hi
+    else:
+        curve = lo - 2.0 * mid + hi
         if curve > 0.0:
-            f += 0.5 * fine * (costs[best_i - 1] - costs[best_i + 1]) / curve
+            f = centre + 0.5 * step * (lo - hi) / curve
     cost = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
-    if cost > best:  # the parabola overshot: keep the grid's best
-        f = centre + (best_i - 2) * fine
+    if cost > best:  # the parabola overshot: back to the bracket's best
+        f = centre
         cost = _comb_cost(values, offset, start, first, last, y, w, nb, f, _partials(f, top), amps, g, g_lo, g_hi, A, c, k_lo, k_hi)
     return f, cost
 
