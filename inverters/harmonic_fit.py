@@ -40,8 +40,13 @@ three frames running).
 and λ of the bins below ``top_hz`` from the comb. Frames that are not accepted (chords whose
 partials the bands cannot separate, noise, silence) keep what they had.
 
+At 1 kHz and the twin's geometry (22,050 Hz, 1024, 80 Slaney bands; the paper's 44.1 kHz,
+2048, 96 bands has the same 23 fit bands) the search octave is 63–126 Hz, B1 to B2. A note below
+it is fitted by no comb (a comb at ``2·f0`` misses its odd partials), and two notes whose combs
+are not one (a fifth on C2, a triad) fail ``tau`` and keep the vocoder's estimate.
+
 Not in seed 002: its network learns such a prior from 13 h of music at 1536 channels; the CPU
-twin does not (``benchmarks/RESULTS.md``).
+twin does not. Measured effect and speed: ``benchmarks/RESULTS.md``, *Learned inversion*.
 """
 
 from __future__ import annotations
