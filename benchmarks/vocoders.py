@@ -31,7 +31,9 @@ the original's STFT magnitude; the real-time factor (audio seconds per wall seco
 inversion alone, single thread: network + integration + ISTFT for the vocoder); parameters.
 ``--figures`` writes H_err against pitch (Fig. 4a) and against chord type (Fig. 4b); ``--swap``
 runs only the swap test (:func:`swap_test`: which of the predictions limits H_err); ``--variants``
-only the alternatives tried for the offsets, per pitch (:func:`variants_test`).
+only the alternatives tried for the offsets, per pitch (:func:`variants_test`); ``--registers`` only
+the notes' H_err per instrument and register with and without the refinement and the harmonic
+prior (:func:`registers_test`).
 """
 
 from __future__ import annotations
@@ -343,6 +345,42 @@ def variants_test(checkpoint: str, note_step: int, chord_step: int) -> str:
             + "\n".join(lines))
 
 
+def registers_test(checkpoint: str, note_step: int) -> str:
+    """Mean H_err Σ5 of the notes per instrument, below C3 and from C3 up, for the vocoder's
+    network alone, the refinement, the harmonic prior, and both (``pg`` integrator), as a
+    markdown table: where each addition to seed 002 helps."""
+    import torch
+
+    from melforge.core.metrics import harmonic_error
+    from melforge.core.plugins import registries
+    from melforge.datasets.notes_chords import INSTRUMENTS, notes_chords
+    from melforge.inverters import stft_kernels as K
+    from melforge.inverters.phase_integration import integrate_phase
+
+    torch.set_num_threads(1)
+    regs = registries()
+    vocoder = regs.inverter.build({"name": "pg_vocoder", "checkpoint": checkpoint})
+    representation = regs.representation.build(vocoder.representation_config())
+    stft = representation.stft
+    variants = {"network": (False, False), "partials refined": (True, False), "harmonic prior": (False, True),
+                "harmonic prior, partials refined": (True, True)}
+    herr: dict = defaultdict(list)  # (variant, instrument, below C3) -> values
+    for item in notes_chords(stft.sr, chords=["note"], root_step=note_step):
+        mel = np.exp(representation.analyze(item.audio).astype(np.float64))
+        for label, (refine, harmonic) in variants.items():
+            p = vocoder.predict(mel, refine=refine, harmonic=harmonic)
+            phase = integrate_phase(p["magnitude"], p["dm"], p["dn"], p["lam"], stft, method="pg")
+            out = K.istft(K.polar(p["magnitude"], phase, np.empty(phase.shape, np.complex64)), stft, len(item.audio))
+            herr[label, item.instrument, item.midi[0] < 48].append(harmonic_error(item.audio, out, stft.sr, list(item.hz)).sum_mean)
+    lines = ["| variant (pg integrator) | register | " + " | ".join(INSTRUMENTS) + " | all |", "| --- " * (3 + len(INSTRUMENTS)) + "|"]
+    for low in (True, False):
+        for label in variants:
+            every = [v for inst in INSTRUMENTS for v in herr[label, inst, low]]
+            lines.append(f"| {label} | {'C2–B2' if low else 'C3–C7'} | "
+                         + " | ".join(f"{np.mean(herr[label, inst, low]):.2f}" for inst in INSTRUMENTS) + f" | {np.mean(every):.3f} |")
+    return "Mean H_err Σ5 (semitones) of the notes, per instrument and register.\n\n" + "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="a pg_vocoder checkpoint (melforge-train experiment=pg_vocoder_tiny)")
@@ -354,8 +392,13 @@ def main() -> None:
     parser.add_argument("--swap", action="store_true", help="only the swap test (which prediction limits H_err)")
     parser.add_argument("--variants", action="store_true",
                         help="only the alternatives for the offsets (refinement sweeps, λ̂ from eq. 12), per pitch")
+    parser.add_argument("--registers", action="store_true",
+                        help="only the notes' H_err per instrument and register with and without the additions to seed 002")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.registers:
+        print(registers_test(args.checkpoint, args.note_step))
+        return
     if args.swap:
         print(swap_test(args.checkpoint, args.note_step, args.chord_step))
         return
