@@ -57,7 +57,8 @@ import numpy as np
 from numba import njit
 
 from melforge.core.stft import StftParams
-from melforge.inverters.partial_refinement import LOBE_HALF_WIDTH, MAX_FREQ_OFFSET, _bands_near, _lobe, _response, _tables
+from melforge.inverters.partial_refinement import (LOBE_HALF_WIDTH, MAX_FREQ_OFFSET, _bands_near, _lobe, _response, _tables,
+                                                   band_support, lobe_power_table)
 
 #: Fraction of the fit bands that the comb's partial count may reach (keeps it overdetermined).
 MAX_PARTIALS_PER_BAND = 0.75
@@ -288,15 +289,10 @@ def _drop_short_runs(f0: np.ndarray, powers: np.ndarray, min_run: int, max_step:
 
 def fit_band_count(mel_basis: np.ndarray, top_bin: float) -> int:
     """How many of the (ascending) bands of ``mel_basis (n_mels, bins)`` end below ``top_bin``:
-    the leading bands whose last non-zero bin is ``< top_bin``."""
-    nonzero = np.asarray(mel_basis) > 0
-    count = 0
-    for row in nonzero:
-        idx = np.flatnonzero(row)
-        if idx.size and idx[-1] >= top_bin:
-            break
-        count += 1
-    return count
+    the leading bands whose last non-zero bin is ``< top_bin`` (empty bands count)."""
+    lo, hi, _, _ = band_support(mel_basis)
+    below = (hi <= lo) | (hi - 1 < top_bin)
+    return int(below.size if below.all() else np.argmin(below))
 
 
 def fit_harmonic_combs(
@@ -397,7 +393,7 @@ def _apply(table, f0, powers, top, magnitude, dm, lam):
 
 
 def apply_harmonic_combs(
-    fit: HarmonicFit, magnitude: np.ndarray, dm: np.ndarray, lam: np.ndarray, mel_basis: np.ndarray, stft: StftParams
+    fit: HarmonicFit, magnitude: np.ndarray, dm: np.ndarray, lam: np.ndarray, stft: StftParams
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rewrite the bins below ``fit.top`` of the accepted frames from their combs.
 
@@ -407,7 +403,6 @@ def apply_harmonic_combs(
     Args:
         fit: from :func:`fit_harmonic_combs` on the mel of these estimates.
         magnitude, dm, lam: ``(frames, bins)`` the vocoder's linear magnitude, Δm (bins) and λ.
-        mel_basis: ``(n_mels, bins)`` the filterbank of the fit (for its window table).
         stft: the analysis geometry.
 
     Returns:
@@ -422,7 +417,5 @@ def apply_harmonic_combs(
     for key, value in out.items():
         if value.shape != shape:
             raise ValueError(f"apply_harmonic_combs: {key} must be (frames, bins) = {shape}, got {value.shape}")
-    basis = np.ascontiguousarray(mel_basis, dtype=np.float64)
-    table = _tables(stft, basis.tobytes(), basis.shape)[0]
-    _apply(table, fit.f0, fit.powers, min(fit.top, stft.n_bins), out["magnitude"], out["dm"], out["lam"])
+    _apply(lobe_power_table(stft), fit.f0, fit.powers, min(fit.top, stft.n_bins), out["magnitude"], out["dm"], out["lam"])
     return out["magnitude"], out["dm"], out["lam"]

@@ -53,10 +53,11 @@ COARSE = 5
 FINE_HALF_WIDTH = 1
 
 
+@functools.lru_cache(maxsize=8)
 def lobe_power_table(stft: StftParams) -> np.ndarray:
     """``|W(δ)|²`` of the periodic Hann window of ``stft.win_length`` samples (zero-padded to
     ``n_fft``) at ``δ = −4 … 4`` bins in steps of ``1/256`` bin, normalised to 1 at ``δ = 0``:
-    ``(2·4·256 + 1,)`` float64."""
+    ``(2·4·256 + 1,)`` float64, cached per geometry (read-only)."""
     n = stft.n_fft
     window = np.zeros(n)
     start = (n - stft.win_length) // 2
@@ -64,7 +65,9 @@ def lobe_power_table(stft: StftParams) -> np.ndarray:
     spectrum = np.fft.fft(window, n * OVERSAMPLE)
     k = np.arange(-LOBE_HALF_WIDTH * OVERSAMPLE, LOBE_HALF_WIDTH * OVERSAMPLE + 1)
     power = np.abs(spectrum[k % (n * OVERSAMPLE)]) ** 2
-    return power / power.max()
+    table = power / power.max()
+    table.flags.writeable = False
+    return table
 
 
 def band_support(mel_basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -48,7 +48,7 @@ def test_a_comb_between_bins_is_found_where_single_partials_are_not(f0_bins, per
 
     n = mel.shape[0]
     magnitude, dm, lam = apply_harmonic_combs(fit, np.zeros((n, STFT.n_bins)), np.zeros((n, STFT.n_bins)),
-                                              np.zeros((n, STFT.n_bins)), BASIS, STFT)  # fmt: skip
+                                              np.zeros((n, STFT.n_bins)), STFT)  # fmt: skip
     nb = fit_band_count(BASIS, fit.top)
     rewritten = magnitude**2 @ BASIS.T.astype(np.float64)
     rel = np.abs(rewritten[INNER, : nb - 2] / mel[INNER, : nb - 2] - 1)

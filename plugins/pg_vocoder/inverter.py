@@ -227,7 +227,7 @@ class PGVocoder(Inverter):
             from melforge.inverters.harmonic_fit import apply_harmonic_combs
 
             pred["magnitude"], pred["dm"], pred["lam"] = apply_harmonic_combs(
-                fit, pred["magnitude"], pred["dm"], pred["lam"], t.mel_basis, t.stft)
+                fit, pred["magnitude"], pred["dm"], pred["lam"], t.stft)
         return pred
 
     def _invert_mel(self, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
