@@ -32,7 +32,7 @@ The search, per frame:
    ``retry_frames - 1`` frames are not searched in full (held chords would cost a full search
    a frame).
 
-A frame is accepted when its fit bands hold power (their maximum at least ``min_level`` of the
+A frame is accepted when its fit bands hold power (their maximum within ``min_level_db`` of the
 frame's) and the mean relative squared error of the best comb is at most ``tau``, and accepted
 frames must come in runs of ``min_run`` at one pitch (noise fits a comb now and then, seldom
 three frames running).
