@@ -82,15 +82,21 @@ def _rows(vocoder_checkpoint: str, representation, stft):
     return rows
 
 
-def _oracle(audio: np.ndarray, stft, method: str) -> np.ndarray:
+def _synthesise(magnitude, dm, dn, lam, stft, length: int, method: str = "pg") -> np.ndarray:
+    """Magnitude and phase gradient ``(frames, bins)`` → phase integration (§3.2) → ISTFT:
+    ``(length,)`` audio."""
     from melforge.inverters import stft_kernels as K
     from melforge.inverters.phase_integration import integrate_phase
+
+    phase = integrate_phase(magnitude, dm, dn, lam, stft, method=method)
+    return K.istft(K.polar(magnitude, phase, np.empty(phase.shape, dtype=np.complex64)), stft, length)
+
+
+def _oracle(audio: np.ndarray, stft, method: str) -> np.ndarray:
     from melforge.inverters.phase_targets import phase_targets
 
     t = phase_targets(audio, stft)
-    phase = integrate_phase(t.magnitude, t.dm, t.dn, t.lam, stft, method=method)
-    spec = K.polar(t.magnitude, phase, np.empty(phase.shape, dtype=np.complex64))
-    return K.istft(spec, stft, len(audio))
+    return _synthesise(t.magnitude, t.dm, t.dn, t.lam, stft, len(audio), method)
 
 
 def run(checkpoint: str, note_step: int, chord_step: int, limit: int | None) -> tuple[dict, dict, list]:
@@ -247,8 +253,6 @@ def swap_test(checkpoint: str, note_step: int, chord_step: int) -> str:
     from melforge.core.metrics import harmonic_error
     from melforge.core.plugins import registries
     from melforge.datasets.notes_chords import CHORDS, notes_chords
-    from melforge.inverters import stft_kernels as K
-    from melforge.inverters.phase_integration import integrate_phase
     from melforge.inverters.phase_targets import phase_targets
 
     torch.set_num_threads(1)
@@ -272,8 +276,7 @@ def swap_test(checkpoint: str, note_step: int, chord_step: int) -> str:
         refined = vocoder.predict(mel_power, refine=True)
         fitted = (refined["magnitude"], refined["dm"], refined["dn"], refined["lam"])
         for v, (mag, dm, dn, lam) in zip(variants, (pred, fitted, pred[:1] + true[1:], true[:1] + pred[1:], true)):
-            phase = integrate_phase(mag, dm, dn, lam, stft, method="pg")
-            out = K.istft(K.polar(mag, phase, np.empty(mag.shape, np.complex64)), stft, len(audio))
+            out = _synthesise(mag, dm, dn, lam, stft, len(audio))
             herr[v][item.subset].append(harmonic_error(audio, out, stft.sr, list(item.f0s_hz)).sum_mean)
         if item.subset == "notes":
             w = t.magnitude**2 * (t.lam > 0.5)
@@ -300,10 +303,8 @@ def variants_test(checkpoint: str, note_step: int, chord_step: int) -> str:
     from melforge.core.metrics import harmonic_error
     from melforge.core.plugins import registries
     from melforge.datasets.notes_chords import CHORDS, notes_chords
-    from melforge.inverters import stft_kernels as K
     from melforge.inverters.griffin_lim import GriffinLim
     from melforge.inverters.partial_refinement import refine_frequency_offsets
-    from melforge.inverters.phase_integration import integrate_phase
     from melforge.inverters.phase_targets import classification
 
     torch.set_num_threads(1)
@@ -331,8 +332,7 @@ def variants_test(checkpoint: str, note_step: int, chord_step: int) -> str:
         }
         outputs = {"griffin-lim 500 (warped mel)": gl500.invert(nnls_magnitude(mel, basis), stft, length=len(audio))}
         for label, (dm, lam) in runs.items():
-            phase = integrate_phase(mag, dm, p["dn"], lam, stft, method="pg")
-            outputs[label] = K.istft(K.polar(mag, phase, np.empty(mag.shape, np.complex64)), stft, len(audio))
+            outputs[label] = _synthesise(mag, dm, p["dn"], lam, stft, len(audio))
         for label, out in outputs.items():
             herr[label][item.subset, min(item.midi)].append(harmonic_error(audio, out, stft.sr, list(item.f0s_hz)).sum_mean)
     keys = sorted(next(iter(herr.values())), key=lambda k: (k[0] != "notes", k[1]))
@@ -354,8 +354,6 @@ def registers_test(checkpoint: str, note_step: int) -> str:
     from melforge.core.metrics import harmonic_error
     from melforge.core.plugins import registries
     from melforge.datasets.notes_chords import INSTRUMENTS, notes_chords
-    from melforge.inverters import stft_kernels as K
-    from melforge.inverters.phase_integration import integrate_phase
 
     torch.set_num_threads(1)
     regs = registries()
@@ -369,8 +367,7 @@ def registers_test(checkpoint: str, note_step: int) -> str:
         mel = np.exp(representation.analyze(item.audio).astype(np.float64))
         for label, (refine, harmonic) in variants.items():
             p = vocoder.predict(mel, refine=refine, harmonic=harmonic)
-            phase = integrate_phase(p["magnitude"], p["dm"], p["dn"], p["lam"], stft, method="pg")
-            out = K.istft(K.polar(p["magnitude"], phase, np.empty(phase.shape, np.complex64)), stft, len(item.audio))
+            out = _synthesise(p["magnitude"], p["dm"], p["dn"], p["lam"], stft, len(item.audio))
             herr[label, item.instrument, item.midi[0] < 48].append(harmonic_error(item.audio, out, stft.sr, list(item.hz)).sum_mean)
     lines = ["| variant (pg integrator) | register | " + " | ".join(INSTRUMENTS) + " | all |", "| --- " * (3 + len(INSTRUMENTS)) + "|"]
     for low in (True, False):

@@ -360,7 +360,6 @@ def fit_harmonic_combs(
     f0_min = (top + LOBE_HALF_WIDTH) / (MAX_PARTIALS_PER_BAND * nb)
     f0_max = 2.0 * f0_min
     _, values, offset, start, first, last = _tables(stft, basis.tobytes(), basis.shape)
-    # bins beyond the fit bands must not map to them: the band ranges are clipped in _comb_cost
     n = mel.shape[0]
     f0 = np.full(n, np.nan)
     powers = np.zeros((n, MAX_PARTIALS))
