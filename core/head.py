@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class CompiledMaths:
+    """A head's per-element maths as Numba functions, the one way a compiled sampler reaches it
+    (returned by :meth:`Head.compiled_maths`; the sampler passes the functions into its kernels
+    and never imports the head's plugin).
+
+    Attributes:
+        draw: ``draw(params (num_params,), noise (noise_width,), temperature, scratch) -> value``
+            — one value (float64, finite) from the unconstrained parameters and the element's
+            noise of :meth:`Head.draw_noise`, as :meth:`Head.sample_from_noise` draws it.
+        log_prob: ``log_prob(params, value, scratch) -> nats`` — the untempered
+            log-probability of ``value`` (float64), as :meth:`Head.log_prob`.
+        scratch: length of the float64 scratch array both take.
+    """
+
+    draw: Callable
+    log_prob: Callable
+    scratch: int
 
 
 class Head(nn.Module, ABC):
@@ -77,3 +99,22 @@ class Head(nn.Module, ABC):
             raise ValueError(f"{self.family or type(self).__name__}: temperature must be > 0, got {temperature}")
         noise = self.draw_noise(tuple(params.shape[:-1]), generator, params.dtype, params.device)
         return self.sample_from_noise(params, temperature, noise)
+
+    def projection(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output projection, for heads whose :meth:`forward` is one linear map
+        ``θ̂ = W_θ h + b`` (seed 000 §3): ``(W_θ (num_params, in_features), b (num_params,))``,
+        the live parameters (not copies). Compiled samplers read the head's weights only here.
+
+        Raises:
+            NotImplementedError: the head's forward is not one linear map (the default).
+        """
+        raise NotImplementedError(f"head {self.family or type(self).__name__!r} declares no linear projection")
+
+    def compiled_maths(self) -> CompiledMaths:
+        """The head's per-element draw and log-probability as Numba functions
+        (:class:`CompiledMaths`), for compiled samplers.
+
+        Raises:
+            NotImplementedError: the head has no compiled maths (the default).
+        """
+        raise NotImplementedError(f"head {self.family or type(self).__name__!r} declares no compiled maths")

@@ -14,10 +14,11 @@ frame's elements, in frame order, so that all samplers give the same draws for t
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -109,6 +110,45 @@ class SampleResult:
     x: torch.Tensor
     log_prob: torch.Tensor
     sampled_elements: int
+
+
+class WeightCache:
+    """What a sampler extracted from a model's weights (e.g. a compiled sampler's transposed
+    copies), kept until those weights change, so that a second ``sample()`` call on the same
+    model pays no extraction.
+
+    An entry is keyed by a module (weakly: it goes with the module) and stamped with every
+    parameter's ``data_ptr``, ``_version`` (PyTorch bumps it on every in-place change: an
+    optimiser step, ``load_state_dict``, ``copy_``), dtype, shape and device, plus the caller's
+    ``key``; any difference re-extracts.
+
+    Attributes:
+        extractions: how many times an ``extract`` ran (a count for tests and benchmarks).
+    """
+
+    def __init__(self) -> None:
+        self._entries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.extractions = 0
+
+    @staticmethod
+    def stamp(modules: tuple[torch.nn.Module, ...]) -> tuple:
+        """The identity and version of every parameter of ``modules``."""
+        return tuple(
+            (p.data_ptr(), p._version, p.dtype, tuple(p.shape), str(p.device))
+            for m in modules for p in m.parameters()
+        )
+
+    def get(self, modules: tuple[torch.nn.Module, ...], extract: Callable[[], Any], key: Any = None) -> Any:
+        """``extract()``'s value for ``modules`` (the first one keys the entry) and ``key``,
+        from the cache while no parameter of ``modules`` has changed."""
+        stamp = (key, self.stamp(modules))
+        hit = self._entries.get(modules[0])
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        value = extract()
+        self.extractions += 1
+        self._entries[modules[0]] = (stamp, value)
+        return value
 
 
 class SamplerError(ValueError):

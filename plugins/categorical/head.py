@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from melforge.core.head import Head
+from melforge.core.head import CompiledMaths, Head
 
+from . import maths
 from .maths import U_MAX, U_MIN
 
 
@@ -45,6 +46,15 @@ class CategoricalHead(Head):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """``h: (..., in_features)`` → logits ``(..., classes)``."""
         return self.proj(h)
+
+    def projection(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(W_θ (num_params, in_features), b (num_params,))`` of :meth:`forward` (live parameters)."""
+        return self.proj.weight, self.proj.bias
+
+    def compiled_maths(self) -> CompiledMaths:
+        """:func:`maths.draw_element` and :func:`maths.log_prob_element` (Numba), float64 scratch
+        of ``classes``."""
+        return CompiledMaths(draw=maths.draw_element, log_prob=maths.log_prob_element, scratch=self.classes)
 
     def level_of(self, x: torch.Tensor) -> torch.Tensor:
         """Values ``x: (...)`` → nearest levels ``floor((x + 1)(classes − 1) / 2 + 1/2)``

@@ -85,3 +85,18 @@ def log_prob(logits, level, score):
     for k in range(classes):
         total += score[k]
     return (float(logits[level]) - top) - math.log(total)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+def draw_element(logits, noise, temperature, score):
+    """One element's value (float64, on the grid) from ``logits (classes,)`` and ``noise
+    (classes,)``: :func:`draw`, then :func:`value_of`. ``score (classes,)`` float64. The
+    ``draw`` of ``CategoricalHead.compiled_maths``."""
+    return value_of(draw(logits, noise, temperature, score), logits.shape[0])
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+def log_prob_element(logits, value, score):
+    """Untempered ``log softmax(logits)[level_of(value)]`` in nats; ``score (classes,)``
+    float64. The ``log_prob`` of ``CategoricalHead.compiled_maths``."""
+    return log_prob(logits, level_of(float(value), logits.shape[0]), score)

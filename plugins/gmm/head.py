@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from melforge.core.head import Head
+from melforge.core.head import CompiledMaths, Head
 
+from . import maths
 from .maths import HALF_LOG_2PI, LOG_SIGMA_MAX, LOG_SIGMA_MIN, U_MAX, U_MIN
 
 
@@ -43,6 +44,15 @@ class GMMHead(Head):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """``h: (..., in_features)`` → ``θ̂: (..., 3K)``."""
         return self.proj(h)
+
+    def projection(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(W_θ (num_params, in_features), b (num_params,))`` of :meth:`forward` (live parameters)."""
+        return self.proj.weight, self.proj.bias
+
+    def compiled_maths(self) -> CompiledMaths:
+        """:func:`maths.draw_element` and :func:`maths.log_prob_element` (Numba), float64 scratch
+        of ``4 * components``."""
+        return CompiledMaths(draw=maths.draw_element, log_prob=maths.log_prob_element, scratch=4 * self.components)
 
     def constrain(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``θ̂: (..., 3K)`` → ``(μ, log σ, log π)``, each ``(..., K)`` (eq. 3–5, log domain)."""

@@ -94,3 +94,27 @@ def log_prob(mu, log_sigma, log_pi, value, score):
     for k in range(k_comp):
         total += math.exp(score[k] - top)
     return top + math.log(total)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+def draw_element(params, noise, temperature, scratch):
+    """One element's value from ``θ̂ (3K,)`` and noise ``[u_1..u_K, ε]`` (:func:`constrain`, then
+    :func:`draw`); NaN and ±inf become 0, as in ``GMMHead.sample_from_noise``. ``scratch (4K,)``
+    float64. The ``draw`` of ``GMMHead.compiled_maths``."""
+    k_comp = params.shape[0] // 3
+    mu, log_sigma = scratch[:k_comp], scratch[k_comp:2 * k_comp]
+    log_pi, score = scratch[2 * k_comp:3 * k_comp], scratch[3 * k_comp:4 * k_comp]
+    constrain(params, mu, log_sigma, log_pi)
+    value = draw(mu, log_sigma, log_pi, noise, temperature, score)
+    return value if np.isfinite(value) else 0.0
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+def log_prob_element(params, value, scratch):
+    """Untempered log-density (nats) of ``value`` under ``θ̂ (3K,)`` (eq. 2–5); ``scratch (4K,)``
+    float64. The ``log_prob`` of ``GMMHead.compiled_maths``."""
+    k_comp = params.shape[0] // 3
+    mu, log_sigma = scratch[:k_comp], scratch[k_comp:2 * k_comp]
+    log_pi, score = scratch[2 * k_comp:3 * k_comp], scratch[3 * k_comp:4 * k_comp]
+    constrain(params, mu, log_sigma, log_pi)
+    return log_prob(mu, log_sigma, log_pi, float(value), score)

@@ -1,21 +1,32 @@
-"""The ``wavenet_compiled`` sampler: WaveNet with the categorical head in Numba, the same draws
-as the ``cached`` and ``reference`` samplers, without Python per sample.
+"""The ``wavenet_compiled`` sampler: WaveNet with a head that declares compiled maths (the
+categorical head) in Numba, the same draws as the ``cached`` and ``reference`` samplers,
+without Python per sample, all streams of a batch in one call.
 
 Per block of up to :data:`CHUNK` samples:
 
 1. the block's noise is drawn from the torch generator in one call,
-   ``head.draw_noise((n, batch, 1))`` → ``(n, batch, 1, classes)`` uniforms: the same numbers,
-   in the same order, as ``n`` per-frame calls ``head.draw_noise((batch, 1))`` of the other
+   ``head.draw_noise((n, batch, 1))`` → ``(n, batch, 1, noise_width)``: the same numbers, in
+   the same order, as ``n`` per-frame calls ``head.draw_noise((batch, 1))`` of the other
    samplers (PyTorch's CPU generator fills a tensor in order);
 2. one call of :func:`melforge.plugins.wavenet.compiled_kernels.generate` runs every sample of
-   the block: the residual stack with its queues (Fast WaveNet, Paine et al. 2016), the output
-   network, the head's projection and the head's own maths
-   (:mod:`melforge.plugins.categorical.maths`: Gumbel-max draw, untempered log-softmax),
-   feeding each drawn value back as the next sample's input.
+   the block for every stream: the residual stack with its queues (Fast WaveNet, Paine et al.
+   2016) with each layer's weights read once per step for the whole batch, the output network,
+   the head's projection (``head.projection()``) and the head's own maths
+   (``head.compiled_maths()``: draw, untempered log-probability), feeding each drawn value back
+   as the next sample's input.
+
+Set-up once per model: the extracted (transposed, optionally 16-bit) weights are kept in a
+:class:`~melforge.core.sampler.WeightCache` until a parameter changes.
+
+Options: ``weights`` — ``"fp32"`` (the model's dtype, default), ``"fp16"`` or ``"bf16"``
+(matrices stored at 16 bits, accumulated in float32: half the bytes read per step; biases and
+the head's maths unchanged); ``threads`` — ``1``, ``2``, … or ``"auto"`` (split the products'
+output columns over Numba's threads where a same-process measurement at the model's shape and
+batch says it pays; :func:`choose_chunks`).
 
 Primed samples are fed through the stack first (no head, no noise). Same seed, same model →
-the same waveform as the eager samplers (in float64; a draw could differ only where two Gumbel
-scores tie to the last bit).
+the same waveform as the eager samplers (in float64 and fp32 weights; a draw could differ only
+where two Gumbel scores tie to the last bit).
 """
 
 from __future__ import annotations
@@ -24,11 +35,12 @@ import numpy as np
 import torch
 
 from melforge.core.model import SpectrogramModel
-from melforge.core.sampler import SampleRequest, SampleResult, Sampler
+from melforge.core.sampler import SampleRequest, SampleResult, Sampler, WeightCache
+from melforge.plugins.batched_matmul import FORMATS, choose_chunks, scratch_for, store
 
 from .compiled_kernels import generate
 
-#: Samples per kernel call: bounds the noise block to ``CHUNK · batch · classes`` numbers.
+#: Samples per kernel call: bounds the noise block to ``CHUNK · batch · noise_width`` numbers.
 CHUNK = 4096
 
 
@@ -36,9 +48,10 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy())
 
 
-def extract_weights(backbone, head) -> tuple[np.ndarray, ...]:
+def extract_weights(backbone, head, fmt: str = "fp32") -> tuple[np.ndarray, ...]:
     """The weights :func:`~melforge.plugins.wavenet.compiled_kernels.generate` reads, as
-    contiguous numpy arrays of the model's dtype (copied once per sampling call).
+    contiguous numpy arrays of the model's dtype, the matrices in format ``fmt``
+    (:func:`melforge.plugins.batched_matmul.store`: ``uint16`` bit patterns for fp16/bf16).
 
     Returns:
         ``(w_in (R,), b_in (R,), wt_conv (L, K·R, 2R), b_conv (L, 2R), wt_cond (L, C, 2R),
@@ -47,7 +60,7 @@ def extract_weights(backbone, head) -> tuple[np.ndarray, ...]:
         dilated convolution ``[W_f; W_g]`` tap-major and transposed, its bias, its conditioning
         map ``[V_f; V_g]^T`` (``C = 0`` without), ``[W_s | W_r]^T`` and the residual bias (zeros
         for the last block, which has no residual projection), the summed skip biases, the
-        output 1×1 ``W_o^T``, and the head's ``W_θ^T``.
+        output 1×1 ``W_o^T``, and the head's ``W_θ^T`` (from ``head.projection()``).
     """
     blocks = list(backbone.blocks)
     r, c = backbone.residual_channels, backbone.cond_features
@@ -69,21 +82,40 @@ def extract_weights(backbone, head) -> tuple[np.ndarray, ...]:
     b_skip = _np(torch.stack([b.skip.bias for b in blocks]).sum(dim=0))
     wt_out = _np(backbone.output.weight[:, :, 0].T)
     b_out = _np(backbone.output.bias)
-    wt_head = _np(head.proj.weight.T)  # (S, classes)
-    b_head = _np(head.proj.bias)
-    return w_in, b_in, wt_conv, b_conv, wt_cond, wt_sr, b_res, b_skip, wt_out, b_out, wt_head, b_head
+    w_head, b_head = head.projection()
+    wt_head, b_head = _np(w_head.T), _np(b_head)  # (S, classes)
+    return (w_in, b_in, store(wt_conv, fmt), b_conv, store(wt_cond, fmt), store(wt_sr, fmt), b_res, b_skip,
+            store(wt_out, fmt), b_out, store(wt_head, fmt), b_head)
 
 
 class WaveNetCompiledSampler(Sampler):
-    """WaveNet + categorical head on the CPU, float32 or float64: one Numba call per block of
-    samples runs the queues, the residual stack, the output network, the head and the draws.
-    The first call per dtype compiles the kernel (seconds; cached on disk afterwards)."""
+    """WaveNet + a head with compiled maths, on the CPU, float32 or float64: one Numba call per
+    block of samples runs the queues, the residual stack, the output network, the head and the
+    draws of all streams. The first call per dtype compiles the kernels (seconds; the heavy
+    ones are cached on disk afterwards).
+
+    Args:
+        weights: ``"fp32"`` (default: the model's own dtype), ``"fp16"`` or ``"bf16"``.
+        threads: ``"auto"`` (default), or the number of column blocks per product.
+
+    Attributes:
+        cache: the extracted weights per model (:class:`~melforge.core.sampler.WeightCache`).
+
+    Raises:
+        ValueError: an unknown ``weights`` format.
+    """
 
     speed = 20
     backbones = ("wavenet",)
     heads = ("categorical",)
     devices = ("cpu",)
     dtypes = (torch.float32, torch.float64)
+
+    def __init__(self, weights: str = "fp32", threads: int | str = "auto"):
+        if weights not in FORMATS:
+            raise ValueError(f"weights: must be one of {', '.join(FORMATS)}, got {weights!r}")
+        self.weights, self.threads = weights, threads
+        self.cache = WeightCache()
 
     def sample(self, model: SpectrogramModel, request: SampleRequest) -> SampleResult:
         """See :meth:`melforge.core.sampler.Sampler.sample`.
@@ -93,13 +125,34 @@ class WaveNetCompiledSampler(Sampler):
             ValueError: see :func:`sample_compiled`.
         """
         self.check(model)
-        return sample_compiled(model.backbone, model.head, request)
+        backbone, head = model.backbone, model.head
+        weights = self.cache.get((backbone, head), lambda: extract_weights(backbone, head, self.weights), self.weights)
+        return sample_compiled(backbone, head, request, weights, self.weights, self.threads)
+
+
+def _state(backbone, batch: int, dtype) -> tuple:
+    """Queues ``(B, Σ q_l, R)``, ``offsets`` and ``dilations`` (int64) and the step buffers
+    ``(taps, a, z, u, c_t)`` and ``(relu, y)`` of :mod:`compiled_kernels`, zeros."""
+    r, s, c = backbone.residual_channels, backbone.skip_channels, backbone.cond_features
+    dilations = np.asarray(backbone.dilations, dtype=np.int64)
+    lengths = (backbone.kernel_size - 1) * dilations
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    queues = np.zeros((batch, max(int(lengths.sum()), 1), r), dtype)
+    bufs = tuple(np.zeros((batch, n), dtype) for n in (backbone.kernel_size * r, 2 * r, r, s + r, c))
+    return queues, offsets, dilations, bufs, (np.zeros((batch, s), dtype), np.zeros((batch, s), dtype))
 
 
 @torch.no_grad()
-def sample_compiled(backbone, head, request: SampleRequest) -> SampleResult:
+def sample_compiled(
+    backbone, head, request: SampleRequest, weights=None, fmt: str = "fp32", threads: int | str = 1,
+) -> SampleResult:
     """Draw ``request`` (``bins = 1``: ``frames`` are samples) from a WaveNet ``backbone`` with
-    categorical ``head`` (both on the CPU, of one dtype, float32 or float64).
+    ``head`` (both on the CPU, of one dtype, float32 or float64).
+
+    Args:
+        weights: :func:`extract_weights` of the pair in format ``fmt`` (``None``: extracted now).
+        fmt: the format of ``weights``.
+        threads: see :class:`WaveNetCompiledSampler`.
 
     Returns:
         :class:`~melforge.core.sampler.SampleResult`: ``x (batch, samples, 1)`` companded values
@@ -111,13 +164,16 @@ def sample_compiled(backbone, head, request: SampleRequest) -> SampleResult:
             conditioning (:meth:`WaveNet.conditioning`), or a head of another dtype.
     """
     dtype = backbone.input.weight.dtype
-    if head.proj.weight.dtype != dtype:
-        raise ValueError(f"wavenet: head dtype {head.proj.weight.dtype} != model dtype {dtype}")
+    w_head, _ = head.projection()
+    if w_head.dtype != dtype:
+        raise ValueError(f"wavenet: head dtype {w_head.dtype} != model dtype {dtype}")
     primed = request.validate()
     if request.bins != 1:
         raise ValueError(f"wavenet: samples one value per frame (bins=1), got bins={request.bins}")
     if request.context is not None:
         raise ValueError("wavenet: takes no context x_<g (it has no multiscale tiers)")
+    if weights is None:
+        weights = extract_weights(backbone, head, fmt)
     batch, samples = request.batch, request.frames
     x = torch.zeros(batch, samples, 1, dtype=dtype)
     if primed:
@@ -127,19 +183,23 @@ def sample_compiled(backbone, head, request: SampleRequest) -> SampleResult:
     log_prob_np = log_prob.numpy()
     z = backbone.conditioning(request.cond, samples)  # (B, T or 1, C) or None
     cond = np.zeros((batch, 1, 0), x_np.dtype) if z is None else _np(z.to(dtype))
-    dilations = np.asarray(backbone.dilations, dtype=np.int64)
-    lengths = (backbone.kernel_size - 1) * dilations
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    queues = np.zeros((batch, max(int(lengths.sum()), 1), backbone.residual_channels), x_np.dtype)
-    weights = extract_weights(backbone, head)
+    queues, offsets, dilations, bufs, (relu, y) = _state(backbone, batch, x_np.dtype)
+    maths = head.compiled_maths()
+    logits = np.zeros((batch, w_head.shape[0]), x_np.dtype)
+    head_scratch = np.zeros(maths.scratch)
+    chunks = choose_chunks(weights[2][0], batch, x_np.dtype, fmt, threads)  # at the largest product
+    scratch = scratch_for(max(w.shape[-1] for w in weights), chunks)
+    half = FORMATS[fmt]
     temperature = float(request.temperature)
-    no_noise = np.zeros((1, batch, 1, head.classes), x_np.dtype)
+    state = (cond, queues, offsets, dilations, log_prob_np, bufs, (relu, y, logits), weights, half, scratch)
+    tail = (temperature, maths.draw, maths.log_prob, head_scratch)
     if primed:
-        generate(x_np, 0, primed, False, no_noise, cond, queues, offsets, dilations, log_prob_np, *weights, temperature)
+        no_noise = np.zeros((1, batch, 1, head.noise_width), x_np.dtype)
+        generate(x_np, 0, primed, False, no_noise, *state, *tail)
     for t0 in range(primed, samples, CHUNK):
         t1 = min(samples, t0 + CHUNK)
-        noise = head.draw_noise((t1 - t0, batch, 1), request.generator, dtype)  # (n, B, 1, classes)
-        generate(x_np, t0, t1, True, noise.numpy(), cond, queues, offsets, dilations, log_prob_np, *weights, temperature)
+        noise = head.draw_noise((t1 - t0, batch, 1), request.generator, dtype)  # (n, B, 1, noise_width)
+        generate(x_np, t0, t1, True, noise.numpy(), *state, *tail)
         if request.progress is not None:
             request.progress(t1 - t0)
     return SampleResult(x=x, log_prob=log_prob, sampled_elements=samples - primed)
