@@ -17,15 +17,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .backbone import Backbone
-    from .head import Head
-    from .model import SpectrogramModel
-    from .registry import Registry
 
 
 @dataclass(frozen=True)
