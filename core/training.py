@@ -100,8 +100,11 @@ def _train_locked(cfg: dict[str, Any], run_dir: Path, placement: Placement, buil
     ckpt_dir = run_dir / "checkpoints"
     resume = cfg["train"].get("resume", True) and (ckpt_dir / LAST).exists()
     state = load_checkpoint(ckpt_dir / LAST, map_location=placement.device) if resume else None
+    # a changed architecture or data key is refused before anything is built or written
+    changes = check_resume(ckpt_dir / LAST, state["config"], cfg) if state is not None else []
     learner = group.main_first(lambda: _built(build, cfg, state))  # rank 0 fills the caches first
-    changes = _resume_changes(ckpt_dir / LAST, state["config"], cfg, learner) if state is not None else []
+    if state is not None:
+        _check_learner_keys(ckpt_dir / LAST, state["config"], cfg, learner)
     if group.is_main:
         _write_yaml(run_dir / "config.yaml", cfg)
         write_metrics(run_dir / "skipped.json", {"skipped": learner.skipped()})  # every run, cache or not
@@ -128,21 +131,19 @@ def _built(build: LearnerFactory, cfg: dict[str, Any], state: dict[str, Any] | N
     return learner
 
 
-def _resume_changes(checkpoint: Path, saved: Mapping[str, Any], cfg: Mapping[str, Any], learner: Learner) -> list[str]:
-    """:func:`~melforge.core.run_dir.check_resume`, plus the sections the learner declares fixed
-    (a trained inverter's own keys, except those that change only how it inverts).
+def _check_learner_keys(checkpoint: Path, saved: Mapping[str, Any], cfg: Mapping[str, Any], learner: Learner) -> None:
+    """The sections the learner declares fixed (a trained inverter's own keys, except those that
+    change only how it inverts) are the checkpoint's.
 
     Raises:
         ResumeMismatch: a fixed key differs (all of them listed).
     """
-    changes = check_resume(checkpoint, saved, cfg)
     fixed = [c for c in config_changes(saved, cfg, learner.fixed_sections) if c.split(":", 1)[0] not in learner.free_keys]
     if fixed:
         raise ResumeMismatch(
             f"cannot resume {checkpoint}: it was trained with another {learner.kind}; differing keys: "
             f"{'; '.join(fixed)}. Use a new hydra.run.dir, or train.resume=false to start over."
         )
-    return changes
 
 
 class Optimizers:
