@@ -120,7 +120,8 @@ def _write_failure(target: Path, exc: BaseException, needed: int) -> str:
     return f"could not write checkpoint {target}: {what}: {type(exc).__name__}: {text}; {kept}"
 
 
-REQUIRED = ("step", "model", "config", "normalizer")
+#: Keys every checkpoint the training loop writes holds (a learner adds its own extras).
+REQUIRED = ("step", "model", "config")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from .reporting import Reporter
 
 T = TypeVar("T")
 
@@ -336,33 +335,3 @@ def start_distributed(device: torch.device, environ: Mapping[str, str] | None = 
         yield group
     finally:
         group.close()
-
-
-class _Nothing:
-    """Accepts any call and does nothing (a TensorBoard writer or progress bar that is not there)."""
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda *args, **kwargs: None
-
-
-class SilentReporter(Reporter):
-    """The reporter of a rank other than 0: it keeps the same metrics (so its validation checks
-    and summary agree with rank 0's) and writes nothing, neither TensorBoard nor a progress bar.
-
-    Args:
-        shapes, n_tiers, metrics: as for :class:`~melforge.core.reporting.Reporter`.
-    """
-
-    def __init__(self, shapes: list[tuple[int, int]], n_tiers: int, metrics: dict):  # noqa: D107 - no writer
-        self.shapes, self.n_tiers, self.metrics = shapes, n_tiers, dict(metrics)
-        self.writer = _Nothing()
-        self.bar = _Nothing()
-
-    def image(self, *args: Any, **kwargs: Any) -> None:
-        """Nothing: images are rank 0's."""
-
-    def audio(self, *args: Any, **kwargs: Any) -> None:
-        """Nothing: audio is rank 0's."""
-
-    def hparams(self, *args: Any, **kwargs: Any) -> None:
-        """Nothing: hparams are rank 0's."""

@@ -10,15 +10,11 @@ once, at the public entry point (:meth:`Inverter.invert`, :meth:`Inverter.invert
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .mel_inversion import check_mel, nnls_magnitude
 from .stft import StftParams
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .inverter_training import InverterLearner
 
 
 def signal_length(stft: StftParams, n_frames: int, length: int | None) -> int:
@@ -101,26 +97,32 @@ class Inverter(ABC):
         mel_power, mel_basis = check_mel(mel_power, mel_basis, stft)
         return self._invert_mel(mel_power, mel_basis, stft, signal_length(stft, mel_power.shape[0], length))
 
-    # --- inverters with parameters (seed 002's phase-gradient vocoder) ------------------------
-
-    #: Config keys (of the ``inverter`` group) that change only how a trained inverter inverts —
-    #: its checkpoint, integrator, thresholds, seeds — not what a training run fits: a run that
-    #: trains this inverter resumes across changes to them. Empty by default (every key counts).
-    inference_keys: tuple[str, ...] = ()
-
-    def learner(self, representation) -> "InverterLearner | None":
-        """What ``melforge-train`` fits when a run trains this inverter (``trains: inverter``):
-        a :class:`melforge.core.inverter_training.InverterLearner` that analyses audio with
-        ``representation`` (the run's), or ``None`` (the default) for an inverter without
-        parameters, which such a run refuses by name.
-        """
-        return None
+    # --- what the inverter accepts ------------------------------------------------------------
 
     def representation_config(self) -> dict | None:
         """The representation config (``{"name": ..., <its keys>}``) this inverter's input must be
         analysed with — a trained inverter's, from its checkpoint — or ``None`` (the default):
         any. ``melforge-invert`` analyses audio with it instead of its ``representation`` group.
         """
+        return None
+
+    def accepts(self, name: str, representation: "Representation") -> str | None:
+        """Why this inverter cannot turn ``representation``'s features (registered as ``name``)
+        into audio, or ``None`` when it can: a trained inverter takes exactly the analysis it
+        was trained on (:meth:`representation_config`); a waveform representation needs no
+        inverter and is accepted by every one."""
+        wanted = self.representation_config()
+        if wanted is None or not representation.needs_inverter:
+            return None
+        have = {"name": name, **representation.config()}
+        if dict(wanted) != have:
+            return (f"was trained on the representation {dict(wanted)}, but these features are {have}; "
+                    "set the representation keys to match it")
+        return None
+
+    def trainable(self) -> "TrainableInverter | None":
+        """This inverter as one that ``melforge-train`` can fit (``trains: inverter``), or
+        ``None`` (the default): an inverter without parameters."""
         return None
 
     # --- composition hooks: input already validated ------------------------------------------
@@ -171,3 +173,36 @@ class Inverter(ABC):
             audio, n_fft=stft.n_fft, hop_length=stft.hop_length, win_length=stft.win_length, window="hann", center=True
         )  # (bins, frames)
         return np.ascontiguousarray(np.angle(spec).T, dtype=np.float64)
+
+
+class TrainableInverter(Inverter):
+    """An inverter with parameters (seed 002's phase-gradient vocoder, a GAN vocoder), fitted by
+    ``melforge-train`` (``trains: inverter``) through the one training loop.
+    """
+
+    #: Config keys (of the ``inverter`` group) that change only how a trained inverter inverts —
+    #: its checkpoint, integrator, thresholds, seeds — not what a training run fits: a run that
+    #: trains this inverter resumes across changes to them. Empty by default (every key counts).
+    inference_keys: tuple[str, ...] = ()
+
+    def trainable(self) -> "TrainableInverter":
+        return self
+
+    @abstractmethod
+    def learner(self, parts: "InverterTrainingParts") -> "Learner":
+        """What ``melforge-train`` fits when a run trains this inverter: a
+        :class:`~melforge.core.learner.Learner` over ``parts`` (the run's representation,
+        dataset and config)."""
+
+
+class InverterTrainingParts:
+    """What a trainable inverter's learner is built from.
+
+    Attributes:
+        cfg: the run's resolved config (``data``, ``train``, ``optimizer``, ``inverter`` …).
+        representation: the run's representation (the analysis the inverter learns to undo).
+        dataset: the run's dataset (its clips at ``representation.sr``).
+    """
+
+    def __init__(self, cfg, representation, dataset):
+        self.cfg, self.representation, self.dataset = cfg, representation, dataset

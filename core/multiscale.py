@@ -205,3 +205,17 @@ class MultiscaleModel(nn.Module):
             x=context, log_prob=sum(log_probs), sampled_elements=sum(counts),
             tiers=tiers, tier_log_probs=log_probs, tier_sampled_elements=counts,
         )
+
+
+def check_sample_shape(model: MultiscaleModel, bins: int, frames: int, prime_frames: int) -> None:
+    """``sample.frames`` and ``sample.prime_frames`` fit the model's tiers.
+
+    Raises:
+        ValueError: names the key and the factor it must be a multiple of.
+    """
+    model.schedule.check(frames, bins, what="sample.frames")
+    if prime_frames % model.schedule.time_factor or prime_frames >= frames:
+        raise ValueError(
+            f"sample.prime_frames={prime_frames}: must be a multiple of {model.schedule.time_factor} and "
+            f"less than sample.frames={frames}"
+        )

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .normalization import Normalizer
 from .stft import StftParams
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .inverter import Inverter
 
 
 class Representation(ABC):
@@ -28,6 +24,8 @@ class Representation(ABC):
     """
 
     n_bins: int
+    #: Whether features need an inverter to become audio (a spectrogram does; a waveform decodes itself).
+    needs_inverter: bool = False
 
     @property
     @abstractmethod
@@ -115,6 +113,7 @@ class SpectrogramRepresentation(Representation):
     """
 
     stft: StftParams
+    needs_inverter = True
 
     @property
     def sr(self) -> int:

@@ -18,15 +18,10 @@ import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .backbone import Backbone
-    from .head import Head
-    from .model import SpectrogramModel
-    from .registry import Registry
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,7 @@ def sample_checkpoint(
     from .checkpoint import load_checkpoint
     from .device import place_experiment, resolve_device
     from .experiment import build_experiment
-    from .training import check_sample_shape
+    from .multiscale import check_sample_shape
 
     placed = resolve_device(device)
     state = load_checkpoint(checkpoint, map_location=placed)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .validation import check_audio
+
 
 @dataclass(frozen=True)
 class StftParams:
@@ -62,9 +64,7 @@ def stft_magnitude(audio: np.ndarray, stft: StftParams, dtype=np.float64) -> np.
     Raises:
         ValueError: audio that is not 1-D, empty or not finite.
     """
-    import librosa
-
-    from .validation import check_audio
+    import librosa  # deferred: librosa is slow to import, and the apps' start-up should not pay for it
 
     audio = check_audio(audio).astype(dtype, copy=False)
     spec = librosa.stft(

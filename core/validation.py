@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stft import StftParams
 
 
 def check_audio(audio: np.ndarray, what: str = "audio") -> np.ndarray:
@@ -24,7 +23,7 @@ def check_audio(audio: np.ndarray, what: str = "audio") -> np.ndarray:
     return audio
 
 
-def check_magnitude(magnitude: np.ndarray, stft: StftParams, what: str = "magnitude") -> np.ndarray:
+def check_magnitude(magnitude: np.ndarray, stft: "StftParams", what: str = "magnitude") -> np.ndarray:
     """Return ``magnitude`` as a float64 ``(frames, n_fft // 2 + 1)`` array.
 
     Raises:

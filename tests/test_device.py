@@ -18,7 +18,7 @@ from melforge.core.device import DeviceError, place_experiment, resolve_device
 from melforge.core.experiment import build_model
 from melforge.core.precision import Precision, PrecisionError
 from melforge.core.samples import sample_checkpoint
-from melforge.core.training import train
+from melforge.core.learners import train
 
 TINY = ("backbone.hidden_size=16", "backbone.layers=1", "head.components=3", "data.crop_frames=12",
         "data.valid_crops=4", "train.batch_size=2", "train.max_steps=2", "train.log_every=1",

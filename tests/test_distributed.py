@@ -14,7 +14,7 @@ import yaml
 
 from melforge.core.checkpoint import load_checkpoint
 from melforge.core.distributed import LaunchEnv, LaunchError, first_host, launch_env, slice_rows
-from melforge.core.training import train
+from melforge.core.learners import train
 
 #: The tiny real-data experiment of tests/conftest.py (TINY_TRAIN), 2 steps of batch 2 per rank.
 TINY = ("backbone.hidden_size=16", "backbone.layers=1", "head.components=3", "data.crop_frames=12",

@@ -23,7 +23,8 @@ import torch
 from melforge.core.checkpoint import load_checkpoint
 from melforge.core.divergence import DivergenceDetector
 from melforge.core.run_dir import ResumeMismatch, RunDirectoryBusy, locked_run_dir
-from melforge.core.training import TrainingDiverged, train
+from melforge.core.learners import train
+from melforge.core.training import TrainingDiverged
 
 
 def test_detector_ignores_noise_and_catches_a_jump():

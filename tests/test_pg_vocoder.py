@@ -128,7 +128,7 @@ def trained(tmp_path_factory, speech_folder):
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from melforge.core.inverter_training import train_inverter
+    from melforge.core.learners import train as train_inverter
 
     def cfg(*extra):
         with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
@@ -240,7 +240,7 @@ def test_a_mel_of_another_geometry_is_refused_naming_both(trained):
 
 
 def test_a_melnet_run_with_a_mismatched_trained_vocoder_stops_before_training(trained, compose_train, tiny_train, tmp_path):
-    from melforge.core.training import train
+    from melforge.core.learners import train
 
     ckpt = trained[0] / "straight/checkpoints/last.pt"
     cfg = compose_train(*tiny_train, "inverter=pg_vocoder", f"inverter.checkpoint={ckpt}", "sample.count=1")

@@ -45,7 +45,7 @@ def sweep(tmp_path_factory) -> Path:
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from melforge.core.training import train
+    from melforge.core.learners import train
 
     root = tmp_path_factory.mktemp("report") / "sweep"
     threads = torch.get_num_threads()

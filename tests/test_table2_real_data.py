@@ -17,7 +17,8 @@ import torch
 
 from melforge.core.experiment import build_experiment
 from melforge.core.optim import make_optimizer
-from melforge.core.training import TrainingData, train
+from melforge.core.learners import train
+from melforge.core.model_learner import TrainingData
 
 NARROW = ("backbone.hidden_size=8", "backbone.checkpoint=false", "data.valid_crops=2", "train.batch_size=2",
           "sample.count=0", "threads=1")

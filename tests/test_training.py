@@ -21,7 +21,8 @@ from melforge.core.features import FeatureCorpus
 from melforge.core.normalization import Normalizer
 from melforge.core.plugins import registries
 from melforge.core.multiscale import MultiscaleModel
-from melforge.core.training import TrainingDiverged, train
+from melforge.core.learners import train
+from melforge.core.training import TrainingDiverged
 
 
 def _params(path):
@@ -155,7 +156,7 @@ def test_multi_tier_twin_trains_every_tier_on_real_speech_and_samples_coarse_to_
     assert metrics["tiers"] == 3 and metrics["tiers_trained"] == [1, 2, 3]
     assert metrics["tier_shapes"] == [[6, 32], [6, 32], [6, 64]]
     for g in (1, 2, 3):
-        assert np.isfinite(metrics[f"valid_nll_tier{g}"]) and metrics[f"valid_nll_tier{g}"] != metrics[f"valid_nll_step0_tier{g}"]
+        assert np.isfinite(metrics[f"valid_nll_tier{g}"]) and metrics[f"valid_nll_tier{g}"] != metrics[f"valid_nll_tier{g}_step0"]
     # valid_nll is the NLL of the whole spectrogram: the element-weighted sum over tiers (eq. 10)
     expected = (metrics["valid_nll_tier1"] + metrics["valid_nll_tier2"] + 2 * metrics["valid_nll_tier3"]) / 4
     assert metrics["valid_nll"] == pytest.approx(expected)

@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 
 from melforge.core.checkpoint import load_checkpoint
-from melforge.core.training import train
+from melforge.core.learners import train
 
 TINY_WAVENET = (
     "experiment=wavenet_speech_tiny",

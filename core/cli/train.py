@@ -15,26 +15,16 @@ from melforge.core.config_schema import TrainApp
 
 
 def _task(cfg: dict, run_dir: str) -> float:
-    trains = cfg.get("trains") or "model"
-    if trains == "inverter":  # a trainable inverter (e.g. pg_vocoder), through its learner
-        from melforge.core.inverter_training import train_inverter
-
-        metrics = train_inverter(cfg, run_dir)
-        logging.getLogger("melforge.train").info(
-            f"done in {run_dir}: valid loss {metrics['valid_loss_step0']:.4f} → {metrics['valid_loss']:.4f}; "
-            f"train loss {metrics['train_loss']:.4f}"
-        )
-        return metrics["valid_loss"]
-    if trains != "model":
-        raise ValueError(f"trains={trains!r}: expected model or inverter")
-    from melforge.core.training import train  # torch is imported after run_hydra_app set the OpenMP policy
+    from melforge.core.learners import train  # deferred: torch is imported after run_hydra_app set the OpenMP policy
 
     metrics = train(cfg, run_dir)
+    monitor, label = metrics["monitor"], metrics.get("monitor_label", metrics["monitor"])
+    units = f" {metrics['monitor_units']}" if metrics.get("monitor_units") else ""
     logging.getLogger("melforge.train").info(
-        f"done in {run_dir}: valid NLL {metrics['valid_nll_step0']:.4f} → {metrics['valid_nll']:.4f} "
-        f"nats/element ({metrics['valid_bits']:.4f} bits); train NLL {metrics['train_nll']:.4f}"
+        f"done in {run_dir}: valid {label} {metrics[f'valid_{monitor}_step0']:.4f} → {metrics[f'valid_{monitor}']:.4f}{units}; "
+        f"train {label} {metrics[f'train_{monitor}']:.4f}"
     )
-    return metrics["valid_nll"]
+    return metrics[f"valid_{monitor}"]
 
 
 def main() -> None:

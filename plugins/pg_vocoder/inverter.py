@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from melforge.core.inverter import Inverter, signal_length
+from melforge.core.inverter import InverterTrainingParts, TrainableInverter, signal_length
 from melforge.core.stft import StftParams
 from melforge.core.validation import check_magnitude
 from melforge.inverters import stft_kernels as K
 
+from .learner import PGVocoderLearner
 from .losses import LossWeights
 from .network import NetworkSpec, PhaseGradientNet
 from .warp import mel_warp
@@ -115,7 +116,7 @@ def describe_geometry(stft: StftParams, n_mels: int) -> str:
     return f"sr {stft.sr} Hz, n_fft {stft.n_fft}, hop {stft.hop_length}, window {stft.win_length}, {n_mels} mels"
 
 
-class PGVocoder(Inverter):
+class PGVocoder(TrainableInverter):
     """Seed 002's phase-gradient vocoder.
 
     Args:
@@ -133,11 +134,9 @@ class PGVocoder(Inverter):
 
     # --- training ------------------------------------------------------------------------------
 
-    def learner(self, representation):
-        """A :class:`.learner.PGVocoderLearner` of :attr:`spec` on ``representation``'s mels."""
-        from .learner import PGVocoderLearner
-
-        return PGVocoderLearner(representation, self.spec, self.weights)
+    def learner(self, parts: InverterTrainingParts) -> PGVocoderLearner:
+        """A :class:`.learner.PGVocoderLearner` of :attr:`spec` on the run's mels."""
+        return PGVocoderLearner(parts, self.spec, self.weights, self.inference_keys)
 
     def representation_config(self) -> dict | None:
         """The checkpoint's representation (``None`` before training)."""

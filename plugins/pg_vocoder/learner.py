@@ -1,6 +1,6 @@
 """Training the phase-gradient vocoder: audio → (log-mel input, targets) crops, the training
-set's statistics, and the losses of eq. 7–11 (what :func:`melforge.core.inverter_training.train_inverter`
-drives through :class:`melforge.core.inverter_training.InverterLearner`).
+set's statistics, and the losses of eq. 7–11, as a :class:`melforge.core.learner.Learner` that
+the one training loop (:func:`melforge.core.training.train`) drives.
 
 Every clip is analysed once into a ``(frames, n_mels + 4·bins)`` float32 array: the log-mel
 input (the run's representation's features, natural-log mel power), then the targets of
@@ -11,12 +11,15 @@ input (the run's representation's features, natural-log mel power), then the tar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-from melforge.core.inverter_training import InverterLearner
+from melforge.core.clips import split_clips
+from melforge.core.inverter import InverterTrainingParts
+from melforge.core.learner import Learner, OptimizerSpec, Placement, StepContext
 from melforge.core.normalization import Normalizer
 from melforge.inverters.phase_targets import phase_targets
 
@@ -114,39 +117,56 @@ class Crops:
         return torch.stack(out[:max_crops])
 
 
-class PGVocoderLearner(InverterLearner):
-    """The network of ``spec`` trained on ``representation``'s mels with the losses of eq. 7–11.
+class PGVocoderLearner(Learner):
+    """The network of ``spec`` trained on the run's mels with the losses of eq. 7–11.
+
+    The run's ``dataset`` is read at the representation's rate, silence is trimmed as
+    ``data.trim_db`` says, and clips are split into train and valid by the hash of their id
+    (``data.valid_fraction``); ``data.crop_frames`` frames per crop, ``data.valid_crops`` fixed
+    validation crops (null: all).
 
     Args:
-        representation: a mel representation (``log_mel``).
+        parts: the run's config, representation (a mel representation, ``log_mel``) and dataset.
         spec: the network's size.
         weights: α₂ and the LFCC count.
+        inference_keys: the ``inverter`` keys a resumed run may change.
 
     Raises:
         ValueError: not a mel representation; ``n_lfcc`` out of range.
     """
 
-    def __init__(self, representation, spec: NetworkSpec, weights: LossWeights):
-        self.representation = representation
-        self.geometry = MelGeometry(representation)
+    monitor = "loss"
+    kind = "inverter"
+    fixed_sections = ("inverter", "trains")
+
+    def __init__(self, parts: InverterTrainingParts, spec: NetworkSpec, weights: LossWeights, inference_keys: tuple[str, ...] = ()):
+        self.parts = parts
+        self.representation = parts.representation
+        self.geometry = MelGeometry(parts.representation)
         warp, log_gain = mel_warp(self.geometry.mel_basis, self.geometry.stft.sr)
         self.net = PhaseGradientNet(warp, log_gain, spec)
+        self.forward = self.net
         self.weights = weights
         self.dct = dct_matrix(int(weights.n_lfcc), self.geometry.n_bins)
         self.normalizer: Normalizer | None = None
+        self.free_keys = frozenset(f"inverter.{k}" for k in inference_keys)
+        self.clips: dict[str, Any] = {}
 
     @property
     def module(self) -> torch.nn.Module:
         return self.net
 
-    def prepare(self, train: list[np.ndarray], valid: list[np.ndarray], crop_frames: int, valid_crops: int) -> None:
-        """Analyse the clips, fit the per-bin statistics of the input mel and of the
-        log-magnitude, Δm and Δn targets on ``train`` (§3.1), and cut the crops.
+    def prepare(self) -> None:
+        """Read and split the clips, analyse them, fit the per-bin statistics of the input mel
+        and of the log-magnitude, Δm and Δn targets on the training clips (§3.1), and cut the
+        crops.
 
         Raises:
-            ValueError: no clip is ``crop_frames`` frames long (names ``data.crop_frames``).
+            ValueError: an empty split; no clip is ``data.crop_frames`` frames long (named).
         """
-        g = self.geometry
+        dcfg, g = self.parts.cfg["data"], self.geometry
+        train, valid, skipped = split_clips(self.parts.dataset, self.representation, float(dcfg["valid_fraction"]), dcfg.get("trim_db"))
+        self.clips = {"train": len(train), "valid": len(valid), "skipped": skipped}
         train_feats = [analyse_clip(a, self.representation, g) for a in train]
         valid_feats = [analyse_clip(a, self.representation, g) for a in valid]
         stats = {}
@@ -158,29 +178,71 @@ class PGVocoderLearner(InverterLearner):
             if name == "mel":
                 self.normalizer = fit
         self.net.set_statistics(stats)
+        crop_frames, cap = int(dcfg["crop_frames"]), dcfg.get("valid_crops")
         self.train = Crops(train_feats, crop_frames)
-        self.valid = Crops(valid_feats, crop_frames).fixed(valid_crops)
+        self.valid = Crops(valid_feats, crop_frames).fixed(int(cap) if cap else 1 << 30)
+
+    def skipped(self) -> list[dict]:
+        return list(self.clips.get("skipped", []))
+
+    def place(self, placement: Placement) -> None:
+        """The network (and the DCT) on the device; its forward through DDP when there are several ranks."""
+        self.net.to(placement.device)
+        self.dct = self.dct.to(placement.device)
+        self.forward = placement.group.wrap(self.net, "forward", placement.device, find_unused=False)
+
+    def optimizers(self) -> list[OptimizerSpec]:
+        cfg = self.parts.cfg
+        return [OptimizerSpec("model", list(self.net.parameters()), cfg["optimizer"], max_norm=float(cfg["train"]["grad_clip"]))]
 
     def draw(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """``(batch, crop_frames, n_mels + 4·bins)`` random training crops."""
         return self.train.draw(batch_size, generator)
 
-    def valid_batches(self, batch_size: int) -> Iterator[torch.Tensor]:
-        for start in range(0, len(self.valid), batch_size):
-            yield self.valid[start : start + batch_size]
+    def losses(self, batch: torch.Tensor, placement: Placement) -> dict[str, torch.Tensor]:
+        """Eq. 7–11 of a batch of crops (:func:`.losses.vocoder_losses`), on the placement's
+        device and in its precision (the losses in fp32)."""
+        mel, target = split_columns(batch.to(placement.device), self.geometry.n_mels, self.geometry.n_bins)
+        with placement.precision.autocast():
+            pred = self.forward(mel)
+        pred = {k: v.float() for k, v in pred.items()}
+        return vocoder_losses(pred, target, self.dct, self.weights)
 
-    def losses(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Eq. 7–11 of a batch of crops (:func:`.losses.vocoder_losses`)."""
-        mel, target = split_columns(batch, self.geometry.n_mels, self.geometry.n_bins)
-        return vocoder_losses(self.net(mel), target, self.dct, self.weights)
+    def train_step(self, batch: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+        terms = self.losses(batch, ctx.placement)
+        ctx.update("model", terms["loss"])
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    @torch.no_grad()
+    def validate(self, batch_size: int, placement: Placement) -> dict[str, float]:
+        """Mean of every loss term over the fixed validation crops (weighted by batch size)."""
+        was_training = self.net.training
+        self.net.eval()
+        totals: dict[str, float] = {}
+        for start in range(0, len(self.valid), batch_size):
+            batch = self.valid[start : start + batch_size]
+            for k, v in self.losses(batch, placement).items():
+                totals[k] = totals.get(k, 0.0) + float(v) * len(batch)
+        self.net.train(was_training)
+        return {k: v / len(self.valid) for k, v in totals.items()}
 
     def checkpoint_extras(self) -> dict:
-        """The input statistics (``normalizer``, also in the weights as buffers), the
-        filterbank, the STFT geometry and the power floor the vocoder was trained with."""
+        """The analysis the vocoder was trained on (``representation``), the input statistics
+        (``normalizer``, also in the weights as buffers), the filterbank, the STFT geometry and
+        the power floor."""
         g = self.geometry
         return {
+            "representation": {"name": self.parts.cfg["representation"]["name"], **self.representation.config()},
             "normalizer": self.normalizer.state_dict() if self.normalizer is not None else None,
             "mel_basis": torch.from_numpy(g.mel_basis.copy()),
             "stft": {"sr": g.stft.sr, "n_fft": g.stft.n_fft, "hop_length": g.stft.hop_length, "win_length": g.stft.win_length},
             "floor": g.floor,
+        }
+
+    def summary(self, metrics: Mapping[str, Any], seconds: float) -> dict[str, Any]:
+        return {
+            "inverter": self.parts.cfg["inverter"]["name"],
+            "units": "loss terms of the vocoder (seed 002 eq. 7-11; log-magnitude in nats, offsets in bins and "
+                     "frames), means over the fixed validation crops / the last log_every steps",
+            "train_clips": self.clips.get("train"), "valid_clips": self.clips.get("valid"),
         }
