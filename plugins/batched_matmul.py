@@ -101,6 +101,7 @@ def _cols(wt, v, y, scratch, half, o0, o1):
     ``scratch (4, n_out)`` float32 (16-bit weights only)."""
     n_in = wt.shape[0]
     batch = v.shape[0]
+    o0, o1 = np.uint64(o0), np.uint64(o1)  # unsigned: no negative-index wrap-around, so it vectorises
     for k in range(0, n_in - 3, 4):
         r0 = decode_row(wt, k, scratch[0], half, o0, o1)
         r1 = decode_row(wt, k + 1, scratch[1], half, o0, o1)
