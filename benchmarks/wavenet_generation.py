@@ -1,26 +1,30 @@
-"""WaveNet generation speed, all in the same run: the compiled Numba sampler
-(``wavenet_compiled``), the eager ``cached`` sampler (Fast WaveNet queues in PyTorch) and the
-``reference`` sampler (the whole network re-run for every sample), for the CPU tiny twin's shape
-and for seed 000's Table 3 Blizzard shape, batch 1, float32, one thread.
+"""WaveNet generation speed against the machine's limits, all in the same run: the batched
+compiled Numba sampler (``wavenet_compiled``: float32, bf16 and fp16 weights; one thread, two,
+and the per-shape choice ``threads=auto``) and the eager ``cached`` sampler (Fast WaveNet queues
+in PyTorch), for the CPU tiny twin's shape and seed 000's Table 3 Blizzard shape, at batch 1, 8
+and 32, float32 activations.
 
-Also: cost at two lengths (linearity), the real-time factor at 16 kHz, and the compiled
-sampler's multiply-add rate (counted analytically, :func:`macs_per_sample`) against the rate of
-a plain matrix–vector product measured in the same run — numba on one in-cache layer matrix and
-numpy (BLAS) on a weight set as large as the model's — to say what bounds it.
+Every row carries the roofline columns (:mod:`benchmarks.roofline`): weight bytes read per step
+and the achieved GB/s as a % of the stream bandwidth measured in this run (one core for one
+thread, two for two), MACs per step and the achieved GMAC/s as a % of the batched product's rate
+at the row's shape (the dilated convolution ``(3R, 2R)`` at the row's batch, format and threads,
+in cache), and which of the two bounds the row.
+
+Costs are per stream and sample with the set-up excluded: ``(t(n2) − t(n1)) / ((n2 − n1) · B)``
+for two lengths ``n1 < n2`` (best of ``--repeats`` each, after a warm-up call that fills the
+sampler's weight cache). The set-up itself is the first call of a fresh sampler (weights
+extracted) against a second call (from the cache).
 
     flock /tmp/melforge-bench.lock .venv/bin/python benchmarks/wavenet_generation.py
     .venv/bin/python benchmarks/wavenet_generation.py --no-blizzard --no-cold   # seconds
-
-Times are the best of ``--repeats`` runs; samplers are interleaved so that load on the machine
-hits all of them; the Numba kernel is compiled (or loaded from its cache) before timing, and its
-cold start is measured separately in a fresh process.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # before numba is imported
+os.environ.setdefault("NUMBA_NUM_THREADS", "2")  # before numba is imported
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the apps: a waiting thread sleeps
 
 import argparse  # noqa: E402
 import subprocess  # noqa: E402
@@ -31,51 +35,49 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from numba import njit  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/roofline.py beside this script
+from roofline import ROOFLINE_HEADER, matmul_rate, roofline_cells, stream_bandwidth  # noqa: E402
 from melforge.core.model import SpectrogramModel  # noqa: E402
 from melforge.core.sampler import SampleRequest  # noqa: E402
+from melforge.plugins.batched_matmul import choose_chunks  # noqa: E402
 from melforge.plugins.categorical.head import CategoricalHead  # noqa: E402
 from melforge.plugins.samplers.cached import CachedSampler  # noqa: E402
 from melforge.plugins.samplers.reference import ReferenceSampler  # noqa: E402
 from melforge.plugins.wavenet.backbone import build_wavenet  # noqa: E402
-from melforge.plugins.wavenet.compiled_kernels import _matvec_acc  # noqa: E402
-from melforge.plugins.wavenet.compiled_sampler import WaveNetCompiledSampler  # noqa: E402
+from melforge.plugins.wavenet.compiled_sampler import WaveNetCompiledSampler, extract_weights  # noqa: E402
 
 SAMPLE_RATE = 16000
+BATCHES = (1, 8, 32)
 
 
 @dataclass(frozen=True)
 class Shape:
-    """A WaveNet + categorical head configuration and the lengths each sampler is timed at."""
+    """A WaveNet + categorical head configuration and the two lengths each sampler is timed at."""
 
     name: str
     layers: int
     residual: int
     skip: int
     classes: int
-    reference: int  # samples for the re-run sampler (O(length²))
-    cached: tuple[int, int]  # two lengths (linearity)
     compiled: tuple[int, int]
+    cached: tuple[int, int]
 
 
-TINY = Shape("tiny twin", 20, 32, 64, 256, reference=128, cached=(500, 1000), compiled=(16000, 32000))
-BLIZZARD = Shape("Table 3 Blizzard", 50, 512, 512, 256, reference=8, cached=(8, 24), compiled=(32, 96))
+TINY = Shape("tiny twin", 20, 32, 64, 256, compiled=(400, 1200), cached=(10, 30))
+BLIZZARD = Shape("Table 3 Blizzard", 50, 512, 512, 256, compiled=(2, 6), cached=(1, 3))
+#: The compiled variants of every row: (weights, threads).
+VARIANTS = (("fp32", 1), ("fp32", 2), ("fp32", "auto"), ("bf16", "auto"), ("fp16", "auto"))
 
 
 def macs_per_sample(layers: int, residual: int, skip: int, classes: int, kernel: int = 3) -> int:
-    """Multiply-adds per generated sample of the compiled kernel: per layer the dilated
-    convolution ``kernel·R → 2R`` and the fused skip/residual product ``R → S + R`` (the last
-    layer's residual part is zeros but computed), then the output 1×1 ``S → S`` and the head
+    """Multiply-adds per generated sample and stream: per layer the dilated convolution
+    ``kernel·R → 2R`` and the fused skip/residual product ``R → S + R`` (the last layer's
+    residual part is zeros but computed), then the output 1×1 ``S → S`` and the head
     ``S → classes``. Element-wise work (input projection, gates, biases, the draw) is not
     counted."""
     return layers * (kernel * residual * 2 * residual + residual * (skip + residual)) + skip * skip + skip * classes
-
-
-def weight_bytes(model: SpectrogramModel) -> int:
-    """Bytes of all parameters (what a batch-1 step reads once per sample)."""
-    return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
 def _best(fn, repeats: int) -> float:
@@ -87,42 +89,77 @@ def _best(fn, repeats: int) -> float:
     return best
 
 
-def _draw(sampler, model, samples: int):
-    request = SampleRequest(batch=1, frames=samples, bins=1, generator=torch.Generator().manual_seed(0))
+def _draw(sampler, model, batch: int, samples: int):
+    request = SampleRequest(batch=batch, frames=samples, bins=1, generator=torch.Generator().manual_seed(0))
     return lambda: sampler.sample(model, request)
 
 
-def matvec_rates(residual: int, skip: int, model_bytes: int, repeats: int) -> tuple[float, float, float]:
-    """Same-run matrix–vector rates in GMAC/s (float32, one thread): numba ``_matvec_acc`` (the
-    kernel's own product) on the tiny twin's convolution matrix ``(3R, 2R)`` (in L1/L2), numpy
-    (BLAS sgemv) on the same matrix, and numpy over a stack of 1024×1024 matrices as large as
-    ``model_bytes`` (streamed from memory, like one sample of a large model)."""
-    rng = np.random.default_rng(0)
-    wt = rng.standard_normal((3 * residual, 2 * residual)).astype(np.float32)
-    v = rng.standard_normal(3 * residual).astype(np.float32)
-    y = np.zeros(2 * residual, np.float32)
-    calls = 20000
-    _loop_matvec(wt, v, y, 10)
-    numba_rate = wt.size * calls / _best(lambda: _loop_matvec(wt, v, y, calls), repeats) / 1e9
-    w = wt.T.copy()
-    numpy_small = wt.size * calls / _best(lambda: [w @ v for _ in range(calls)], repeats) / 1e9
-    count = max(1, model_bytes // (1024 * 1024 * 4))
-    big = [rng.standard_normal((1024, 1024)).astype(np.float32) for _ in range(count)]
-    x = rng.standard_normal(1024).astype(np.float32)
-    numpy_big = count * 1024 * 1024 / _best(lambda: [m @ x for m in big], repeats) / 1e9
-    return numba_rate, numpy_small, numpy_big
+def per_sample(sampler, model, batch: int, lengths: tuple[int, int], repeats: int) -> float:
+    """Seconds per stream and sample, set-up excluded (see the module docstring)."""
+    _draw(sampler, model, batch, 1)()  # fills the weight cache, compiles
+    t1, t2 = (_best(_draw(sampler, model, batch, n), repeats) for n in lengths)
+    return max(t2 - t1, 1e-12) / (lengths[1] - lengths[0]) / batch
 
 
-@njit(fastmath={"contract"}, error_model="numpy")
-def _loop_matvec(wt, v, y, calls):
-    """``calls`` products ``y += wt^T v`` with the kernel's own routine."""
-    for _ in range(calls):
-        _matvec_acc(wt, v, y)
-        v[0] = y[0] * np.float32(1e-9)  # a dependence between calls, as in the kernel
+def bench_shape(shape: Shape, repeats: int, limits: dict) -> list[dict]:
+    """One row per (batch, sampler variant) of ``shape``: seconds per stream-sample and the
+    roofline inputs (float32 activations, untrained weights: the cost does not depend on them)."""
+    torch.manual_seed(0)
+    backbone = build_wavenet(shape.layers, shape.residual, shape.skip)
+    model = SpectrogramModel(backbone, CategoricalHead(shape.skip, shape.classes)).eval()
+    macs = macs_per_sample(shape.layers, shape.residual, shape.skip, shape.classes)
+    conv = (3 * shape.residual, 2 * shape.residual)
+    weight_bytes = {fmt: sum(w.nbytes for w in extract_weights(backbone, model.head, fmt)) for fmt in ("fp32", "bf16")}
+    weight_bytes["fp16"] = weight_bytes["bf16"]
+    rows = []
+    for batch in BATCHES:
+        for fmt, threads in VARIANTS:
+            sampler = WaveNetCompiledSampler(weights=fmt, threads=threads)
+            seconds = per_sample(sampler, model, batch, shape.compiled, repeats)
+            used = choose_chunks(np.zeros(conv, np.float32 if fmt == "fp32" else np.uint16), batch, np.float32, fmt,
+                                 threads)
+            key = (conv, batch, fmt, used)
+            if key not in limits["rate"]:
+                limits["rate"][key] = matmul_rate(*conv, batch, fmt=fmt, threads=used)
+            rows.append(dict(shape=shape, sampler="wavenet_compiled", fmt=fmt, threads=threads, used=used, batch=batch,
+                             seconds=seconds, bytes=weight_bytes[fmt], macs=batch * macs,
+                             bandwidth=limits["bandwidth"][min(used, 2)], rate=limits["rate"][key]))
+        seconds = per_sample(CachedSampler(), model, batch, shape.cached, repeats)
+        rows.append(dict(shape=shape, sampler="cached", fmt="fp32", threads=1, used=1, batch=batch, seconds=seconds,
+                         bytes=weight_bytes["fp32"], macs=batch * macs, bandwidth=limits["bandwidth"][1],
+                         rate=limits["rate"].get((conv, batch, "fp32", 1)) or matmul_rate(*conv, batch)))
+    fresh = WaveNetCompiledSampler()
+    first = _best(_draw(fresh, model, 1, 1), 1)
+    second = _best(_draw(fresh, model, 1, 1), 1)
+    limits["setup"][shape.name] = (first, second, fresh.cache.extractions)
+    return rows
+
+
+def print_rows(rows: list[dict]) -> None:
+    """The main table, and per shape the batch and sampler ratios the targets ask for."""
+    print(f"| shape | sampler | weights | threads | batch | ms per stream-sample | {ROOFLINE_HEADER} |")
+    print("|---|---|---|---|---:|---:|---:|---|---:|---|---|")
+    for r in rows:
+        threads = f"{r['threads']} → {r['used']}" if r["threads"] == "auto" else str(r["threads"])
+        step = r["seconds"] * r["batch"]
+        cells = roofline_cells(r["bytes"], r["macs"], step, r["bandwidth"], r["rate"])
+        print(f"| {r['shape'].name} | {r['sampler']} | {r['fmt']} | {threads} | {r['batch']} | "
+              f"{1e3 * r['seconds']:,.3f} | {cells} |")
+    print()
+    print("| shape | variant | batch 8 / batch 1 | batch 32 / batch 1 | cached / compiled at 1, 8, 32 |")
+    print("|---|---|---:|---:|---|")
+    for name in dict.fromkeys(r["shape"].name for r in rows):
+        mine = [r for r in rows if r["shape"].name == name]
+        cached = {r["batch"]: r["seconds"] for r in mine if r["sampler"] == "cached"}
+        for fmt, threads in VARIANTS:
+            s = {r["batch"]: r["seconds"] for r in mine if r["fmt"] == fmt and r["threads"] == threads
+                 and r["sampler"] == "wavenet_compiled"}
+            ratios = ", ".join(f"{cached[b] / s[b]:.1f}x" for b in BATCHES)
+            print(f"| {name} | {fmt}, threads {threads} | {s[8] / s[1]:.3f} | {s[32] / s[1]:.3f} | {ratios} |")
+
 
 _COLD = """
 import os, time, torch
-os.environ["NUMBA_NUM_THREADS"] = "1"
 t = time.perf_counter()
 from melforge.core.model import SpectrogramModel
 from melforge.core.sampler import SampleRequest
@@ -145,85 +182,38 @@ def cold_start(cache_dir: str) -> tuple[float, float]:
     return imported, first
 
 
-def bench_shape(shape: Shape, repeats: int) -> dict:
-    """Seconds per sampler and length for one shape (float32, batch 1, untrained weights:
-    the cost does not depend on them)."""
-    torch.manual_seed(0)
-    backbone = build_wavenet(shape.layers, shape.residual, shape.skip)
-    model = SpectrogramModel(backbone, CategoricalHead(shape.skip, shape.classes)).eval()
-    compiled, cached, reference = WaveNetCompiledSampler(), CachedSampler(), ReferenceSampler()
-    compiled.sample(model, SampleRequest(batch=1, frames=4, bins=1))  # compile / load the cache
-    seconds: dict[tuple[str, int], float] = {}
-    for i in range(2):  # interleaved: load on the machine hits both samplers alike; short, then long
-        for name, sampler, lengths in (("wavenet_compiled", compiled, shape.compiled), ("cached", cached, shape.cached)):
-            seconds[name, lengths[i]] = _best(_draw(sampler, model, lengths[i]), repeats)
-    seconds["wavenet_compiled", 1] = _best(_draw(compiled, model, 1), repeats)  # set-up: weights, queues
-    n = shape.compiled[0]  # every sample primed: the residual stack alone, no output network, head or draw
-    primed = SampleRequest(batch=1, frames=n, bins=1, prime=torch.zeros(1, n, 1))
-    seconds["wavenet_compiled, stack only (all primed)", n] = _best(lambda: compiled.sample(model, primed), repeats)
-    seconds["reference", shape.reference] = _best(_draw(reference, model, shape.reference), 1)
-    if shape.reference not in shape.cached:
-        seconds["cached", shape.reference] = _best(_draw(cached, model, shape.reference), repeats)
-    return {"model": model, "seconds": seconds, "receptive_field": backbone.receptive_field}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-blizzard", action="store_true", help="skip the Table 3 Blizzard shape")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-compile measurement")
     args = parser.parse_args()
     torch.set_num_threads(1)
     load_start = os.getloadavg()[0]
     shapes = [TINY] + ([] if args.no_blizzard else [BLIZZARD])
-    results = {}
     with threadpool_limits(1):
-        for shape in shapes:
-            results[shape.name] = bench_shape(shape, args.repeats)
-        big_bytes = weight_bytes(results[shapes[-1].name]["model"])
-        rates = matvec_rates(TINY.residual, TINY.skip, big_bytes, args.repeats)
-
-    print(f"WaveNet generation, batch 1, float32, 256 classes, kernel 3, dilation 2^(i mod 10); "
-          f"torch {torch.__version__}, 1 thread, NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}; "
-          f"best of {args.repeats} (reference: 1 run); load average {load_start:.2f} at start, "
-          f"{os.getloadavg()[0]:.2f} at end\n")
-    print("| shape | layers | R / S | receptive field | sampler | samples | total (s) | samples/s | µs per sample |")
-    print("|---|---:|---|---:|---|---:|---:|---:|---:|")
-    for shape in shapes:
-        r = results[shape.name]
-        rows = sorted(r["seconds"].items(), key=lambda kv: (kv[0][0] != "wavenet_compiled", kv[0][0], kv[0][1]))
-        for (name, n), sec in rows:
-            print(f"| {shape.name} | {shape.layers} | {shape.residual} / {shape.skip} | {r['receptive_field']} | "
-                  f"{name} | {n} | {sec:.3f} | {n / sec:,.0f} | {1e6 * sec / n:,.1f} |")
+        limits = {"bandwidth": {1: stream_bandwidth(1), 2: stream_bandwidth(2)}, "rate": {}, "setup": {}}
+        rows = [row for shape in shapes for row in bench_shape(shape, args.repeats, limits)]
+        torch.manual_seed(0)
+        tiny = SpectrogramModel(build_wavenet(TINY.layers, TINY.residual, TINY.skip),
+                                CategoricalHead(TINY.skip, TINY.classes)).eval()
+        reference = _best(_draw(ReferenceSampler(), tiny, 1, 128), 1) / 128
+    bw = limits["bandwidth"]
+    print(f"WaveNet generation, float32 activations, 256 classes, kernel 3, dilation 2^(i mod 10); "
+          f"torch {torch.__version__} (1 thread), NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}, "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; best of {args.repeats}; load average {load_start:.2f} "
+          f"at start, {os.getloadavg()[0]:.2f} at end; stream bandwidth (same run) 1 core {bw[1]:.1f} GB/s, "
+          f"2 cores {bw[2]:.1f} GB/s\n")
+    print_rows(rows)
     print()
-    print("| shape | compiled set-up (s) | compiled µs/sample (short, long) | cached µs/sample (short, long) | "
-          "cached / compiled (short, long) | linearity compiled | linearity cached | reference / compiled | "
-          "MAC per sample | compiled GMAC/s | weights (MB) | weights read GB/s |")
-    print("|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for shape in shapes:
-        s = results[shape.name]["seconds"]
-        setup = s["wavenet_compiled", 1]
-        c = [(s["wavenet_compiled", n] - setup) / (n - 1) for n in shape.compiled]  # set-up subtracted
-        e = [s["cached", n] / n for n in shape.cached]
-        ref = s["reference", shape.reference] / shape.reference
-        best = min(c)
-        macs = macs_per_sample(shape.layers, shape.residual, shape.skip, shape.classes)
-        mb = weight_bytes(results[shape.name]["model"]) / 1e6
-        print(f"| {shape.name} | {setup:.3f} | {1e6 * c[0]:,.1f}, {1e6 * c[1]:,.1f} | {1e6 * e[0]:,.0f}, {1e6 * e[1]:,.0f} | "
-              f"{e[0] / c[0]:.1f}x, {e[1] / c[1]:.1f}x | {c[1] / c[0]:.2f} | {e[1] / e[0]:.2f} | "
-              f"{ref / best:.0f}x ({shape.reference} samples) | {macs:,} | {macs / best / 1e9:.2f} | {mb:.1f} | "
-              f"{mb / 1e3 / best:.1f} |")
-    print("(compiled µs/sample: (time - set-up time) / (samples - 1), the set-up being a 1-sample call; short and "
-          "long: the two lengths of the first table; linearity: µs/sample at the long length / at the short, "
-          "1 = linear; GMAC/s and GB/s at the better of the two)")
-    tiny = results[TINY.name]["seconds"]
-    rtf = max(n / sec for (name, n), sec in tiny.items() if name == "wavenet_compiled" and n > 1) / SAMPLE_RATE
-    print(f"\ntiny twin, compiled: {rtf:.2f}x real time at {SAMPLE_RATE} Hz "
-          f"(seconds of audio per second of compute)")
-    print(f"same-run matrix-vector rates, float32, 1 thread: numba _matvec_acc on the tiny conv matrix "
-          f"({3 * TINY.residual}x{2 * TINY.residual}, in cache) {rates[0]:.1f} GMAC/s; numpy sgemv on it "
-          f"{rates[1]:.1f} GMAC/s; numpy sgemv over {big_bytes / 1e6:.0f} MB of 1024x1024 matrices "
-          f"(streamed from memory) {rates[2]:.1f} GMAC/s = {4 * rates[2]:.1f} GB/s")
+    for name, (first, second, extractions) in limits["setup"].items():
+        print(f"{name}: set-up — first 1-sample call of a fresh sampler {first:.3f} s, second {second:.3f} s "
+              f"({extractions} extraction)")
+    t8 = [r["seconds"] for r in rows if r["shape"] is TINY and r["batch"] == 8 and r["sampler"] == "wavenet_compiled"]
+    t1 = [r["seconds"] for r in rows if r["shape"] is TINY and r["batch"] == 1 and r["sampler"] == "wavenet_compiled"]
+    print(f"tiny twin: best compiled at batch 8 {1 / min(t8) / SAMPLE_RATE:.2f}x real time per stream at "
+          f"{SAMPLE_RATE} Hz; reference sampler at batch 1 {1e3 * reference:.2f} ms per sample "
+          f"({reference / min(t1):.0f}x the best compiled)")
     if not args.no_cold:
         with tempfile.TemporaryDirectory() as cache:
             cold = cold_start(cache)

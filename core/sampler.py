@@ -223,13 +223,20 @@ class Sampler(ABC):
             raise SamplerError(f"sampler {type(self).__name__}: {why}")
 
 
-def select_sampler(registry: "Registry[Sampler]", name: str | None, backbone: "Backbone", head: "Head") -> Sampler:
+def select_sampler(
+    registry: "Registry[Sampler]", name: str | None, backbone: "Backbone", head: "Head",
+    options: dict[str, Any] | None = None,
+) -> Sampler:
     """The sampler ``name`` (``None`` or ``"auto"``: the fastest registered sampler that
     supports ``backbone`` + ``head``, leaving out names two plugins registered), instantiated.
 
     The choice follows the device the backbone's parameters are on (each sampler's ``devices``):
     on a GPU the CPU-only compiled samplers drop out and ``auto`` takes the batched ``cached``
     one; :func:`melforge.core.device.place_experiment` chooses again after moving a model.
+
+    ``options`` (the config's ``sampler`` keys besides ``name``, e.g. a compiled sampler's
+    ``weights`` and ``threads``) go to the named sampler's constructor; with ``auto`` they are
+    ignored (the chosen sampler may not take them).
 
     Raises:
         UnknownEntryError: no sampler of that name (lists the known ones).
@@ -240,7 +247,7 @@ def select_sampler(registry: "Registry[Sampler]", name: str | None, backbone: "B
         why = entry.factory.unsupported(backbone, head)
         if why is not None:
             raise SamplerError(f"sampler {name!r} ({entry.plugin}) cannot sample this model: {why}")
-        return registry.create(str(name))
+        return registry.create(str(name), **(options or {}))
     candidates = [
         e for e in registry.entries() if e.name not in registry.collisions and e.factory.supports(backbone, head)
     ]
