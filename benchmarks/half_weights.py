@@ -81,7 +81,7 @@ def train(model: SpectrogramModel, clips, length: int, steps: int, rng) -> float
         loss.backward()
         optimiser.step()
     model.eval()
-    return float(loss)
+    return float(loss.detach())
 
 
 @torch.no_grad()

@@ -13,17 +13,22 @@ from torch import nn
 
 @dataclass(frozen=True)
 class CompiledMaths:
-    """A head's per-element maths as Numba functions, the one way a compiled sampler reaches it
-    (returned by :meth:`Head.compiled_maths`; the sampler passes the functions into its kernels
-    and never imports the head's plugin).
+    """A head's per-element maths as C-callable Numba functions (``numba.cfunc``), the one way a
+    compiled sampler reaches it (:meth:`Head.compiled_maths`): the sampler passes the functions
+    into its kernels and never imports the head's plugin. A ``cfunc`` argument is typed by its
+    signature, so the kernels are compiled once for every head and cached on disk.
 
     Attributes:
-        draw: ``draw(params (num_params,), noise (noise_width,), temperature, scratch) -> value``
-            — one value (float64, finite) from the unconstrained parameters and the element's
-            noise of :meth:`Head.draw_noise`, as :meth:`Head.sample_from_noise` draws it.
-        log_prob: ``log_prob(params, value, scratch) -> nats`` — the untempered
-            log-probability of ``value`` (float64), as :meth:`Head.log_prob`.
-        scratch: length of the float64 scratch array both take.
+        draw: ``draw(params*, n_params, noise*, n_noise, temperature, scratch*, n_scratch)``
+            ``-> float64`` — one value (finite) from the unconstrained parameters
+            ``(num_params,)`` and the element's noise ``(noise_width,)`` of
+            :meth:`Head.draw_noise`, as :meth:`Head.sample_from_noise` draws it.
+        log_prob: ``log_prob(params*, n_params, value, scratch*, n_scratch) -> float64`` — the
+            untempered log-probability (nats) of ``value``, as :meth:`Head.log_prob`.
+        scratch: length of the float64 scratch both take.
+
+    ``params`` and ``noise`` point at the model's dtype, ``scratch`` at float64
+    (:mod:`melforge.plugins.head_cfuncs` builds such functions from jitted maths).
     """
 
     draw: Callable
@@ -110,9 +115,9 @@ class Head(nn.Module, ABC):
         """
         raise NotImplementedError(f"head {self.family or type(self).__name__!r} declares no linear projection")
 
-    def compiled_maths(self) -> CompiledMaths:
-        """The head's per-element draw and log-probability as Numba functions
-        (:class:`CompiledMaths`), for compiled samplers.
+    def compiled_maths(self, dtype: torch.dtype) -> CompiledMaths:
+        """The head's per-element draw and log-probability as C-callable Numba functions for
+        parameters of ``dtype`` (:class:`CompiledMaths`), for compiled samplers.
 
         Raises:
             NotImplementedError: the head has no compiled maths (the default).

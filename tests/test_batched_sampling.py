@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from numba import njit
 
 from melforge.core.model import SpectrogramModel
 from melforge.core.sampler import SampleRequest
@@ -162,22 +161,24 @@ def test_second_call_pays_no_extraction_and_a_step_invalidates(kind):
 # --- the head's declared maths ---------------------------------------------------------------
 
 
-@njit
-def _lowest(params, noise, temperature, scratch):
+def _lowest(params, n_params, noise, n_noise, temperature, scratch, n_scratch):
     return -1.0
 
 
-@njit
-def _zero(params, value, scratch):
+def _zero(params, n_params, value, scratch, n_scratch):
     return 0.0
 
 
 def test_the_kernels_use_the_maths_the_head_declares():
+    """A head whose declared draw always gives the lowest level and log-probability 0: the
+    compiled sampler's draws follow it (the kernels call what the head declares)."""
     from melforge.core.head import CompiledMaths
+    from melforge.plugins.head_cfuncs import c_functions
 
     class Lowest(CategoricalHead):
-        def compiled_maths(self):
-            return CompiledMaths(draw=_lowest, log_prob=_zero, scratch=1)
+        def compiled_maths(self, dtype):
+            draw, log_prob = c_functions(_lowest, _zero, np.float64)
+            return CompiledMaths(draw=draw, log_prob=log_prob, scratch=1)
 
     model = _wavenet()
     head = Lowest(model.head.in_features, model.head.classes).double()

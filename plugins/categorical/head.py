@@ -51,10 +51,12 @@ class CategoricalHead(Head):
         """``(W_θ (num_params, in_features), b (num_params,))`` of :meth:`forward` (live parameters)."""
         return self.proj.weight, self.proj.bias
 
-    def compiled_maths(self) -> CompiledMaths:
-        """:func:`maths.draw_element` and :func:`maths.log_prob_element` (Numba), float64 scratch
-        of ``classes``."""
-        return CompiledMaths(draw=maths.draw_element, log_prob=maths.log_prob_element, scratch=self.classes)
+    def compiled_maths(self, dtype: torch.dtype) -> CompiledMaths:
+        """:func:`maths.draw_element` and :func:`maths.log_prob_element` as C-callable functions
+        for ``dtype`` (float32 or float64; compiled or loaded from Numba's cache on first use),
+        float64 scratch of classes."""
+        draw, log_prob = maths.c_maths(torch.empty(0, dtype=dtype).numpy().dtype)
+        return CompiledMaths(draw=draw, log_prob=log_prob, scratch=self.classes)
 
     def level_of(self, x: torch.Tensor) -> torch.Tensor:
         """Values ``x: (...)`` → nearest levels ``floor((x + 1)(classes − 1) / 2 + 1/2)``

@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import carray, njit
 
 from melforge.core.vector_maths import exp_vec, log_vec
+from melforge.plugins.head_cfuncs import c_functions
 
 #: Bounds of the uniforms before the Gumbel transform ``g = −log(−log(u))`` (as the GMM head's),
 #: so that ``g`` stays finite: ``g ∈ [−3.3, 16.1]``.
@@ -87,7 +88,7 @@ def log_prob(logits, level, score):
     return (float(logits[level]) - top) - math.log(total)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def draw_element(logits, noise, temperature, score):
     """One element's value (float64, on the grid) from ``logits (classes,)`` and ``noise
     (classes,)``: :func:`draw`, then :func:`value_of`. ``score (classes,)`` float64. The
@@ -95,8 +96,24 @@ def draw_element(logits, noise, temperature, score):
     return value_of(draw(logits, noise, temperature, score), logits.shape[0])
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def log_prob_element(logits, value, score):
     """Untempered ``log softmax(logits)[level_of(value)]`` in nats; ``score (classes,)``
     float64. The ``log_prob`` of ``CategoricalHead.compiled_maths``."""
     return log_prob(logits, level_of(float(value), logits.shape[0]), score)
+
+
+def _draw_c(params, n_params, noise, n_noise, temperature, scratch, n_scratch):
+    """:func:`draw_element` over raw pointers (:mod:`melforge.plugins.head_cfuncs`)."""
+    return draw_element(carray(params, n_params), carray(noise, n_noise), temperature, carray(scratch, n_scratch))
+
+
+def _log_prob_c(params, n_params, value, scratch, n_scratch):
+    """:func:`log_prob_element` over raw pointers (:mod:`melforge.plugins.head_cfuncs`)."""
+    return log_prob_element(carray(params, n_params), value, carray(scratch, n_scratch))
+
+
+def c_maths(dtype) -> tuple:
+    """``(draw, log_prob)`` as C-callable functions for parameters of ``dtype``
+    (:func:`melforge.plugins.head_cfuncs.c_functions`)."""
+    return c_functions(_draw_c, _log_prob_c, dtype)

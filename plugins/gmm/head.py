@@ -49,10 +49,12 @@ class GMMHead(Head):
         """``(W_θ (num_params, in_features), b (num_params,))`` of :meth:`forward` (live parameters)."""
         return self.proj.weight, self.proj.bias
 
-    def compiled_maths(self) -> CompiledMaths:
-        """:func:`maths.draw_element` and :func:`maths.log_prob_element` (Numba), float64 scratch
-        of ``4 * components``."""
-        return CompiledMaths(draw=maths.draw_element, log_prob=maths.log_prob_element, scratch=4 * self.components)
+    def compiled_maths(self, dtype: torch.dtype) -> CompiledMaths:
+        """:func:`maths.draw_element` and :func:`maths.log_prob_element` as C-callable functions
+        for ``dtype`` (float32 or float64; compiled or loaded from Numba's cache on first use),
+        float64 scratch of 4K."""
+        draw, log_prob = maths.c_maths(torch.empty(0, dtype=dtype).numpy().dtype)
+        return CompiledMaths(draw=draw, log_prob=log_prob, scratch=4 * self.components)
 
     def constrain(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``θ̂: (..., 3K)`` → ``(μ, log σ, log π)``, each ``(..., K)`` (eq. 3–5, log domain)."""

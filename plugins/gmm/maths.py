@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import carray, njit
+
+from melforge.plugins.head_cfuncs import c_functions
 
 #: ``log σ`` is clamped to this range (σ from 9.1e-4 to 148 in normalised units) so that the
 #: density stays finite and sampling cannot overflow, even from an untrained network.
@@ -96,7 +98,7 @@ def log_prob(mu, log_sigma, log_pi, value, score):
     return top + math.log(total)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def draw_element(params, noise, temperature, scratch):
     """One element's value from ``θ̂ (3K,)`` and noise ``[u_1..u_K, ε]`` (:func:`constrain`, then
     :func:`draw`); NaN and ±inf become 0, as in ``GMMHead.sample_from_noise``. ``scratch (4K,)``
@@ -109,7 +111,7 @@ def draw_element(params, noise, temperature, scratch):
     return value if np.isfinite(value) else 0.0
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def log_prob_element(params, value, scratch):
     """Untempered log-density (nats) of ``value`` under ``θ̂ (3K,)`` (eq. 2–5); ``scratch (4K,)``
     float64. The ``log_prob`` of ``GMMHead.compiled_maths``."""
@@ -118,3 +120,19 @@ def log_prob_element(params, value, scratch):
     log_pi, score = scratch[2 * k_comp:3 * k_comp], scratch[3 * k_comp:4 * k_comp]
     constrain(params, mu, log_sigma, log_pi)
     return log_prob(mu, log_sigma, log_pi, float(value), score)
+
+
+def _draw_c(params, n_params, noise, n_noise, temperature, scratch, n_scratch):
+    """:func:`draw_element` over raw pointers (:mod:`melforge.plugins.head_cfuncs`)."""
+    return draw_element(carray(params, n_params), carray(noise, n_noise), temperature, carray(scratch, n_scratch))
+
+
+def _log_prob_c(params, n_params, value, scratch, n_scratch):
+    """:func:`log_prob_element` over raw pointers (:mod:`melforge.plugins.head_cfuncs`)."""
+    return log_prob_element(carray(params, n_params), value, carray(scratch, n_scratch))
+
+
+def c_maths(dtype) -> tuple:
+    """``(draw, log_prob)`` as C-callable functions for parameters of ``dtype``
+    (:func:`melforge.plugins.head_cfuncs.c_functions`)."""
+    return c_functions(_draw_c, _log_prob_c, dtype)

@@ -15,9 +15,9 @@ The LSTM nonlinearities are :mod:`melforge.core.vector_maths`'s ``sigmoid_vec`` 
 ``fastmath={"contract"}`` only lets LLVM fuse multiply–adds; ``error_model="numpy"`` drops
 division checks that would stop vectorisation.
 
-The head's maths is not imported: :func:`frequency_frame` receives the head's declared Numba
-functions (``Head.compiled_maths()``) as arguments; it is a short loop compiled once per
-process around :func:`frequency_element`, which holds the heavy work and is cached on disk.
+The head's maths is not imported: :func:`frequency_frame` receives the head's declared
+C-callable functions (``Head.compiled_maths(dtype)``) as arguments, typed by their signature,
+so every kernel here is compiled once and cached on disk.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def frequency_element(rows, zf, x, i, j, h, c, bufs, weights, half, scratch):
     matmul(wt_head, hf, params, scratch, half)
 
 
-@njit(fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def frequency_frame(
     rows, zf, noise, x, i, log_prob, h, c, bufs, weights, half, scratch, temperature, draw, log_prob_of, head_scratch,
 ):
@@ -108,12 +108,14 @@ def frequency_frame(
         log_prob: ``(B,)`` summed untempered log-density (nats), accumulated.
         h, c: ``(L, B, H)`` scratch for the frequency LSTMs' states (set from ``h0, c0``).
         temperature: τ > 0.
-        draw, log_prob_of, head_scratch: the head's ``CompiledMaths`` and its float64 scratch.
+        draw, log_prob_of, head_scratch: the head's ``CompiledMaths`` (C-callable) and its float64
+            scratch.
         rows, zf, x, i, bufs, weights, half, scratch: as :func:`frequency_element`.
     """
     h0, c0 = weights[4], weights[5]
     n_layers, batch, bins, hidden = rows.shape
     params = bufs[4]
+    n_params, n_noise, n_scratch = params.shape[1], noise.shape[2], head_scratch.shape[0]
     for l in range(n_layers):
         for b in range(batch):
             for o in range(hidden):
@@ -122,10 +124,12 @@ def frequency_frame(
     for j in range(bins):
         frequency_element(rows, zf, x, i, j, h, c, bufs, weights, half, scratch)
         for b in range(batch):
-            x[b, i, j] = draw(params[b], noise[b, j], temperature, head_scratch)
+            x[b, i, j] = draw(params[b].ctypes, n_params, noise[b, j].ctypes, n_noise, temperature,
+                              head_scratch.ctypes, n_scratch)
             if not np.isfinite(x[b, i, j]):
                 x[b, i, j] = 0
-            log_prob[b] += log_prob_of(params[b], x[b, i, j], head_scratch)  # the rounded value
+            log_prob[b] += log_prob_of(params[b].ctypes, n_params, float(x[b, i, j]), head_scratch.ctypes,
+                                       n_scratch)  # the rounded value
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")

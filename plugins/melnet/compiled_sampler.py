@@ -13,7 +13,7 @@ Per frame ``i`` (seed 000 §4, eq. 6–9):
 3. one call of :func:`melforge.plugins.melnet.compiled_kernels.frequency_frame` runs the whole
    frame for every stream: each element's LSTM cell steps of all frequency-delayed layers (eq.
    7, 9) with each layer's weights read once for the batch, the head's projection
-   (``head.projection()``), and the head's own maths (``head.compiled_maths()``: the draw from
+   (``head.projection()``), and the head's own maths (``head.compiled_maths(dtype)``: the draw from
    the given noise and the untempered log-density, eq. 2–5), feeding each value back as
    ``x_{i,j-1}``.
 
@@ -209,7 +209,7 @@ def sample_compiled(model, head, request: SampleRequest, weights=None, fmt: str 
     context = request.context
     z = model.conditioning(request.cond, None if context is None else context.to(dtype))
     no_zf = np.zeros((batch, 1, model.hidden_size), dtype=x_np.dtype)
-    maths = head.compiled_maths()
+    maths = head.compiled_maths(dtype)
     head_scratch = np.zeros(maths.scratch)
     half = FORMATS[fmt]
     freq_h, freq_c, freq_bufs = _frequency_state(model, head, batch, x_np.dtype)

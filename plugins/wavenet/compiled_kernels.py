@@ -10,10 +10,9 @@ layouts :func:`melforge.plugins.wavenet.compiled_sampler.extract_weights` builds
 ``W^T (n_in, n_out)``), float32/float64 or 16-bit bit patterns (``half``). The gate
 nonlinearities run in the model's dtype through the vectorisable ``exp_vec``.
 
-The head's maths is not imported: :func:`generate` receives the head's declared Numba functions
-(``Head.compiled_maths()``: ``draw``, ``log_prob``) as arguments. :func:`stack_step` and
-:func:`output_step` hold the heavy work and are cached on disk; :func:`generate`, specialised
-to the head's functions, is a short loop compiled once per process.
+The head's maths is not imported: :func:`generate` receives the head's declared C-callable
+functions (``Head.compiled_maths(dtype)``: ``draw``, ``log_prob``) as arguments, typed by
+their signature, so every kernel here is compiled once and cached on disk.
 
 Queues: one flat buffer ``(B, Σ_l q_l, R)``; layer ``l`` owns rows ``offsets[l] …
 offsets[l] + q_l − 1`` with ``q_l = (kernel_size − 1) · d_l``, and its input at time ``τ`` lives
@@ -115,7 +114,7 @@ def output_step(u, relu, y, logits, weights, half, scratch):
     matmul(wt_head, y, logits, scratch, half)
 
 
-@njit(fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def generate(
     x, t_start, t_stop, sample, noise, cond, queues, offsets, dilations, log_prob,
     bufs, out_bufs, weights, half, scratch, temperature, draw, log_prob_of, head_scratch,
@@ -137,7 +136,8 @@ def generate(
         log_prob: ``(B,)`` summed untempered log-probability (nats), accumulated.
         out_bufs: ``(relu (B, S), y (B, S), logits (B, classes))`` scratch.
         temperature: τ > 0 of the draw.
-        draw, log_prob_of, head_scratch: the head's ``CompiledMaths`` and its float64 scratch.
+        draw, log_prob_of, head_scratch: the head's ``CompiledMaths`` (C-callable) and its float64
+            scratch.
     """
     batch = x.shape[0]
     relu, y, logits = out_bufs
@@ -146,6 +146,8 @@ def generate(
         if not sample:
             continue
         output_step(bufs[3], relu, y, logits, weights, half, scratch)
+        n_params, n_noise, n_scratch = logits.shape[1], noise.shape[3], head_scratch.shape[0]
         for b in range(batch):
-            x[b, t, 0] = draw(logits[b], noise[t - t_start, b, 0], temperature, head_scratch)
-            log_prob[b] += log_prob_of(logits[b], x[b, t, 0], head_scratch)
+            x[b, t, 0] = draw(logits[b].ctypes, n_params, noise[t - t_start, b, 0].ctypes, n_noise, temperature,
+                              head_scratch.ctypes, n_scratch)
+            log_prob[b] += log_prob_of(logits[b].ctypes, n_params, float(x[b, t, 0]), head_scratch.ctypes, n_scratch)

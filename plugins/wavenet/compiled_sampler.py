@@ -12,7 +12,7 @@ Per block of up to :data:`CHUNK` samples:
    the block for every stream: the residual stack with its queues (Fast WaveNet, Paine et al.
    2016) with each layer's weights read once per step for the whole batch, the output network,
    the head's projection (``head.projection()``) and the head's own maths
-   (``head.compiled_maths()``: draw, untempered log-probability), feeding each drawn value back
+   (``head.compiled_maths(dtype)``: draw, untempered log-probability), feeding each drawn value back
    as the next sample's input.
 
 Set-up once per model: the extracted (transposed, optionally 16-bit) weights are kept in a
@@ -184,7 +184,7 @@ def sample_compiled(
     z = backbone.conditioning(request.cond, samples)  # (B, T or 1, C) or None
     cond = np.zeros((batch, 1, 0), x_np.dtype) if z is None else _np(z.to(dtype))
     queues, offsets, dilations, bufs, (relu, y) = _state(backbone, batch, x_np.dtype)
-    maths = head.compiled_maths()
+    maths = head.compiled_maths(dtype)
     logits = np.zeros((batch, w_head.shape[0]), x_np.dtype)
     head_scratch = np.zeros(maths.scratch)
     chunks = choose_chunks(weights[2][0], batch, x_np.dtype, fmt, threads)  # at the largest product
