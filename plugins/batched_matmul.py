@@ -186,8 +186,9 @@ def store(w: np.ndarray, fmt: str) -> np.ndarray:
 _CHOICES: dict[tuple, int] = {}
 #: Below this many multiply–adds per product the threads' start-up outweighs any gain.
 MIN_PARALLEL_MACS = 1 << 18
-#: Two threads must be this much faster than one to be chosen (the machine may be shared).
-MIN_GAIN = 1.1
+#: Two threads must be this much faster than one to be chosen (the machine may be shared, and
+#: a wrong choice of two threads costs far more than a missed gain).
+MIN_GAIN = 1.25
 
 
 def scratch_for(n_out: int, chunks: int) -> np.ndarray:
@@ -198,8 +199,9 @@ def scratch_for(n_out: int, chunks: int) -> np.ndarray:
 def choose_chunks(wt: np.ndarray, batch: int, dtype, fmt: str, threads) -> int:
     """How many column blocks (threads) :func:`matmul` should use for products with ``wt`` at
     ``batch`` streams: ``threads`` if an int, else (``"auto"``) the faster of 1 and
-    ``numba.get_num_threads()`` measured here on this very product (best of 5 runs each, two
-    threads kept only if :data:`MIN_GAIN` × faster), 1 below :data:`MIN_PARALLEL_MACS`.
+    ``numba.get_num_threads()`` measured here on this very product (best of 15 runs each, in
+    three interleaved rounds; two threads kept only if :data:`MIN_GAIN` × faster), 1 below
+    :data:`MIN_PARALLEL_MACS`.
     Memoised per shape, batch, format and dtype in this process.
 
     Raises:
@@ -219,7 +221,7 @@ def choose_chunks(wt: np.ndarray, batch: int, dtype, fmt: str, threads) -> int:
         y = np.zeros((batch, n_out), dtype)
         half = FORMATS[fmt]
         best = {}
-        for chunks in (1, most, 1, most):  # interleaved
+        for chunks in (1, most) * 3:  # interleaved, so that a burst of load hits both
             scratch = scratch_for(n_out, chunks)
             matmul(wt, v, y, scratch, half)
             for _ in range(5):
