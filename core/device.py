@@ -20,8 +20,6 @@ import torch
 
 if TYPE_CHECKING:  # pragma: no cover
     from .distributed import Distributed
-    from .experiment import Experiment
-    from .plugins import Registries
     from .precision import Precision
 
 #: The values ``device`` accepts (``cuda:N`` is ``cuda`` with a GPU index).
@@ -130,20 +128,3 @@ class Placement:
         precision = Precision(str(cfg.get("precision", "fp32")), device)
         with start_distributed(device) as group:
             yield cls(device, precision, group)
-
-
-def place_experiment(exp: "Experiment", device: torch.device, regs: "Registries | None" = None) -> None:
-    """Move ``exp``'s model to ``device`` and choose its samplers again for it
-    (:func:`melforge.core.sampler.select_sampler` reads the device off the parameters: on a GPU
-    the compiled CPU samplers drop out and ``auto`` picks the batched ``cached`` one).
-
-    Raises:
-        SamplerError: the config's ``sampler.name`` does not run on ``device`` (named).
-    """
-    from .plugins import registries
-    from .sampler import select_sampler
-
-    regs = regs or registries()
-    exp.model.to(device)
-    name = (exp.cfg.get("sampler") or {}).get("name")
-    exp.samplers = [select_sampler(regs.sampler, name, tier.backbone, tier.head) for tier in exp.model.tiers]

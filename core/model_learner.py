@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from .crops import CropSampler, ValidationSet
-from .device import Placement, place_experiment
-from .experiment import Experiment
+from .device import Placement
+from .experiment import Experiment, place_experiment
 from .learner import Learner, OptimizerSpec, StepContext
 from .model import nats_to_bits
 from .multiscale import MultiscaleModel, check_sample_shape

@@ -4,7 +4,7 @@ the one training loop (:func:`melforge.core.training.train`) drives.
 
 Every clip is analysed once into a ``(frames, n_mels + 4·bins)`` float32 array: the log-mel
 input (the run's representation's features, natural-log mel power), then the targets of
-:func:`melforge.inverters.phase_targets.phase_targets`: the log-magnitude
+:func:`melforge.core.dsp.phase_targets.phase_targets`: the log-magnitude
 ``½ log max(|X|², floor)`` (nats; ``floor`` is the representation's power floor), Δm (bins),
 Δn (frames) and λ, each ``bins`` wide.
 """
@@ -21,7 +21,7 @@ from melforge.core.clips import split_clips
 from melforge.core.inverter import InverterTrainingParts
 from melforge.core.learner import Learner, OptimizerSpec, Placement, StepContext
 from melforge.core.normalization import Normalizer
-from melforge.inverters.phase_targets import phase_targets
+from melforge.core.dsp.phase_targets import phase_targets
 
 from .losses import LossWeights, dct_matrix, vocoder_losses
 from .network import NetworkSpec, PhaseGradientNet
@@ -30,23 +30,19 @@ from .warp import mel_warp
 
 class MelGeometry:
     """What a mel representation fixes for the vocoder: the STFT, the filterbank and the power
-    floor. Read from the run's representation (``stft``, ``mel_basis``, ``floor``, as
-    ``log_mel`` has them).
+    floor (``Representation.mel_analysis``).
 
     Raises:
-        ValueError: the representation has no mel filterbank (names it).
+        ValueError: not a mel representation (names it and says the vocoder needs one).
     """
 
     def __init__(self, representation):
         try:
-            self.stft = representation.stft
-            self.mel_basis = np.asarray(representation.mel_basis, dtype=np.float32)  # (n_mels, bins)
-            self.floor = float(representation.floor)
-        except AttributeError as exc:
-            raise ValueError(
-                f"pg_vocoder: trains on a mel representation (stft, mel_basis, floor, e.g. log_mel); "
-                f"{type(representation).__name__} has no {exc.name!r}"
-            ) from None
+            analysis = representation.mel_analysis()
+        except ValueError as exc:
+            raise ValueError(f"pg_vocoder: trains on a mel representation (e.g. log_mel): {exc}") from None
+        self.stft, self.floor = analysis.stft, float(analysis.floor)
+        self.mel_basis = np.asarray(analysis.mel_basis, dtype=np.float32)  # (n_mels, bins)
         self.n_mels, self.n_bins = self.mel_basis.shape
 
 
