@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .config_schema import TrainApp, typed
+
 if TYPE_CHECKING:  # pragma: no cover
     from .distributed import Distributed
     from .precision import Precision
@@ -124,7 +126,8 @@ class Placement:
         from .distributed import launch_env, start_distributed
         from .precision import Precision
 
-        device = resolve_device(str(cfg.get("device", "auto")), local_rank=launch_env().local_rank)
-        precision = Precision(str(cfg.get("precision", "fp32")), device)
+        app = typed(TrainApp, cfg)
+        device = resolve_device(app.device, local_rank=launch_env().local_rank)
+        precision = Precision(app.precision, device)
         with start_distributed(device) as group:
             yield cls(device, precision, group)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from melforge.core.clips import split_clips
+from melforge.core.config_schema import TrainApp, typed
 from melforge.core.inverter import InverterTrainingParts
 from melforge.core.learner import Learner, OptimizerSpec, Placement, StepContext
 from melforge.core.normalization import Normalizer
@@ -160,8 +161,8 @@ class PGVocoderLearner(Learner):
         Raises:
             ValueError: an empty split; no clip is ``data.crop_frames`` frames long (named).
         """
-        dcfg, g = self.parts.cfg["data"], self.geometry
-        train, valid, skipped = split_clips(self.parts.dataset, self.representation, float(dcfg["valid_fraction"]), dcfg.get("trim_db"))
+        data, g = typed(TrainApp, self.parts.cfg).data, self.geometry
+        train, valid, skipped = split_clips(self.parts.dataset, self.representation, data.valid_fraction, data.trim_db)
         self.clips = {"train": len(train), "valid": len(valid), "skipped": skipped}
         train_feats = [analyse_clip(a, self.representation, g) for a in train]
         valid_feats = [analyse_clip(a, self.representation, g) for a in valid]
@@ -174,9 +175,8 @@ class PGVocoderLearner(Learner):
             if name == "mel":
                 self.normalizer = fit
         self.net.set_statistics(stats)
-        crop_frames, cap = int(dcfg["crop_frames"]), dcfg.get("valid_crops")
-        self.train = Crops(train_feats, crop_frames)
-        self.valid = Crops(valid_feats, crop_frames).fixed(int(cap) if cap else 1 << 30)
+        self.train = Crops(train_feats, data.crop_frames)
+        self.valid = Crops(valid_feats, data.crop_frames).fixed(data.valid_crops or 1 << 30)
 
     def skipped(self) -> list[dict]:
         return list(self.clips.get("skipped", []))
@@ -189,7 +189,7 @@ class PGVocoderLearner(Learner):
 
     def optimizers(self) -> list[OptimizerSpec]:
         cfg = self.parts.cfg
-        return [OptimizerSpec("model", list(self.net.parameters()), cfg["optimizer"], max_norm=float(cfg["train"]["grad_clip"]))]
+        return [OptimizerSpec("model", list(self.net.parameters()), cfg["optimizer"], max_norm=typed(TrainApp, cfg).train.grad_clip)]
 
     def draw(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """``(batch, crop_frames, n_mels + 4·bins)`` random training crops."""
