@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/oracle_integration.py [--root-step 12] [--seconds 10] [--rules]
 
 "Oracle" inputs are the true magnitude, bin offsets and λ of real audio
-(:func:`melforge.inverters.phase_targets.phase_targets`); each integrator's phase is combined with
+(:func:`melforge.core.dsp.phase_targets.phase_targets`); each integrator's phase is combined with
 the true magnitude, inverted and re-analysed, and the spectral convergence (SC, dB; linear
 ratio in the last column against the same run's reference) measured against the true magnitude.
 This is the ceiling a perfect network could reach with each integrator (the "oracle" row of
@@ -12,7 +12,7 @@ seed 002's Table 1, before the mel). Reference row: PGHI from the magnitude alon
 Audio (22,050 Hz, n_fft 1024, hop 256): N+C notes and chords (every ``--root-step``-th root, all
 four sounds), Bach chorales on piano and ``gm_music`` pieces (first ``--seconds`` of each), and
 Asterisk speech prompts. ``--rules`` also compares, on the N+C items, which bins may pass the
-phase on in the §3.2 integrator (a slow Python heap; see ``inverters/phase_integration.py``):
+phase on in the §3.2 integrator (a slow Python heap; see ``core/dsp/phase_integration.py``):
 the class of the receiving bin, of the sending bin, of both, or of either (melforge's choice).
 """
 
@@ -27,10 +27,10 @@ import numpy as np
 
 from melforge.core.metrics import spectral_convergence
 from melforge.core.stft import StftParams, stft_magnitude
-from melforge.inverters import stft_kernels as K
+from melforge.core.dsp import stft_kernels as K
 from melforge.inverters.pghi import pghi_phase
-from melforge.inverters.phase_integration import integrate_phase, phase_increments
-from melforge.inverters.phase_targets import phase_targets
+from melforge.core.dsp.phase_integration import integrate_phase, phase_increments
+from melforge.core.dsp.phase_targets import phase_targets
 
 SR = 22050
 STFT = StftParams(SR, 1024, 256, 1024)

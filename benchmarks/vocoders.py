@@ -18,11 +18,11 @@ inverted from its mel power by every row:
 - ``pg_vocoder (pg)``, ``pg_vocoder (pghi)``: the trained network, then seed 002's integrator
   (§3.2) or PGHI's heap fed the predicted gradient; the same two with ``refine_partials``: the
   predicted partial frequencies refined against the input mel first
-  (:mod:`melforge.inverters.partial_refinement`, not in seed 002); with ``harmonic_prior``,
+  (:mod:`melforge.plugins.pg_vocoder.partial_refinement`, not in seed 002); with ``harmonic_prior``,
   alone and with the refinement: harmonic combs fitted to the bands below 1 kHz rewrite those
-  bins where they fit (:mod:`melforge.inverters.harmonic_fit`, not in seed 002);
+  bins where they fit (:mod:`melforge.plugins.pg_vocoder.harmonic_fit`, not in seed 002);
 - ``oracle (pg)``, ``oracle (pghi)``: the true magnitude, offsets and λ of the original audio
-  (``melforge.inverters.phase_targets``) through each integrator.
+  (``melforge.core.dsp.phase_targets``) through each integrator.
 
 Columns: H_err (seed 002 eq. 13, semitones; 4096/256 analysis) mean and max over the Notes and
 the Chords subsets, both as the paper's sum over the five partials and as the per-partial mean;
@@ -85,15 +85,15 @@ def _rows(vocoder_checkpoint: str, representation, stft):
 def _synthesise(magnitude, dm, dn, lam, stft, length: int, method: str = "pg") -> np.ndarray:
     """Magnitude and phase gradient ``(frames, bins)`` → phase integration (§3.2) → ISTFT:
     ``(length,)`` audio."""
-    from melforge.inverters import stft_kernels as K
-    from melforge.inverters.phase_integration import integrate_phase
+    from melforge.core.dsp import stft_kernels as K
+    from melforge.core.dsp.phase_integration import integrate_phase
 
     phase = integrate_phase(magnitude, dm, dn, lam, stft, method=method)
     return K.istft(K.polar(magnitude, phase, np.empty(phase.shape, dtype=np.complex64)), stft, length)
 
 
 def _oracle(audio: np.ndarray, stft, method: str) -> np.ndarray:
-    from melforge.inverters.phase_targets import phase_targets
+    from melforge.core.dsp.phase_targets import phase_targets
 
     t = phase_targets(audio, stft)
     return _synthesise(t.magnitude, t.dm, t.dn, t.lam, stft, len(audio), method)
@@ -253,7 +253,7 @@ def swap_test(checkpoint: str, note_step: int, chord_step: int) -> str:
     from melforge.core.metrics import harmonic_error
     from melforge.core.plugins import registries
     from melforge.datasets.notes_chords import CHORDS, notes_chords
-    from melforge.inverters.phase_targets import phase_targets
+    from melforge.core.dsp.phase_targets import phase_targets
 
     torch.set_num_threads(1)
     regs = registries()
@@ -293,7 +293,7 @@ def swap_test(checkpoint: str, note_step: int, chord_step: int) -> str:
 
 def variants_test(checkpoint: str, note_step: int, chord_step: int) -> str:
     """The alternatives tried for the vocoder's frequency offsets, through the ``pg`` integrator:
-    the network's Δm; refined on the mel (:mod:`melforge.inverters.partial_refinement`, two
+    the network's Δm; refined on the mel (:mod:`melforge.plugins.pg_vocoder.partial_refinement`, two
     sweeps, and one); λ̂ from eq. 12 of the predicted offsets instead of the λ channel (with and
     without refinement); Griffin-Lim 500 for the ratio. Mean H_err Σ5 over Notes and Chords, and
     per pitch (Notes) and per root (Chords), as a markdown table."""
@@ -304,8 +304,8 @@ def variants_test(checkpoint: str, note_step: int, chord_step: int) -> str:
     from melforge.core.plugins import registries
     from melforge.datasets.notes_chords import CHORDS, notes_chords
     from melforge.inverters.griffin_lim import GriffinLim
-    from melforge.inverters.partial_refinement import refine_frequency_offsets
-    from melforge.inverters.phase_targets import classification
+    from melforge.plugins.pg_vocoder.partial_refinement import refine_frequency_offsets
+    from melforge.core.dsp.phase_targets import classification
 
     torch.set_num_threads(1)
     regs = registries()

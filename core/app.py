@@ -71,6 +71,7 @@ def run_hydra_app(
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
+    from .config_schema import drop_absent
     from .config_search import searchpath_override
     from .plugins import registries
 
@@ -100,7 +101,7 @@ def run_hydra_app(
 
             with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
                 cfg = compose(config_name=config_name, overrides=searchpath + overrides)
-            plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+            plain = drop_absent(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
             if check is not None:
                 check(plain)
         except Exception as exc:  # noqa: BLE001 - every composition error becomes one line
@@ -111,7 +112,7 @@ def run_hydra_app(
 
         logging.captureWarnings(True)  # warnings (a skipped plugin, a skipped file) reach the run's log too
         try:
-            plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+            plain = drop_absent(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
             if check is not None:
                 check(plain)
             return task(plain, HydraConfig.get().runtime.output_dir)
@@ -210,12 +211,18 @@ def check_train_config(cfg: dict) -> None:
     validate(cfg, TrainApp)
     regs = registries()
     for kind in ("representation", "dataset", "backbone", "head", "inverter"):
-        regs.of(kind).check_config(cfg[kind], where=kind)
+        if cfg.get(kind) is not None:  # an inverter run has no backbone or head
+            regs.of(kind).check_config(cfg[kind], where=kind)
     sampler = cfg.get("sampler") or {}
     if sampler.get("name") not in (None, "auto"):
         regs.sampler.check_config(sampler, where="sampler")
     check_device(cfg, regs)
-    check_optimizer_config(cfg["optimizer"])
+    optimizer = cfg["optimizer"]
+    if "name" in optimizer:
+        check_optimizer_config(optimizer)
+    else:  # a learner with several optimisers: one section each (optimizer.generator, optimizer.discriminator)
+        for name, section in optimizer.items():
+            check_optimizer_config(section, key=f"optimizer.{name}")
 
 
 def check_device(cfg: dict, regs: Any) -> None:

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .config_schema import TrainApp, typed
+
 if TYPE_CHECKING:  # pragma: no cover
     from .distributed import Distributed
-    from .experiment import Experiment
-    from .plugins import Registries
     from .precision import Precision
 
 #: The values ``device`` accepts (``cuda:N`` is ``cuda`` with a GPU index).
@@ -126,24 +126,8 @@ class Placement:
         from .distributed import launch_env, start_distributed
         from .precision import Precision
 
-        device = resolve_device(str(cfg.get("device", "auto")), local_rank=launch_env().local_rank)
-        precision = Precision(str(cfg.get("precision", "fp32")), device)
+        app = typed(TrainApp, cfg)
+        device = resolve_device(app.device, local_rank=launch_env().local_rank)
+        precision = Precision(app.precision, device)
         with start_distributed(device) as group:
             yield cls(device, precision, group)
-
-
-def place_experiment(exp: "Experiment", device: torch.device, regs: "Registries | None" = None) -> None:
-    """Move ``exp``'s model to ``device`` and choose its samplers again for it
-    (:func:`melforge.core.sampler.select_sampler` reads the device off the parameters: on a GPU
-    the compiled CPU samplers drop out and ``auto`` picks the batched ``cached`` one).
-
-    Raises:
-        SamplerError: the config's ``sampler.name`` does not run on ``device`` (named).
-    """
-    from .plugins import registries
-    from .sampler import select_sampler
-
-    regs = regs or registries()
-    exp.model.to(device)
-    name = (exp.cfg.get("sampler") or {}).get("name")
-    exp.samplers = [select_sampler(regs.sampler, name, tier.backbone, tier.head) for tier in exp.model.tiers]

@@ -35,7 +35,8 @@ class Experiment:
         model: the G-tier model (G = 1 for a single-tier model), weights from the checkpoint
             when one was given.
         samplers: the sampler of every tier (``cfg["sampler"]["name"]``, or the fastest that
-            supports the tier's backbone and head).
+            supports the tier's backbone and head on its device), chosen once by
+            :func:`place_experiment` after the model is on its device (empty before).
         normalizer: feature normalisation (from the checkpoint, or fitted on the training set).
         speakers: the speaker vocabulary of a speaker-conditioned model, else ``None``.
         corpus: the analysed, split dataset, when it was needed.
@@ -137,9 +138,7 @@ def build_experiment(
         normalizer = Normalizer.from_state_dict(state["normalizer"])
     else:
         normalizer = representation.fit_normalizer(corpus.train)
-    sampler_name = (cfg.get("sampler") or {}).get("name")
-    samplers = [select_sampler(regs.sampler, sampler_name, tier.backbone, tier.head) for tier in model.tiers]
-    return Experiment(cfg, representation, inverter, dataset, model, samplers, normalizer, speakers, corpus)
+    return Experiment(cfg, representation, inverter, dataset, model, [], normalizer, speakers, corpus)
 
 
 def tier_layers(cfg: Mapping[str, Any]) -> list[int] | None:
@@ -221,3 +220,17 @@ def _accepts(factory, name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def place_experiment(exp: Experiment, device: torch.device, regs: Registries | None = None) -> None:
+    """Move ``exp``'s model to ``device`` and choose its samplers for it, once, there
+    (:func:`melforge.core.sampler.select_sampler` reads the device off the parameters: on a GPU
+    the compiled CPU samplers drop out and ``auto`` picks the batched ``cached`` one).
+
+    Raises:
+        SamplerError: the config's ``sampler.name`` does not run on ``device`` (named).
+    """
+    regs = regs or registries()
+    exp.model.to(device)
+    name = (exp.cfg.get("sampler") or {}).get("name")
+    exp.samplers = [select_sampler(regs.sampler, name, tier.backbone, tier.head) for tier in exp.model.tiers]

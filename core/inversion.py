@@ -20,6 +20,8 @@ import numpy as np
 
 from . import metrics
 from .audio_io import read_audio as load_audio, write_wav
+from .experiment import build_audio_parts
+from .plugins import registries
 from .validation import check_audio
 
 
@@ -30,15 +32,16 @@ def inversion_parts(cfg: dict, regs=None) -> tuple:
 
     Raises:
         EntryConfigError, UnknownEntryError: a bad ``representation`` or ``inverter`` group.
+        ValueError: the inverter does not take what the representation gives (names both).
     """
-    from .experiment import build_audio_parts
-    from .plugins import registries
-
     regs = regs or registries()
     representation, inverter = build_audio_parts(cfg, regs)
     own = inverter.representation_config()
     if own is not None:
         representation = regs.representation.build(own)
+    problem = inverter.accepts((own or cfg["representation"])["name"], representation)
+    if problem:
+        raise ValueError(f"inverter={cfg['inverter'].get('name')}: {problem}")
     return representation, inverter
 
 
@@ -70,24 +73,24 @@ def invert_file(
         FileNotFoundError, ValueError: unreadable input, bad shapes or values (nothing is written).
     """
     input_path = Path(input_path)
-    stft = representation.stft
-    report: dict = {"sr": representation.sr}
+    sr = representation.sr
+    report: dict = {"sr": sr}
 
     def announce(frames: int, samples: int) -> None:
         if log is not None:
-            log(f"{input_path} → {output_path}: {samples / stft.sr:.2f} s of audio, {frames} frames")
+            log(f"{input_path} → {output_path}: {samples / sr:.2f} s of audio, {frames} frames")
 
     if input_path.suffix.lower() == ".npy":
         if not input_path.is_file():
             raise FileNotFoundError(f"input: no such file {str(input_path)!r}")
         features = np.load(input_path, allow_pickle=False)
         if features.ndim >= 1:
-            announce(features.shape[0], stft.samples_for(features.shape[0]))
+            announce(features.shape[0], representation.samples_for(features.shape[0]))
         start = time.perf_counter()
         audio_out = invert_features(representation, inverter, features)
         report["seconds"] = time.perf_counter() - start
     else:
-        audio = load_audio(input_path, stft.sr)
+        audio = load_audio(input_path, sr)
         start = time.perf_counter()
         features = representation.analyze(audio)
         report["analysis_seconds"] = time.perf_counter() - start
@@ -95,11 +98,12 @@ def invert_file(
         start = time.perf_counter()
         audio_out = invert_features(representation, inverter, features, length=audio.shape[0])
         report["seconds"] = time.perf_counter() - start
+        stft = representation.metrics_stft()
         target = metrics.stft_magnitude(audio, stft)
         estimate = metrics.stft_magnitude(audio_out, stft)
         report["sc_db"] = metrics.spectral_convergence_db(target, estimate)
         report["lsd_db"] = metrics.log_spectral_distance(target, estimate)
-    write_wav(output_path, check_audio(audio_out, "output audio"), stft.sr, subtype="FLOAT")
+    write_wav(output_path, check_audio(audio_out, "output audio"), sr, subtype="FLOAT")
     report["samples"] = int(audio_out.shape[0])
     return report
 
@@ -135,8 +139,6 @@ def check_invert_config(cfg: dict) -> None:
     Raises:
         ValueError, EntryConfigError, UnknownEntryError: names the key.
     """
-    from .plugins import registries
-
     regs = registries()
     regs.representation.check_config(cfg["representation"], where="representation")
     regs.inverter.check_config(cfg["inverter"], where="inverter")

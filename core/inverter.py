@@ -99,6 +99,11 @@ class Inverter(ABC):
 
     # --- what the inverter accepts ------------------------------------------------------------
 
+    #: The inputs the inverter takes: ``"magnitude"`` (:meth:`invert`) and ``"mel_power"``
+    #: (:meth:`invert_mel`; NNLS to a magnitude by default). :meth:`accepts` checks a
+    #: representation's ``inverter_input`` against them.
+    inputs: frozenset[str] = frozenset({"magnitude", "mel_power"})
+
     def representation_config(self) -> dict | None:
         """The representation config (``{"name": ..., <its keys>}``) this inverter's input must be
         analysed with — a trained inverter's, from its checkpoint — or ``None`` (the default):
@@ -111,8 +116,13 @@ class Inverter(ABC):
         into audio, or ``None`` when it can: a trained inverter takes exactly the analysis it
         was trained on (:meth:`representation_config`); a waveform representation needs no
         inverter and is accepted by every one."""
+        given = representation.inverter_input
+        if given is None:
+            return None
+        if given not in self.inputs:
+            return f"takes {' or '.join(sorted(self.inputs))}, but {name} gives {given}"
         wanted = self.representation_config()
-        if wanted is None or not representation.needs_inverter:
+        if wanted is None:
             return None
         have = {"name": name, **representation.config()}
         if dict(wanted) != have:

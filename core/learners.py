@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import torch
 
+from .config_schema import TrainApp, typed
 from .experiment import build_experiment
 from .inverter import InverterTrainingParts
 from .learner import Learner
@@ -29,7 +30,8 @@ def build_learner(cfg: Mapping[str, Any], state: Mapping[str, Any] | None = None
             parameters (names ``inverter.name``).
         DatasetError, EntryConfigError, UnknownEntryError, SamplerError: bad data or config (named).
     """
-    trains = cfg.get("trains") or "model"
+    app = typed(TrainApp, cfg)
+    trains = app.trains
     if trains == "model":
         return ModelLearner(build_experiment(cfg, state=state))
     if trains != "inverter":
@@ -41,7 +43,7 @@ def build_learner(cfg: Mapping[str, Any], state: Mapping[str, Any] | None = None
             f"inverter.name={cfg['inverter']['name']!r}: this inverter has no parameters to train "
             "(trains: inverter needs a trainable inverter, e.g. pg_vocoder)"
         )
-    torch.manual_seed(int(cfg.get("seed", 0)))
+    torch.manual_seed(app.seed)
     parts = InverterTrainingParts(cfg, regs.representation.build(cfg["representation"]), regs.dataset.build(cfg["dataset"]))
     return trainable.learner(parts)
 

@@ -12,9 +12,10 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from .config_schema import TrainApp, typed
 from .crops import CropSampler, ValidationSet
-from .device import Placement, place_experiment
-from .experiment import Experiment
+from .device import Placement
+from .experiment import Experiment, place_experiment
 from .learner import Learner, OptimizerSpec, StepContext
 from .model import nats_to_bits
 from .multiscale import MultiscaleModel, check_sample_shape
@@ -95,17 +96,15 @@ class TrainingData:
         """Batches of ``exp``'s corpus, normalised with its normaliser (``cfg["data"]`` keys
         ``crop_frames``, ``min_frames``, ``buckets`` and ``valid_crops``; lengths are multiples
         of the model's time factor)."""
-        corpus, normalizer, dcfg = exp.load_corpus(), exp.normalizer, exp.cfg["data"]
-        crop_frames, multiple = int(dcfg["crop_frames"]), exp.model.schedule.time_factor
-        min_frames = dcfg.get("min_frames")
+        corpus, normalizer, data = exp.load_corpus(), exp.normalizer, typed(TrainApp, exp.cfg).data
+        crop_frames, multiple, min_frames = data.crop_frames, exp.model.schedule.time_factor, data.min_frames
         train = CropSampler(
             [normalizer.normalize(f) for f in corpus.train], crop_frames, multiple=multiple, min_frames=min_frames,
-            buckets=int(dcfg.get("buckets", 8)), speakers=corpus.train_speakers,
+            buckets=data.buckets, speakers=corpus.train_speakers,
         )
-        cap = dcfg.get("valid_crops")
         valid = ValidationSet.build(
             [normalizer.normalize(f) for f in corpus.valid], crop_frames, multiple=multiple, min_frames=min_frames,
-            max_pieces=None if cap is None else int(cap),
+            max_pieces=data.valid_crops,
         )
         valid_cond = exp.speakers.one_hot([corpus.valid_speakers[k] for k in valid.sources]) if exp.speakers else None
         return cls(train, valid, valid_cond, crop_frames)
@@ -117,10 +116,10 @@ def check_shapes(exp: Experiment) -> None:
     Raises:
         ValueError: names ``data.crop_frames``, ``sample.frames`` or ``sample.prime_frames``.
     """
-    schedule, bins, scfg = exp.model.schedule, exp.representation.n_bins, exp.cfg.get("sample", {})
-    schedule.check(int(exp.cfg["data"]["crop_frames"]), bins, what="data.crop_frames")
-    if int(scfg.get("count", 0)) > 0:
-        check_sample_shape(exp.model, bins, int(scfg["frames"]), int(scfg.get("prime_frames", 0) or 0))
+    app, schedule, bins = typed(TrainApp, exp.cfg), exp.model.schedule, exp.representation.n_bins
+    schedule.check(app.data.crop_frames, bins, what="data.crop_frames")
+    if app.sample is not None and app.sample.count > 0:
+        check_sample_shape(exp.model, bins, app.sample.frames, app.sample.prime_frames)
 
 
 def check_inverter(exp: Experiment) -> None:
@@ -131,7 +130,8 @@ def check_inverter(exp: Experiment) -> None:
     Raises:
         ValueError: names both representations and the ``inverter`` key.
     """
-    if int(exp.cfg.get("sample", {}).get("count", 0)) <= 0:
+    sample = typed(TrainApp, exp.cfg).sample
+    if sample is None or sample.count <= 0:
         return
     problem = exp.inverter.accepts(exp.cfg["representation"]["name"], exp.representation)
     if problem:
@@ -179,7 +179,7 @@ class ModelLearner(Learner):
     @property
     def shapes(self) -> list[tuple[int, int]]:
         """``(frames, bins)`` of every tier of a training crop."""
-        return self.exp.model.schedule.shapes(int(self.exp.cfg["data"]["crop_frames"]), self.exp.representation.n_bins)
+        return self.exp.model.schedule.shapes(typed(TrainApp, self.exp.cfg).data.crop_frames, self.exp.representation.n_bins)
 
     def prepare(self) -> None:
         check_shapes(self.exp)
@@ -206,7 +206,7 @@ class ModelLearner(Learner):
         return [OptimizerSpec(
             "model", list(self.exp.model.parameters()), self.exp.cfg["optimizer"],
             clip_groups={f"tier{g}": list(tiers[g - 1].parameters()) for g in self.trained},
-            max_norm=float(self.exp.cfg["train"]["grad_clip"]),
+            max_norm=typed(TrainApp, self.exp.cfg).train.grad_clip,
         )]
 
     def draw(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, list]:
@@ -277,22 +277,19 @@ class ModelLearner(Learner):
         into TensorBoard; returns ``{"samples": [...]}`` (nothing when ``sample.count`` is 0)."""
         import soundfile  # deferred: only a run that samples reads its WAVs back
 
-        exp, cfg = self.exp, self.exp.cfg
-        scfg = cfg.get("sample", {})
-        if int(scfg.get("count", 0)) <= 0:
+        exp, sample = self.exp, typed(TrainApp, self.exp.cfg).sample
+        if sample is None or sample.count <= 0:
             return {}
         prime, prime_speaker = None, None
-        prime_frames = int(scfg.get("prime_frames", 0) or 0)
-        if prime_frames:
-            prime, prime_speaker = exp.prime(prime_frames, scfg.get("prime_audio"))
+        if sample.prime_frames:
+            prime, prime_speaker = exp.prime(sample.prime_frames, sample.prime_audio)
         rendered = render_samples(
             exp.model, exp.samplers, exp.representation, exp.normalizer, exp.inverter, run_dir / "samples",
-            count=int(scfg["count"]), frames=int(scfg["frames"]),
-            temperature=scfg["temperature"], seed=int(scfg.get("seed", cfg.get("seed", 0))),
-            speakers=exp.speakers, speaker=scfg.get("speaker") or prime_speaker, prime=prime,
+            count=sample.count, frames=sample.frames, temperature=sample.temperature, seed=sample.seed,
+            speakers=exp.speakers, speaker=sample.speaker or prime_speaker, prime=prime,
         )
         for k, r in enumerate(rendered):
             reporter.image(f"samples/{k}", exp.representation.to_image(np.load(r.npy)), step)
             audio, sr = soundfile.read(r.wav, dtype="float32")  # the WAV as written, no second inversion
             reporter.audio(f"samples/{k}", audio, sr, step)
-        return {"samples": [r.summary() for r in rendered], "inverter": cfg["inverter"].get("name")}
+        return {"samples": [r.summary() for r in rendered], "inverter": exp.cfg["inverter"].get("name")}

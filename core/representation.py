@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
 
 from .normalization import Normalizer
 from .stft import StftParams
+
+
+@dataclass(frozen=True)
+class MelAnalysis:
+    """A mel representation's analysis.
+
+    Attributes:
+        stft: the STFT geometry.
+        mel_basis: ``(n_mels, n_fft // 2 + 1)`` float32 filterbank.
+        floor: the mel power floor before the log.
+    """
+
+    stft: StftParams
+    mel_basis: np.ndarray
+    floor: float
 
 
 class Representation(ABC):
@@ -24,8 +40,10 @@ class Representation(ABC):
     """
 
     n_bins: int
-    #: Whether features need an inverter to become audio (a spectrogram does; a waveform decodes itself).
-    needs_inverter: bool = False
+    #: What :meth:`to_audio` hands an inverter: ``"magnitude"`` (a linear STFT magnitude,
+    #: ``Inverter.invert``), ``"mel_power"`` (``Inverter.invert_mel``), or ``None``: the features
+    #: decode to audio by themselves (a waveform). Checked against ``Inverter.inputs``.
+    inverter_input: str | None = None
 
     @property
     @abstractmethod
@@ -90,6 +108,24 @@ class Representation(ABC):
         """The keyword arguments that rebuild this representation (stored in checkpoints)."""
         return {}
 
+    def samples_for(self, frames: int) -> int:
+        """Samples of audio that ``frames`` frames stand for (a waveform: one per frame)."""
+        return int(frames) * self.hop_length
+
+    def metrics_stft(self) -> StftParams:
+        """The STFT geometry that spectral convergence and LSD of this representation's audio are
+        measured with: a spectrogram's own; for a waveform, a Hann window of 1024 samples, hop 256."""
+        return StftParams(self.sr, 1024, 256, 1024)
+
+    def mel_analysis(self) -> "MelAnalysis":
+        """The STFT, mel filterbank and power floor of a mel representation (what a vocoder that
+        learns from mels needs).
+
+        Raises:
+            ValueError: not a mel representation (the default).
+        """
+        raise ValueError(f"{type(self).__name__} is not a mel representation (a vocoder needs log_mel features)")
+
     def check_features(self, features: np.ndarray, where: str = "features") -> np.ndarray:
         """``features`` as a ``(frames, n_bins)`` float array.
 
@@ -113,7 +149,7 @@ class SpectrogramRepresentation(Representation):
     """
 
     stft: StftParams
-    needs_inverter = True
+    inverter_input = "magnitude"
 
     @property
     def sr(self) -> int:
@@ -122,6 +158,12 @@ class SpectrogramRepresentation(Representation):
     @property
     def hop_length(self) -> int:
         return self.stft.hop_length
+
+    def samples_for(self, frames: int) -> int:
+        return self.stft.samples_for(frames)
+
+    def metrics_stft(self) -> StftParams:
+        return self.stft
 
     @abstractmethod
     def to_magnitude(self, features: np.ndarray) -> np.ndarray:

@@ -203,8 +203,8 @@ def sample_checkpoint(
         KeyError: an unknown ``speaker``.
     """
     from .checkpoint import load_checkpoint
-    from .device import place_experiment, resolve_device
-    from .experiment import build_experiment
+    from .device import resolve_device
+    from .experiment import build_experiment, place_experiment
     from .multiscale import check_sample_shape
 
     placed = resolve_device(device)

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from .atomic import atomic_path
+from .config_schema import TrainApp, typed
 from .checkpoint import LAST, CheckpointWriteError, load_checkpoint, save_checkpoint
 from .device import Placement
 from .divergence import DivergenceDetector, DivergenceVerdict
@@ -96,9 +97,10 @@ def _train_locked(cfg: dict[str, Any], run_dir: Path, placement: Placement, buil
     if stale:
         log.warning(f"removed {len(stale)} temporary file(s) left by interrupted writes: "
                     f"{', '.join(str(p.relative_to(run_dir)) for p in stale)}")
-    torch.set_num_threads(int(cfg.get("threads", 2)))
+    app = typed(TrainApp, cfg)  # the run's own keys, typed, with the schema's defaults
+    torch.set_num_threads(app.threads)
     ckpt_dir = run_dir / "checkpoints"
-    resume = cfg["train"].get("resume", True) and (ckpt_dir / LAST).exists()
+    resume = app.train.resume and (ckpt_dir / LAST).exists()
     state = load_checkpoint(ckpt_dir / LAST, map_location=placement.device) if resume else None
     # a changed architecture or data key is refused before anything is built or written
     changes = check_resume(ckpt_dir / LAST, state["config"], cfg) if state is not None else []
@@ -190,24 +192,23 @@ class _Run:
 
     def __init__(self, cfg: dict[str, Any], learner: Learner, placement: Placement, ckpt_dir: Path, state: dict | None):
         self.cfg, self.learner, self.placement, self.ckpt_dir = cfg, learner, placement, ckpt_dir
-        tcfg = self.tcfg = cfg["train"]
-        self.seed = int(cfg.get("seed", 0))
+        app = typed(TrainApp, cfg)
+        tcfg = self.tcfg = app.train
+        self.seed = app.seed
         self.step = int(state["step"]) if state is not None else 0
         self.saved_step: int | None = self.step if state is not None else None  # step of checkpoints/last.pt
         self.optimizers = Optimizers(learner.optimizers())
         self.changes = self.optimizers.load(state) if state is not None else []
         if state is not None:
             placement.precision.load_state_dict(state.get("precision"))
-        dcfg = tcfg.get("divergence") or {}
-        self.detector = DivergenceDetector(
-            int(dcfg.get("window", 50)), float(dcfg.get("threshold", 10.0)), float(dcfg.get("min_excess", 5.0))
-        )
+        d = tcfg.divergence
+        self.detector = DivergenceDetector(d.window, d.threshold, d.min_excess)
         if state is not None:
             self.detector.load_state_dict(state.get("divergence", {}))
         metrics = state.get("metrics", {}) if state else {}
         main = placement.group.is_main
         self.reporter = Reporter(
-            ckpt_dir.parent, self.step, int(tcfg["max_steps"]), metrics, monitor=learner.monitor,
+            ckpt_dir.parent, self.step, tcfg.max_steps, metrics, monitor=learner.monitor,
             units=learner.log_units(), writer=None if main else NullWriter(), show_bar=main,
             label=learner.monitor_label,
         )
@@ -252,13 +253,13 @@ class _Run:
         """Update until ``train.max_steps`` (or ``train.max_seconds``), validating, logging and
         checkpointing on the way. Returns the seconds spent."""
         learner, group, tcfg = self.learner, self.placement.group, self.tcfg
-        batch_size, max_steps = int(tcfg["batch_size"]), int(tcfg["max_steps"])
+        batch_size, max_steps = tcfg.batch_size, tcfg.max_steps
         if self.saved_step is None:
             self.reporter.validation(0, learner.validate(batch_size, self.placement), step0=True)
             if group.is_main:
                 learner.on_start(self.reporter)
         self.reporter.metrics["train_frames_this_run"] = 0
-        start, budget = time.perf_counter(), tcfg.get("max_seconds")
+        start, budget = time.perf_counter(), tcfg.max_seconds
         learner.module.train()
         try:
             while self.step < max_steps:
@@ -292,7 +293,7 @@ class _Run:
             raise TrainingDiverged(self.diverged(verdict.reason))
         self.optimizers.advance()
         self.step += 1
-        log_every = int(self.tcfg["log_every"])
+        log_every = self.tcfg.log_every
         for k, v in figures.items():
             self.recent[k] = (self.recent.get(k, []) + [v])[-log_every:]
         self.reporter.train_step(self.step)
@@ -302,12 +303,12 @@ class _Run:
         """Log, validate and checkpoint when their period (or the last step) comes."""
         _, verdict = stepped
         step, tcfg = self.step, self.tcfg
-        if step % int(tcfg["log_every"]) == 0 or last:
+        if step % tcfg.log_every == 0 or last:
             means = {k: sum(v) / len(v) for k, v in self.recent.items() if v}
             self.reporter.train_log(step, means, self.grad_norms, self.optimizers.lrs())
-        if step % int(tcfg["valid_every"]) == 0 or last:
-            self.reporter.validation(step, self.learner.validate(int(tcfg["batch_size"]), self.placement))
-        if step % int(tcfg["checkpoint_every"]) == 0 or last:
+        if step % tcfg.valid_every == 0 or last:
+            self.reporter.validation(step, self.learner.validate(tcfg.batch_size, self.placement))
+        if step % tcfg.checkpoint_every == 0 or last:
             if verdict.suspect:  # never promote a state that may be diverging to last.pt
                 log.warning(f"step {step}: checkpoint skipped, {verdict.reason}")
             else:
@@ -319,7 +320,7 @@ class _Run:
         failure = None
         if self.placement.group.is_main:
             try:
-                path = save_checkpoint(self.ckpt_dir, self.step, self.state(), keep=int(self.tcfg.get("keep_checkpoints", 3)))
+                path = save_checkpoint(self.ckpt_dir, self.step, self.state(), keep=self.tcfg.keep_checkpoints)
                 log.info(f"step {self.step}: wrote checkpoint {path} and {LAST}")
             except CheckpointWriteError as exc:
                 held = f"step {self.saved_step}" if self.saved_step is not None else "nothing yet"

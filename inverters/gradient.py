@@ -6,7 +6,7 @@ Minimise over the waveform ``x``::
     mel target:        L(x) = ‖ sqrt(|STFT(x)|² Bᵀ + ε) − sqrt(M) ‖²_F
 
 with scipy's L-BFGS-B (:func:`minimize_lbfgs`) and the analytic gradient ``∂L/∂x = Re(STFTᴴ G)`` (the adjoint STFT,
-:func:`melforge.inverters.stft_kernels.stft_adjoint`), where ``G = 2 (|X| − S) X / |X|`` for the
+:func:`melforge.core.dsp.stft_kernels.stft_adjoint`), where ``G = 2 (|X| − S) X / |X|`` for the
 magnitude loss (Decorsière et al. 2015, eq. 9) and the chain rule through the filterbank ``B``
 for the mel loss.
 """
@@ -23,7 +23,7 @@ from melforge.core.mel_inversion import check_mel
 from melforge.core.stft import StftParams
 from melforge.core.validation import check_audio, check_magnitude
 
-from . import stft_kernels as K
+from melforge.core.dsp import stft_kernels as K
 
 
 def minimize_lbfgs(fun, x0: np.ndarray, n_iter: int, memory: int = 5) -> np.ndarray:

@@ -26,7 +26,7 @@ from melforge.core.mel_inversion import check_mel, nnls_magnitude
 from melforge.core.stft import StftParams
 from melforge.core.validation import check_magnitude
 
-from . import stft_kernels as K
+from melforge.core.dsp import stft_kernels as K
 from .mel_to_linear import MelMagnitudeUpdate
 
 #: Starting phases without an initializer: uniform random in [0, 2π), or zero.

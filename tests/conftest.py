@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from melforge.core.config_schema import drop_absent
+
 
 @pytest.fixture(autouse=True)
 def _deterministic_threads():
@@ -38,7 +40,7 @@ def compose_train():
     def _compose(*overrides: str) -> dict:
         with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
             cfg = compose(config_name="train", overrides=list(overrides))
-        return OmegaConf.to_container(cfg, resolve=True)
+        return drop_absent(OmegaConf.to_container(cfg, resolve=True))
 
     return _compose
 

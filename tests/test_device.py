@@ -14,7 +14,8 @@ import torch
 from melforge.core.app import check_sample_config, check_train_config
 from melforge.core.checkpoint import load_checkpoint
 from melforge.core.config_schema import ConfigError
-from melforge.core.device import DeviceError, place_experiment, resolve_device
+from melforge.core.device import DeviceError, resolve_device
+from melforge.core.experiment import place_experiment
 from melforge.core.experiment import build_model
 from melforge.core.precision import Precision, PrecisionError
 from melforge.core.samples import sample_checkpoint

@@ -52,7 +52,7 @@ def test_two_ranks_at_batch_b_train_as_one_process_at_2b_and_resume_on_one_rank(
     at_2 = load_checkpoint(tmp_path / "one/checkpoints/step_00000002.pt")
     assert ddp["valid_nll_step0"] == pytest.approx(one["valid_nll_step0"], rel=1e-6)
     assert ddp["valid_nll"] == pytest.approx(at_2["metrics"]["valid_nll"], rel=1e-5)
-    assert ddp["train_nll"] == pytest.approx(at_2["metrics"]["recent_train_nll"]["1"][-1], rel=1e-5)
+    assert ddp["train_nll"] == pytest.approx(at_2["metrics"]["recent_train"]["nll"][-1], rel=1e-5)
     ddp_state = load_checkpoint(tmp_path / "ddp/checkpoints/last.pt")
     for name, value in at_2["model"].items():
         torch.testing.assert_close(ddp_state["model"][name], value, rtol=1e-4, atol=1e-6)

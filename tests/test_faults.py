@@ -92,7 +92,7 @@ def test_resume_applies_a_changed_learning_rate_and_logs_it(tmp_path, compose_tr
     train(compose_train(*tiny_train, "train.max_steps=4", "optimizer.lr=0.0005"), tmp_path)
     state = load_checkpoint(tmp_path / "checkpoints/last.pt")
     assert state["step"] == 4
-    assert all(group["lr"] == 0.0005 for group in state["optimizer"]["param_groups"])
+    assert all(group["lr"] == 0.0005 for group in state["optimizers"]["model"]["param_groups"])
     assert "optimizer.lr: 0.0001 → 0.0005" in caplog.text  # the melforge.train log (train.log under the app)
     assert "lr: 0.0005" in (tmp_path / "config.yaml").read_text()
 
@@ -130,10 +130,10 @@ def test_overflowing_silent_and_nan_audio_is_skipped_by_name_and_reported_in_the
 def test_a_non_finite_validation_metric_is_refused_with_its_cause(tmp_path):
     from melforge.core.reporting import NonFiniteMetric, Reporter
 
-    reporter = Reporter(tmp_path, [(4, 4)], 1, 0, 10, {})
+    reporter = Reporter(tmp_path, 0, 10, {}, monitor="nll")
     try:
         with pytest.raises(NonFiniteMetric, match="valid_nll at step 3 is not finite"):
-            reporter.validation(3, {1: float("nan")})
+            reporter.validation(3, {"nll": float("nan"), "nll_tier1": 0.5})
         assert "valid_nll" not in reporter.metrics
     finally:
         reporter.close()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from melforge.core.stft import StftParams
-from melforge.inverters import stft_kernels as K
+from melforge.core.dsp import stft_kernels as K
 from melforge.inverters.griffin_lim import GriffinLim, momentum_projection
 
 SPEECH_STFT = StftParams(sr=16000, n_fft=1024, hop_length=256, win_length=1024)

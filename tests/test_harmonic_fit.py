@@ -1,4 +1,4 @@
-"""Harmonic combs fitted to the low mel bands (inverters/harmonic_fit.py)."""
+"""Harmonic combs fitted to the low mel bands (plugins/pg_vocoder/harmonic_fit.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from melforge.core.stft import StftParams, stft_magnitude
-from melforge.inverters.harmonic_fit import apply_harmonic_combs, fit_band_count, fit_harmonic_combs
-from melforge.inverters.partial_refinement import refine_frequency_offsets
+from melforge.plugins.pg_vocoder.harmonic_fit import apply_harmonic_combs, fit_band_count, fit_harmonic_combs
+from melforge.plugins.pg_vocoder.partial_refinement import refine_frequency_offsets
 
 STFT = StftParams(22050, 1024, 256, 1024)
 BASIS = librosa.filters.mel(sr=STFT.sr, n_fft=STFT.n_fft, n_mels=80, fmin=0.0, fmax=STFT.sr / 2)  # (80, 513)

@@ -18,7 +18,7 @@ from melforge.core import metrics
 from melforge.core.inverter import Inverter
 from melforge.core.mel_inversion import check_mel, mel_to_linear
 from melforge.core.stft import StftParams
-from melforge.inverters import stft_kernels as K
+from melforge.core.dsp import stft_kernels as K
 from melforge.inverters.factories import build_gradient, build_griffin_lim, build_pghi
 from melforge.inverters.gradient import GradientInversion, magnitude_loss, magnitude_residual, mel_loss
 from melforge.inverters.griffin_lim import GriffinLim

@@ -1,4 +1,4 @@
-"""Partial frequencies refined against the mel (inverters/partial_refinement.py)."""
+"""Partial frequencies refined against the mel (plugins/pg_vocoder/partial_refinement.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from melforge.core.stft import StftParams, stft_magnitude
-from melforge.inverters.partial_refinement import band_support, lobe_power_table, refine_frequency_offsets
-from melforge.inverters.phase_targets import phase_targets
+from melforge.plugins.pg_vocoder.partial_refinement import band_support, lobe_power_table, refine_frequency_offsets
+from melforge.core.dsp.phase_targets import phase_targets
 
 STFT = StftParams(22050, 1024, 256, 1024)
 BASIS = librosa.filters.mel(sr=STFT.sr, n_fft=STFT.n_fft, n_mels=80, fmin=0.0, fmax=STFT.sr / 2)  # (80, 513)

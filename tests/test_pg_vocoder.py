@@ -201,7 +201,7 @@ def test_the_harmonic_prior_rewrites_the_low_bins_only(trained):
     top take the comb's offsets (every main-lobe bin points at its partial within 0.02 bins) and
     λ = 1; the bins above keep the network's magnitude, Δm and λ exactly."""
     from melforge.core.stft import stft_magnitude
-    from melforge.inverters.harmonic_fit import fit_harmonic_combs
+    from melforge.plugins.pg_vocoder.harmonic_fit import fit_harmonic_combs
     from melforge.plugins.pg_vocoder.inverter import build_pg_vocoder
 
     vocoder = build_pg_vocoder(checkpoint=str(trained[0] / "straight/checkpoints/last.pt"))

@@ -9,10 +9,11 @@ import pytest
 
 from melforge.core.metrics import spectral_convergence
 from melforge.core.stft import StftParams, stft_magnitude
-from melforge.inverters import stft_kernels as K
-from melforge.inverters.pghi import heap_integrate, heap_integrate_directed, pghi_phase
-from melforge.inverters.phase_integration import integrate_phase, phase_increments
-from melforge.inverters.phase_targets import phase_targets
+from melforge.core.dsp import stft_kernels as K
+from melforge.core.dsp.heap import heap_integrate, heap_integrate_directed
+from melforge.inverters.pghi import pghi_phase
+from melforge.core.dsp.phase_integration import integrate_phase, phase_increments
+from melforge.core.dsp.phase_targets import phase_targets
 
 STFT = StftParams(22050, 1024, 256, 1024)
 

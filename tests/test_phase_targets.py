@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from melforge.core.stft import StftParams
-from melforge.inverters.phase_targets import (
+from melforge.core.dsp.phase_targets import (
     MAX_FREQ_OFFSET,
     classification,
     max_time_offset,
     phase_targets,
 )
-from melforge.inverters.reassignment import reassign
+from melforge.core.dsp.reassignment import reassign
 
 STFT = StftParams(22050, 1024, 256, 1024)
 SR = STFT.sr

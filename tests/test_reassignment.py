@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from melforge.core.stft import StftParams
-from melforge.inverters.reassignment import reassign, reassignment_windows
+from melforge.core.dsp.reassignment import reassign, reassignment_windows
 
 STFT = StftParams(22050, 1024, 256, 1024)
 

@@ -15,13 +15,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from melforge.core.checkpoint import load_checkpoint
 from melforge.core.inverter import InverterTrainingParts, TrainableInverter, signal_length
 from melforge.core.stft import StftParams
 from melforge.core.validation import check_magnitude
-from melforge.inverters import stft_kernels as K
+from melforge.core.dsp import stft_kernels as K
+from melforge.core.dsp.phase_integration import integrate_phase
 
+from .harmonic_fit import apply_harmonic_combs, fit_harmonic_combs
 from .learner import PGVocoderLearner
 from .losses import LossWeights
+from .partial_refinement import refine_frequency_offsets
 from .network import NetworkSpec, PhaseGradientNet
 from .warp import mel_warp
 
@@ -31,13 +35,13 @@ INTEGRATORS = ("pg", "pghi")
 
 @dataclass(frozen=True)
 class Integration:
-    """How predicted gradients become a phase (:func:`melforge.inverters.phase_integration.integrate_phase`):
+    """How predicted gradients become a phase (:func:`melforge.core.dsp.phase_integration.integrate_phase`):
     the method, the thresholds λ^S (``lam_time``, eq. 3) and λ^I (``lam_freq``, eq. 4), the
     seed of the random phases, whether the predicted partial frequencies are first refined
     against the input mel (``refine_partials``,
-    :func:`melforge.inverters.partial_refinement.refine_frequency_offsets`) and whether harmonic
+    :func:`melforge.plugins.pg_vocoder.partial_refinement.refine_frequency_offsets`) and whether harmonic
     combs fitted to the low mel bands rewrite the bins below 1 kHz where they fit
-    (``harmonic_prior``, :mod:`melforge.inverters.harmonic_fit`); both are not in seed 002.
+    (``harmonic_prior``, :mod:`melforge.plugins.pg_vocoder.harmonic_fit`); both are not in seed 002.
 
     Raises:
         ValueError: an unknown method, or thresholds outside ``0 <= lam_freq <= lam_time <= 1``.
@@ -85,8 +89,6 @@ class TrainedVocoder:
             CheckpointError: missing, unreadable or not plain data (names the file).
             ValueError: a checkpoint of another run (names ``inverter.checkpoint`` and what it trained).
         """
-        from melforge.core.checkpoint import load_checkpoint
-
         state = load_checkpoint(path)
         cfg = state["config"]
         if cfg.get("trains") == "inverter":
@@ -201,10 +203,10 @@ class PGVocoder(TrainableInverter):
         """The network's outputs for ``mel_power (frames, n_mels)``: ``{"magnitude", "dm", "dn",
         "lam"}``, ``(frames, bins)`` float64 (linear magnitude, bins, frames, λ). With ``harmonic``
         (default: the configured ``harmonic_prior``) harmonic combs are fitted to the low bands
-        of ``mel_power`` (:func:`melforge.inverters.harmonic_fit.fit_harmonic_combs`) and
+        of ``mel_power`` (:func:`melforge.plugins.pg_vocoder.harmonic_fit.fit_harmonic_combs`) and
         rewrite the magnitude, Δm and λ below their top in the frames they fit. With ``refine``
         (default: the configured ``refine_partials``) Δm of the other peaks of the magnitude is
-        refined against ``mel_power`` (:func:`melforge.inverters.partial_refinement.refine_frequency_offsets`)."""
+        refined against ``mel_power`` (:func:`melforge.plugins.pg_vocoder.partial_refinement.refine_frequency_offsets`)."""
         t = self._require()
         log_mel = np.log(np.maximum(mel_power, t.floor)).astype(np.float32)
         with torch.no_grad():
@@ -213,26 +215,18 @@ class PGVocoder(TrainableInverter):
         pred["magnitude"] = np.exp(pred.pop("logmag"))
         fit = None
         if self.integration.harmonic_prior if harmonic is None else harmonic:
-            from melforge.inverters.harmonic_fit import fit_harmonic_combs
-
             fit = fit_harmonic_combs(mel_power, t.mel_basis, t.stft)
         if self.integration.refine_partials if refine is None else refine:
-            from melforge.inverters.partial_refinement import refine_frequency_offsets
-
             fixed = None if fit is None else np.where(np.isfinite(fit.f0), fit.top, 0)
             pred["dm"] = refine_frequency_offsets(mel_power, t.mel_basis, pred["magnitude"], pred["dm"], pred["lam"], t.stft,
                                                   fixed_below=fixed)  # fmt: skip
         if fit is not None:
-            from melforge.inverters.harmonic_fit import apply_harmonic_combs
-
             pred["magnitude"], pred["dm"], pred["lam"] = apply_harmonic_combs(
                 fit, pred["magnitude"], pred["dm"], pred["lam"], t.stft)
         return pred
 
     def _invert_mel(self, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
         """Network → phase integration (§3.2) → ISTFT: ``(length,)`` float32."""
-        from melforge.inverters.phase_integration import integrate_phase
-
         p = self.predict(mel_power)
         i = self.integration
         phase = integrate_phase(p["magnitude"], p["dm"], p["dn"], p["lam"], stft, method=i.method,
@@ -267,10 +261,10 @@ def build_pg_vocoder(
         layers, channels, kernel_size, beta: the network to train (§3.1: 8, 1536, 3, 5).
         alpha_lfcc, n_lfcc: α₂ and the LFCC count of eq. 8 and 11.
         refine_partials: refine the predicted frequency offsets of the magnitude's peaks against
-            the input mel before integrating (:mod:`melforge.inverters.partial_refinement`; an
+            the input mel before integrating (:mod:`melforge.plugins.pg_vocoder.partial_refinement`; an
             addition to seed 002).
         harmonic_prior: fit harmonic combs to the mel bands below 1 kHz and let them rewrite
-            those bins where they fit (:mod:`melforge.inverters.harmonic_fit`; an addition to
+            those bins where they fit (:mod:`melforge.plugins.pg_vocoder.harmonic_fit`; an addition to
             seed 002 for the bottom register, where the bands cannot resolve single partials).
 
     Raises:

@@ -4,7 +4,7 @@ the one training loop (:func:`melforge.core.training.train`) drives.
 
 Every clip is analysed once into a ``(frames, n_mels + 4·bins)`` float32 array: the log-mel
 input (the run's representation's features, natural-log mel power), then the targets of
-:func:`melforge.inverters.phase_targets.phase_targets`: the log-magnitude
+:func:`melforge.core.dsp.phase_targets.phase_targets`: the log-magnitude
 ``½ log max(|X|², floor)`` (nats; ``floor`` is the representation's power floor), Δm (bins),
 Δn (frames) and λ, each ``bins`` wide.
 """
@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from melforge.core.clips import split_clips
+from melforge.core.config_schema import TrainApp, typed
 from melforge.core.inverter import InverterTrainingParts
 from melforge.core.learner import Learner, OptimizerSpec, Placement, StepContext
 from melforge.core.normalization import Normalizer
-from melforge.inverters.phase_targets import phase_targets
+from melforge.core.dsp.phase_targets import phase_targets
 
 from .losses import LossWeights, dct_matrix, vocoder_losses
 from .network import NetworkSpec, PhaseGradientNet
@@ -30,23 +31,19 @@ from .warp import mel_warp
 
 class MelGeometry:
     """What a mel representation fixes for the vocoder: the STFT, the filterbank and the power
-    floor. Read from the run's representation (``stft``, ``mel_basis``, ``floor``, as
-    ``log_mel`` has them).
+    floor (``Representation.mel_analysis``).
 
     Raises:
-        ValueError: the representation has no mel filterbank (names it).
+        ValueError: not a mel representation (names it and says the vocoder needs one).
     """
 
     def __init__(self, representation):
         try:
-            self.stft = representation.stft
-            self.mel_basis = np.asarray(representation.mel_basis, dtype=np.float32)  # (n_mels, bins)
-            self.floor = float(representation.floor)
-        except AttributeError as exc:
-            raise ValueError(
-                f"pg_vocoder: trains on a mel representation (stft, mel_basis, floor, e.g. log_mel); "
-                f"{type(representation).__name__} has no {exc.name!r}"
-            ) from None
+            analysis = representation.mel_analysis()
+        except ValueError as exc:
+            raise ValueError(f"pg_vocoder: trains on a mel representation (e.g. log_mel): {exc}") from None
+        self.stft, self.floor = analysis.stft, float(analysis.floor)
+        self.mel_basis = np.asarray(analysis.mel_basis, dtype=np.float32)  # (n_mels, bins)
         self.n_mels, self.n_bins = self.mel_basis.shape
 
 
@@ -164,8 +161,8 @@ class PGVocoderLearner(Learner):
         Raises:
             ValueError: an empty split; no clip is ``data.crop_frames`` frames long (named).
         """
-        dcfg, g = self.parts.cfg["data"], self.geometry
-        train, valid, skipped = split_clips(self.parts.dataset, self.representation, float(dcfg["valid_fraction"]), dcfg.get("trim_db"))
+        data, g = typed(TrainApp, self.parts.cfg).data, self.geometry
+        train, valid, skipped = split_clips(self.parts.dataset, self.representation, data.valid_fraction, data.trim_db)
         self.clips = {"train": len(train), "valid": len(valid), "skipped": skipped}
         train_feats = [analyse_clip(a, self.representation, g) for a in train]
         valid_feats = [analyse_clip(a, self.representation, g) for a in valid]
@@ -178,9 +175,8 @@ class PGVocoderLearner(Learner):
             if name == "mel":
                 self.normalizer = fit
         self.net.set_statistics(stats)
-        crop_frames, cap = int(dcfg["crop_frames"]), dcfg.get("valid_crops")
-        self.train = Crops(train_feats, crop_frames)
-        self.valid = Crops(valid_feats, crop_frames).fixed(int(cap) if cap else 1 << 30)
+        self.train = Crops(train_feats, data.crop_frames)
+        self.valid = Crops(valid_feats, data.crop_frames).fixed(data.valid_crops or 1 << 30)
 
     def skipped(self) -> list[dict]:
         return list(self.clips.get("skipped", []))
@@ -193,7 +189,7 @@ class PGVocoderLearner(Learner):
 
     def optimizers(self) -> list[OptimizerSpec]:
         cfg = self.parts.cfg
-        return [OptimizerSpec("model", list(self.net.parameters()), cfg["optimizer"], max_norm=float(cfg["train"]["grad_clip"]))]
+        return [OptimizerSpec("model", list(self.net.parameters()), cfg["optimizer"], max_norm=typed(TrainApp, cfg).train.grad_clip)]
 
     def draw(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """``(batch, crop_frames, n_mels + 4·bins)`` random training crops."""

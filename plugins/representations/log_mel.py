@@ -9,7 +9,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from melforge.core.representation import SpectrogramRepresentation
+from melforge.core.representation import MelAnalysis, SpectrogramRepresentation
 from melforge.core.stft import StftParams, stft_magnitude
 
 #: Defaults: 16 kHz speech, 64 ms window, 16 ms hop, 64 mel channels.
@@ -105,6 +105,11 @@ class LogMel(SpectrogramRepresentation):
         features = self.check_features(features, "log_mel features")
         mel_power = np.exp(features.astype(np.float64))  # (frames, n_mels)
         return inverter.invert_mel(mel_power, self.mel_basis, self.stft, length=length)
+
+    inverter_input = "mel_power"
+
+    def mel_analysis(self) -> MelAnalysis:
+        return MelAnalysis(self.stft, np.asarray(self.mel_basis, dtype=np.float32), self.floor)
 
     def config(self) -> dict:
         return {

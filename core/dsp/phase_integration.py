@@ -23,7 +23,7 @@ already reached.
 The gradient follows from eq. 6: ``φ'_i = 2π (m + Δm) / N`` rad per sample and
 ``φ'_m = −2π R Δn / N`` rad per bin, with ``φ = arg X`` referred to the frame centre (eq. 1). The
 returned phase is in librosa's convention (frame start: ``− 2π m ⌊N/2⌋ / N``), so
-``magnitude · exp(i φ)`` feeds ``librosa.istft`` / :func:`melforge.inverters.stft_kernels.istft`.
+``magnitude · exp(i φ)`` feeds ``librosa.istft`` / :func:`melforge.core.dsp.stft_kernels.istft`.
 Bins more than ``1/tol`` below the loudest get a random phase in both methods (as PGHI's
 ``tol``); they cost nothing and do not matter to the signal.
 """
@@ -34,7 +34,7 @@ import numpy as np
 
 from melforge.core.stft import StftParams
 
-from .pghi import QUANTUM, heap_integrate_directed
+from .heap import QUANTUM, heap_integrate_directed
 
 #: §3.2: "we empirically set λ^I = 0.4 and λ^S = 0.5".
 LAMBDA_SINUSOIDAL = 0.5

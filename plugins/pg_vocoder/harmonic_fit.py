@@ -2,7 +2,7 @@
 
 Below about 1 kHz a Slaney mel of 80–96 bands has one band every 41 Hz, about 1.9 STFT bins at
 22,050 Hz / 1024 (or 44,100 Hz / 2048). A note near C2 has a partial every 65 Hz, so each partial
-is seen by about 1.6 bands: fitted one at a time (:mod:`melforge.inverters.partial_refinement`),
+is seen by about 1.6 bands: fitted one at a time (:mod:`melforge.plugins.pg_vocoder.partial_refinement`),
 a frequency and a power per partial are underdetermined, and many wrong frequencies fit the
 bands exactly. Tied to one fundamental — partials at ``h · f0``, each with its own power — the
 same bands determine ``f0`` to a few thousandths of a bin.
@@ -13,7 +13,7 @@ Per frame, this module fits the mel power ``y`` of the *fit bands* (those that e
     y[b] ≈ Σ_h a_h R_b(h · f0),   h = 1 … H(f0),   a_h ≥ 0
 
 where ``R_b(f) = Σ_m B[b, m] |W(m − f)|²`` is band ``b``'s response to a unit-power partial of
-``f`` bins (:func:`melforge.inverters.partial_refinement.band_responses`) and ``H(f0)`` counts the
+``f`` bins (:func:`melforge.plugins.pg_vocoder.partial_refinement.band_responses`) and ``H(f0)`` counts the
 partials whose main lobe reaches below ``top_hz``. For one ``f0`` the powers are a non-negative
 least-squares problem on the relative error (weights ``1 / (y[b] + ε·max y)²``), solved by
 projected coordinate descent on the normal equations. ``f0`` is searched on
@@ -57,7 +57,7 @@ import numpy as np
 from numba import njit
 
 from melforge.core.stft import StftParams
-from melforge.inverters.partial_refinement import (LOBE_HALF_WIDTH, MAX_FREQ_OFFSET, _bands_near, _lobe, _response, _tables,
+from .partial_refinement import (LOBE_HALF_WIDTH, MAX_FREQ_OFFSET, _bands_near, _lobe, _response, _tables,
                                                    band_support, lobe_power_table)
 
 #: Fraction of the fit bands that the comb's partial count may reach (keeps it overdetermined).

@@ -330,7 +330,7 @@ def refine_frequency_offsets(
         eps_rel: relative floor of the mel bands' weights ``1 / (P_mel + eps_rel·max P_mel)²``.
         fixed_below: ``(frames,)`` int, optional: in frame ``n`` the peaks below bin
             ``fixed_below[n]`` stay as estimated (their bins are described otherwise, e.g. by
-            :mod:`melforge.inverters.harmonic_fit`); they still count in the fit.
+            :mod:`melforge.plugins.pg_vocoder.harmonic_fit`); they still count in the fit.
 
     Returns:
         ``(frames, bins)`` float64 Δm, bins, clipped to ``±4`` (§3.1); bins away from refined

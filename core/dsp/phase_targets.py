@@ -1,6 +1,6 @@
 """Targets of seed 002's phase-gradient vocoder: magnitude, bin offsets and the classification λ.
 
-From the Auger–Flandrin reassignment of the audio (:mod:`melforge.inverters.reassignment`):
+From the Auger–Flandrin reassignment of the audio (:mod:`melforge.core.dsp.reassignment`):
 
 * ``magnitude``: the linear STFT magnitude ``M`` (eq. 2);
 * ``dm``, ``dn``: the bin offsets Δm, Δn of eq. 6, in the paper's definitions and signs
@@ -93,7 +93,7 @@ def phase_targets(audio: np.ndarray, stft: StftParams, *, floor_db: float = FLOO
         audio: ``(samples,)`` real waveform.
         stft: analysis geometry (Hann window); the paper's is 44.1 kHz, n_fft 2048, hop 256.
         floor_db: bins this far below the loudest bin have Δm = Δn = 0 (see
-            :func:`melforge.inverters.reassignment.reassign`).
+            :func:`melforge.core.dsp.reassignment.reassign`).
 
     Returns:
         :class:`PhaseTargets` (float64 arrays, ``frames = 1 + samples // hop_length``).
