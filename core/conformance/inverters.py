@@ -12,6 +12,7 @@ import numpy as np
 from melforge.core.inverter import Inverter
 from melforge.core.stft import StftParams, stft_magnitude
 
+from .expect import expect_value_error
 from .inputs import part_name
 
 #: Mel channels of the filterbank the check builds when none is given.
@@ -54,19 +55,6 @@ def _check_waveform(who: str, audio: object, length: int) -> np.ndarray:
     if not np.isfinite(audio).all():
         raise AssertionError(f"{who} returned {int((~np.isfinite(audio)).sum())} non-finite samples")
     return audio
-
-
-def _expect_value_error(who: str, why: str, call: Callable[[], object]) -> None:
-    """``call()`` raises ``ValueError`` with a message; anything else is an ``AssertionError``."""
-    try:
-        call()
-    except ValueError as exc:
-        if not str(exc).strip():
-            raise AssertionError(f"{who} refused {why} with a ValueError without a message") from exc
-        return
-    except Exception as exc:  # noqa: BLE001 - the wrong exception is the finding
-        raise AssertionError(f"{who} raised {type(exc).__name__} for {why}, expected ValueError: {exc}") from exc
-    raise AssertionError(f"{who} accepted {why}; expected a ValueError")
 
 
 def _entry_points(magnitude: np.ndarray, mel_basis: np.ndarray, stft: StftParams):
@@ -211,9 +199,9 @@ def check_inverter(
             continue
         report.accepts.append(entry)
         for why, x in bad.items():
-            _expect_value_error(who, why, lambda: invert(inverter, x, None))
+            expect_value_error(who, why, lambda: invert(inverter, x, None))
         frames = target.shape[0]
-        _expect_value_error(who, f"a length of {frames * stft.hop_length} samples for {frames} frames",
+        expect_value_error(who, f"a length of {frames * stft.hop_length} samples for {frames} frames",
                             lambda: invert(inverter, target, frames * stft.hop_length))
         _check_stateless(who, invert, target, second_entries[entry][1], copies[entry], seed, atol)
         report.stateless.append(entry)
