@@ -20,6 +20,8 @@ from melforge.core.training import LearnerFactory, _Run, batch_generator, train
 
 from .compare import first_difference
 
+#: Checkpoint keys compared first, in this order (the rest follow sorted).
+FIRST = ("step", "model", "optimizers", "optimizer", "schedulers")
 #: Checkpoint keys a resumed run may hold differently: its config (``max_steps``) and its
 #: metrics (timings, the figures of each call).
 UNCOMPARED = ("config", "metrics")
@@ -145,7 +147,7 @@ def check_resume(build: LearnerFactory, cfg: Mapping[str, Any], run_root: Path, 
         raise AssertionError(f"the first half stopped at step {halfway['step']}, expected {half}")
     train(_run_config(cfg, steps, half), resumed, build)
     a, b = (load_checkpoint(d / "checkpoints" / LAST) for d in (straight, resumed))
-    keys = sorted(k for k in set(a) | set(b) if k not in UNCOMPARED)
+    keys = sorted((k for k in set(a) | set(b) if k not in UNCOMPARED), key=lambda k: (k not in FIRST, FIRST.index(k) if k in FIRST else 0, k))
     found = first_difference({k: a.get(k) for k in keys}, {k: b.get(k) for k in keys})
     if found:
         raise AssertionError(f"{steps} steps straight and {half} + a resume to {steps} differ at {found}")
