@@ -226,12 +226,51 @@ class GlobalDraw(ToyGan):
         return torch.randn(batch_size, 4), self.data[:batch_size]
 
 
-def test_the_learner_checks_catch(tmp_path):
-    with pytest.raises(AssertionError, match=r"no optimiser owns: \['offset.bias'\]"):
-        check_one_step(lambda cfg, state: Stray(cfg), config(0), tmp_path / "stray")
+class Undeclared(ToyGan):
+    def optimizers(self):
+        return super().optimizers()[:1]  # the generator's optimiser is used but not declared
+
+
+class Swapped(ToyGan):
+    def optimizers(self):
+        return super().optimizers()[::-1]  # the step updates the discriminator first
+
+
+class NoMonitor(ToyGan):
+    def train_step(self, batch, ctx):
+        return {"g_loss": super().train_step(batch, ctx)["g_loss"]}
+
+
+class ShortDraw(ToyGan):
+    def draw(self, batch_size, generator):
+        z, real = super().draw(batch_size, generator)
+        return z, real[:-1]
+
+
+@pytest.mark.parametrize("learner, message", [
+    (Stray, r"no optimiser owns: \['offset.bias'\]"),
+    (Undeclared, r"updates optimiser 'generator', but optimizers\(\) declares only \['discriminator'\]"),
+    (Swapped, r"first updates \['discriminator', 'generator'\]; optimizers\(\) must list them in that order"),
+    (NoMonitor, "train_step's figures lack its monitor 'd_loss'"),
+])
+def test_the_one_step_check_catches(learner, message, tmp_path):
+    with pytest.raises(AssertionError, match=message):
+        check_one_step(lambda cfg, state: learner(cfg), config(0), tmp_path)
+
+
+def test_the_one_step_check_reports_the_updates_in_order(tmp_path):
+    report = check_one_step(lambda cfg, state: ToyGan(cfg), config(0), tmp_path)
+    assert report.updated == ["discriminator", "generator"] and report.compared == []
+
+
+def test_the_resume_and_draw_checks_catch(tmp_path):
     with pytest.raises(AssertionError, match=r"4 steps straight and 2 \+ a resume to 4 differ at model\."):
         check_learner(lambda cfg, state: Forgetful(cfg), config(0), tmp_path / "forgetful", steps=4)
-    learner = GlobalDraw(config(0))
-    learner.prepare()
-    with pytest.raises(AssertionError, match="not a pure function of its generator: batch\\[0\\]"):
-        check_draw(learner, 8)
+    with pytest.raises(ValueError, match="steps must be even"):
+        check_learner(lambda cfg, state: ToyGan(cfg), config(0), tmp_path / "odd", steps=3)
+    for learner, message in ((GlobalDraw, "not a pure function of its generator: batch\\[0\\]"),
+                             (ShortDraw, "returned 7 rows in field 1")):
+        toy = learner(config(0))
+        toy.prepare()
+        with pytest.raises(AssertionError, match=message):
+            check_draw(toy, 8)

@@ -4,7 +4,7 @@ the input it declares, the input it refuses, and no state carried from one call 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -158,6 +158,7 @@ def check_inverter(
       at least one entry point must invert;
     * an accepted entry point refuses bad input — a wrong bin or channel count, a NaN, a 1-D
       array, a length that gives another frame count — with a ``ValueError``;
+    * ``representation_config()`` is ``None`` or a mapping naming a representation;
     * no hidden state: the base class has no batched entry point, so two signals inverted in
       sequence must give what a fresh copy (``copy.deepcopy``) gives for them in the other order,
       each within ``atol`` (numpy's and torch's global generators are seeded with ``seed`` before
@@ -180,6 +181,9 @@ def check_inverter(
         AssertionError: the first failed check, naming the inverter, the entry point and the input.
     """
     name = part_name(inverter)
+    wanted = inverter.representation_config()
+    if wanted is not None and not (isinstance(wanted, Mapping) and "name" in wanted):
+        raise AssertionError(f"{name}.representation_config() returned {wanted!r}: expected None or a mapping with a name")
     first, second = _signals(audio, stft)
     magnitude = stft_magnitude(first, stft)  # (frames, n_fft // 2 + 1)
     if mel_basis is None:

@@ -35,12 +35,14 @@ class LearnerReport:
         optimizers: optimiser name → parameters (of ``learner.module``) it owns.
         moved: optimiser name → how many of them one step changed.
         fixed: names of the parameters no optimiser owns (unchanged by the step).
+        updated: the optimisers the step updated, in order (``ctx.update`` calls).
         compared: checkpoint keys found identical after a straight and a resumed run.
     """
 
     optimizers: dict[str, int] = field(default_factory=dict)
     moved: dict[str, int] = field(default_factory=dict)
     fixed: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
     compared: list[str] = field(default_factory=list)
 
 
@@ -72,19 +74,68 @@ def _owners(run: _Run, learner: Learner) -> dict[str, set[str]]:
     return owners
 
 
+class _RecordingRun(_Run):
+    """The loop's run object, recording the optimisers the learner's step updates (in order)
+    and refusing a name it did not declare."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.updated: list[str] = []
+
+    def update(self, name: str, loss: torch.Tensor) -> dict[str, float]:
+        if name not in self.optimizers.specs:
+            raise AssertionError(
+                f"{type(self.learner).__name__}.train_step updates optimiser {name!r}, but optimizers() declares "
+                f"only {list(self.optimizers.specs)}"
+            )
+        self.updated.append(name)
+        return super().update(name, loss)
+
+
+def _check_monitor(who: str, what: str, figures: Mapping[str, float], monitor: str) -> None:
+    if monitor not in figures:
+        raise AssertionError(f"{who}.{what} returned {sorted(figures)}, without its monitor {monitor!r}")
+
+
+def _step_once(run: _RecordingRun, learner: Learner, placement: Placement, batch_size: int) -> None:
+    """Validate (the loop's step 0), then one step on a batch the loop would draw first."""
+    who = type(learner).__name__
+    _check_monitor(who, "validate", learner.validate(batch_size, placement), learner.monitor)
+    learner.module.train()
+    group = placement.group
+    batch = learner.draw(batch_size * group.world_size, batch_generator(run.seed, 0))
+    try:
+        run.one_step(group.rows(batch))
+    except KeyError as exc:  # the loop reads figures[monitor] from the step's figures
+        if exc.args == (learner.monitor,):
+            raise AssertionError(f"{who}.train_step's figures lack its monitor {learner.monitor!r}") from exc
+        raise
+    order = list(dict.fromkeys(run.updated))
+    declared = [name for name in run.optimizers.specs if name in order]
+    if order != declared:
+        raise AssertionError(f"{who}.train_step first updates {order}; optimizers() must list them in that order")
+
+
 def check_one_step(build: LearnerFactory, cfg: Mapping[str, Any], run_dir: Path) -> LearnerReport:
     """One step through the loop's own run object (:class:`melforge.core.training._Run`: its
     optimisers, ``ctx.update``, the divergence guard) changes only parameters its declared
     optimisers own, and some of them.
+
+    Also asserted: every optimiser's parameters belong to ``learner.module``; ``validate`` and
+    ``train_step`` return the learner's ``monitor``; ``train_step`` updates only declared
+    optimisers, first in the order :meth:`~melforge.core.learner.Learner.optimizers` lists them.
 
     Args:
         build: the learner factory (``build(cfg, None)``), as :func:`~melforge.core.training.train` takes.
         cfg: the run config (``train``, ``optimizer``, ``seed``, ``device``, ``precision`` …).
         run_dir: where the run's reporter writes (TensorBoard).
 
+    Returns:
+        A :class:`LearnerReport` without ``compared``.
+
     Raises:
         AssertionError: a parameter no optimiser owns changed (named), no owned parameter
-            changed, or an optimiser owns a parameter outside ``learner.module``.
+            changed, or another of the properties above fails.
     """
     cfg = _run_config(cfg, 1, 1)
     learner = build(cfg, None)
@@ -92,14 +143,11 @@ def check_one_step(build: LearnerFactory, cfg: Mapping[str, Any], run_dir: Path)
     who = type(learner).__name__
     with Placement.start(cfg) as placement:
         learner.place(placement)
-        run = _Run(cfg, learner, placement, Path(run_dir) / "checkpoints", None)
+        run = _RecordingRun(cfg, learner, placement, Path(run_dir) / "checkpoints", None)
         try:
             owners = _owners(run, learner)
             before = {n: p.detach().clone() for n, p in learner.module.named_parameters()}
-            learner.module.train()
-            group = placement.group
-            batch = learner.draw(int(cfg["train"]["batch_size"]) * group.world_size, batch_generator(run.seed, 0))
-            run.one_step(group.rows(batch))
+            _step_once(run, learner, placement, int(cfg["train"]["batch_size"]))
         finally:
             run.reporter.close()
     after = dict(learner.module.named_parameters())
@@ -112,7 +160,7 @@ def check_one_step(build: LearnerFactory, cfg: Mapping[str, Any], run_dir: Path)
         raise AssertionError(f"{who}: one step changed none of the parameters its optimisers own")
     return LearnerReport(
         optimizers={k: len(v) for k, v in owners.items()}, moved={k: len(v & changed) for k, v in owners.items()},
-        fixed=sorted(set(before) - owned),
+        fixed=sorted(set(before) - owned), updated=run.updated,
     )
 
 
@@ -154,9 +202,18 @@ def check_resume(build: LearnerFactory, cfg: Mapping[str, Any], run_root: Path, 
     return keys
 
 
+def _check_rows(who: str, batch: Any, batch_size: int) -> None:
+    """Every field of ``batch`` (a tuple of per-row fields, or one tensor) has ``batch_size`` rows."""
+    fields = batch if isinstance(batch, tuple) else (batch,)
+    for k, f in enumerate(fields):
+        if len(f) != batch_size:
+            raise AssertionError(f"{who}.draw({batch_size}) returned {len(f)} rows in field {k}; the loop shares rows out")
+
+
 def check_draw(learner: Learner, batch_size: int, seed: int = 0) -> None:
     """``learner.draw`` is a pure function of its generator: the same seed gives the same batch
-    after a draw with another seed and with torch's and numpy's global generators reseeded.
+    after a draw with another seed and with torch's and numpy's global generators reseeded; and
+    every field has ``batch_size`` rows.
 
     Args:
         learner: a prepared learner.
@@ -164,18 +221,20 @@ def check_draw(learner: Learner, batch_size: int, seed: int = 0) -> None:
         seed: the generator's seed.
 
     Raises:
-        AssertionError: the batches differ (where).
+        AssertionError: the batches differ (where), or a field has another number of rows.
     """
+    who = type(learner).__name__
     torch.manual_seed(1)
     np.random.seed(1)
     first = learner.draw(batch_size, torch.Generator().manual_seed(seed))
+    _check_rows(who, first, batch_size)
     learner.draw(batch_size, torch.Generator().manual_seed(seed + 1))
     torch.manual_seed(2)
     np.random.seed(2)
     again = learner.draw(batch_size, torch.Generator().manual_seed(seed))
     found = first_difference(first, again, "batch")
     if found:
-        raise AssertionError(f"{type(learner).__name__}.draw is not a pure function of its generator: {found}")
+        raise AssertionError(f"{who}.draw is not a pure function of its generator: {found}")
 
 
 def check_learner(build: LearnerFactory, cfg: Mapping[str, Any], run_root: str | Path, *, steps: int = 2) -> LearnerReport:
@@ -202,7 +261,10 @@ def check_learner(build: LearnerFactory, cfg: Mapping[str, Any], run_root: str |
 
     Raises:
         AssertionError: the first failed check, with its message.
+        ValueError: an odd or too small ``steps``.
     """
+    if steps < 2 or steps % 2:
+        raise ValueError(f"check_learner: steps must be even and >= 2, got {steps}")
     run_root = Path(run_root)
     report = check_one_step(build, cfg, run_root / "one_step")
     report.compared = check_resume(build, cfg, run_root, steps)
