@@ -115,6 +115,11 @@ class Float64(Silence):
         return super().invert(magnitude, stft, length=length).astype(np.float64)
 
 
+class IgnoresLength(Silence):
+    def invert(self, magnitude, stft, *, length=None):
+        return super().invert(magnitude, stft)
+
+
 class Unchecked(Inverter):
     def invert(self, magnitude, stft, *, length=None):
         frames = np.asarray(magnitude).shape[0]
@@ -132,6 +137,7 @@ def test_a_conforming_toy_inverter_passes_and_a_clean_refusal_is_reported(half_s
     (Noisy(), "keeps state between calls"),
     (MagnitudeOnly(), "raised AttributeError on a valid input"),
     (Float64(), "dtype float64, expected float32"),
+    (IgnoresLength(), r"IgnoresLength.invert \(length=4000\) returned shape \(3968,\), expected \(4000,\)"),
     (Unchecked(), "accepted a magnitude with one bin too few"),
 ])
 def test_the_inverter_check_catches(inverter, message, half_second):

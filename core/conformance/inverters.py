@@ -107,7 +107,14 @@ def _entry_works(who: str, invert, target: np.ndarray, stft: StftParams, seed: i
             f"must refuse it with a ValueError saying so ({exc})"
         ) from exc
     _check_waveform(f"{who} (default length)", audio, default)
-    _check_waveform(f"{who} (length={explicit})", _seeded(seed, lambda: invert(target, explicit)), explicit)
+    try:
+        audio = _seeded(seed, lambda: invert(target, explicit))
+    except Exception as exc:  # noqa: BLE001 - a refusal of a valid length is the finding
+        raise AssertionError(
+            f"{who} inverts at the default length but raised {type(exc).__name__} for length={explicit}, which gives "
+            f"the same {frames} frames: {exc}"
+        ) from exc
+    _check_waveform(f"{who} (length={explicit})", audio, explicit)
     return None
 
 
