@@ -237,6 +237,13 @@ class Undeclared(ToyGan):
         return super().optimizers()[:1]  # the generator's optimiser is used but not declared
 
 
+class Outside(ToyGan):
+    def optimizers(self):
+        specs = super().optimizers()
+        specs[0].parameters.append(nn.Parameter(torch.zeros(3)))  # held by no module: never checkpointed
+        return specs
+
+
 class Swapped(ToyGan):
     def optimizers(self):
         return super().optimizers()[::-1]  # the step updates the discriminator first
@@ -256,6 +263,7 @@ class ShortDraw(ToyGan):
 @pytest.mark.parametrize("learner, message", [
     (Stray, r"no optimiser owns: \['offset.bias'\]"),
     (Undeclared, r"updates optimiser 'generator', but optimizers\(\) declares only \['discriminator'\]"),
+    (Outside, r"optimiser 'discriminator' owns 1 parameter\(s\) outside learner.module \(shapes \[\(3,\)\]\)"),
     (Swapped, r"first updates \['discriminator', 'generator'\]; optimizers\(\) must list them in that order"),
     (NoMonitor, "train_step's figures lack its monitor 'd_loss'"),
 ])
