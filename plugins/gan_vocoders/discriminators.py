@@ -29,16 +29,17 @@ class PeriodDiscriminator(torch.nn.Module):
 
     Args:
         period: p.
+        width: the fraction of the paper's channels (1: the paper's; smaller for CPU twins).
     """
 
-    def __init__(self, period: int):
+    def __init__(self, period: int, width: float = 1.0):
         super().__init__()
         self.period = int(period)
-        chans = (1, 32, 128, 512, 1024)
+        chans = (1, *(scaled(c, width) for c in (32, 128, 512, 1024)))
         convs = [torch.nn.Conv2d(a, b, (5, 1), (3, 1), padding=(2, 0)) for a, b in zip(chans, chans[1:])]
-        convs.append(torch.nn.Conv2d(1024, 1024, (5, 1), 1, padding=(2, 0)))
+        convs.append(torch.nn.Conv2d(chans[-1], chans[-1], (5, 1), 1, padding=(2, 0)))
         self.convs = torch.nn.ModuleList(weight_norm(c) for c in convs)
-        self.conv_post = weight_norm(torch.nn.Conv2d(1024, 1, (3, 1), 1, padding=(1, 0)))
+        self.conv_post = weight_norm(torch.nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``audio: (batch, samples)`` → ``(score (batch, n), features)``."""
@@ -61,17 +62,19 @@ class ScaleDiscriminator(torch.nn.Module):
 
     Args:
         norm: ``"spectral"`` (the first scale) or ``"weight"``.
+        width: the fraction of the paper's channels (1: the paper's; smaller for CPU twins).
     """
 
-    def __init__(self, norm: str = "weight"):
+    def __init__(self, norm: str = "weight", width: float = 1.0):
         super().__init__()
-        layers = [(1, 128, 15, 1, 1, 7), (128, 128, 41, 2, 4, 20), (128, 256, 41, 2, 16, 20),
-                  (256, 512, 41, 4, 16, 20), (512, 1024, 41, 4, 16, 20), (1024, 1024, 41, 1, 16, 20),
-                  (1024, 1024, 5, 1, 1, 2)]  # (in, out, kernel, stride, groups, padding)
+        c = {n: scaled(n, width) for n in (128, 256, 512, 1024)}
+        layers = [(1, c[128], 15, 1, 1, 7), (c[128], c[128], 41, 2, 4, 20), (c[128], c[256], 41, 2, 16, 20),
+                  (c[256], c[512], 41, 4, 16, 20), (c[512], c[1024], 41, 4, 16, 20), (c[1024], c[1024], 41, 1, 16, 20),
+                  (c[1024], c[1024], 5, 1, 1, 2)]  # (in, out, kernel, stride, groups, padding)
         self.convs = torch.nn.ModuleList(
             norm_conv1d(a, b, k, s, groups=g, padding=p, norm=norm) for a, b, k, s, g, p in layers
         )
-        self.conv_post = norm_conv1d(1024, 1, 3, 1, padding=1, norm=norm)
+        self.conv_post = norm_conv1d(c[1024], 1, 3, 1, padding=1, norm=norm)
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``audio: (batch, samples)`` → ``(score (batch, n), features)``."""
@@ -88,9 +91,9 @@ class ScaleDiscriminator(torch.nn.Module):
 class MultiPeriodDiscriminator(torch.nn.Module):
     """The MPD: one :class:`PeriodDiscriminator` per period."""
 
-    def __init__(self, periods: tuple[int, ...] = PERIODS):
+    def __init__(self, periods: tuple[int, ...] = PERIODS, width: float = 1.0):
         super().__init__()
-        self.discriminators = torch.nn.ModuleList(PeriodDiscriminator(p) for p in periods)
+        self.discriminators = torch.nn.ModuleList(PeriodDiscriminator(p, width) for p in periods)
 
     def forward(self, audio: torch.Tensor) -> Judgement:
         """``audio: (batch, samples)`` → one ``(score, features)`` per period."""
@@ -101,10 +104,10 @@ class MultiScaleDiscriminator(torch.nn.Module):
     """The MSD: :class:`ScaleDiscriminator` on the audio, then on it average-pooled (kernel 4,
     stride 2, padding 2) once and twice; spectral norm on the first scale."""
 
-    def __init__(self, scales: int = 3):
+    def __init__(self, scales: int = 3, width: float = 1.0):
         super().__init__()
         self.discriminators = torch.nn.ModuleList(
-            ScaleDiscriminator("spectral" if k == 0 else "weight") for k in range(scales)
+            ScaleDiscriminator("spectral" if k == 0 else "weight", width) for k in range(scales)
         )
         self.pool = torch.nn.AvgPool1d(4, 2, padding=2)
 
@@ -132,6 +135,18 @@ class Discriminators(torch.nn.Module):
         return [j for part in self.parts for j in part(audio)]
 
 
-def hifigan_discriminators() -> Discriminators:
-    """HiFi-GAN's MPD and MSD."""
-    return Discriminators([MultiPeriodDiscriminator(), MultiScaleDiscriminator()])
+def hifigan_discriminators(width: float = 1.0) -> Discriminators:
+    """HiFi-GAN's MPD and MSD (``width``: the fraction of the paper's channels)."""
+    return Discriminators([MultiPeriodDiscriminator(width=width), MultiScaleDiscriminator(width=width)])
+
+
+def scaled(channels: int, width: float) -> int:
+    """``channels · width`` rounded down to a multiple of 16 (the MSD's largest group count), at
+    least 16; ``width = 1`` leaves the paper's channels.
+
+    Raises:
+        ValueError: ``width`` not in (0, 1].
+    """
+    if not 0 < width <= 1:
+        raise ValueError(f"inverter.discriminator_width={width!r}: expected a number in (0, 1]")
+    return max(16, int(channels * width) // 16 * 16)
