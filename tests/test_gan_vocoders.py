@@ -99,3 +99,136 @@ def test_the_multi_resolution_stft_loss_is_zero_on_equal_audio_and_grows_with_no
     assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-6)
     small, large = float(loss(x + 0.01 * torch.randn(2, 4096, generator=g), x)), float(loss(x + torch.randn(2, 4096, generator=g), x))
     assert 0 < small < large
+
+
+# --- training through the one loop, the trained inverter -------------------------------------------
+
+import json  # noqa: E402
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+TINY = ("inverter.initial_channels=16", "inverter.discriminator_width=0.0625", "inverter.adversarial_start=1",
+        "data.crop_frames=8", "data.valid_crops=2", "data.valid_fraction=0.3", "train.batch_size=2",
+        "train.log_every=1", "train.valid_every=2", "train.checkpoint_every=2", "threads=1",
+        "dataset=audio_folder")
+
+
+@pytest.fixture(scope="module")
+def speech_folder(tmp_path_factory, speech_clips):
+    root = tmp_path_factory.mktemp("speech")
+    for k, clip in enumerate([c for c in speech_clips if len(c.audio) > c.sr][:8]):
+        sf.write(root / f"{k}.wav", clip.audio, clip.sr)
+    return root
+
+
+def _cfg(folder, experiment, *extra):
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+        c = compose(config_name="train", overrides=[f"experiment={experiment}", f"dataset.root={folder}", *TINY, *extra])
+    return OmegaConf.to_container(c, resolve=True)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, speech_folder):
+    """hifigan_tiny for 4 steps (step 0 the STFT warm-up, 1-3 adversarial) straight, and cut at
+    step 2 and resumed."""
+    from melforge.core.learners import train
+
+    base = tmp_path_factory.mktemp("runs")
+    straight = train(_cfg(speech_folder, "hifigan_tiny", "train.max_steps=4"), base / "straight")
+    train(_cfg(speech_folder, "hifigan_tiny", "train.max_steps=2"), base / "cut")
+    resumed = train(_cfg(speech_folder, "hifigan_tiny", "train.max_steps=4"), base / "cut")
+    return base, straight, resumed
+
+
+def test_a_tiny_run_trains_both_optimisers_and_resumes_bit_identically(trained):
+    from melforge.core.checkpoint import load_checkpoint
+
+    base, straight, resumed = trained
+    assert straight["steps"] == resumed["steps"] == 4 and straight["trains"] == "inverter"
+    metrics = json.loads((base / "straight/metrics.json").read_text())
+    assert math.isfinite(metrics["valid_mel_l1"]) and math.isfinite(metrics["valid_mrstft"])
+    assert {"train_discriminator", "train_adversarial", "train_feature_matching", "train_mrstft"} <= set(metrics)
+    a, b = load_checkpoint(base / "straight/checkpoints/last.pt"), load_checkpoint(base / "cut/checkpoints/last.pt")
+    assert a["step"] == b["step"] == 4
+    assert any(k.startswith("generator.") for k in a["model"]) and any(k.startswith("discriminator.") for k in a["model"])
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for name in ("generator", "discriminator"):
+        sa, sb = a["optimizers"][name]["state"], b["optimizers"][name]["state"]
+        assert sa.keys() == sb.keys() and len(sa) > 0
+        for k in sa:
+            assert all(torch.equal(sa[k][f], sb[k][f]) for f in sa[k]), (name, k)
+        assert a["schedulers"][name] == b["schedulers"][name]
+    # the warm-up step did not step the discriminator: 3 Adam steps, the generator 4
+    first = next(iter(a["optimizers"]["discriminator"]["state"].values()))
+    assert float(first["step"]) == 3 and float(next(iter(a["optimizers"]["generator"]["state"].values()))["step"]) == 4
+    assert resumed["valid_mel_l1"] == straight["valid_mel_l1"]
+
+
+def test_the_trained_inverter_through_melforge_invert(trained, speech_clips, tmp_path, capsys, monkeypatch):
+    """melforge-invert's own task, in process: only inverter keys are given; the analysis is the checkpoint's."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from melforge.core.cli.invert import _task
+    from melforge.core.inversion import check_invert_config
+
+    base = trained[0]
+    clip = next(c for c in speech_clips if len(c.audio) > c.sr)
+    sf.write(tmp_path / "in.wav", clip.audio[: clip.sr], clip.sr)
+    monkeypatch.chdir(tmp_path)
+    with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+        cfg = compose("invert", overrides=["input=in.wav", "output=out.wav", "inverter=hifigan",
+                                           f"inverter.checkpoint={base / 'straight/checkpoints/last.pt'}"])
+    cfg = OmegaConf.to_container(cfg, resolve=True)
+    check_invert_config(cfg)
+    _task(cfg, str(tmp_path))
+    out, sr = sf.read(tmp_path / "out.wav")
+    assert sr == 16000 and abs(len(out) - 16000) <= 256 and np.isfinite(out).all() and np.abs(out).max() > 1e-5
+    assert "[hifigan, log_mel]" in capsys.readouterr().out
+
+
+def test_batched_inversion_equals_one_clip_at_a_time_and_other_geometries_are_refused(trained):
+    from melforge.plugins.gan_vocoders.inverter import build_gan_vocoder
+    from melforge.plugins.representations.log_mel import LogMel
+
+    vocoder = build_gan_vocoder(checkpoint=str(trained[0] / "straight/checkpoints/last.pt"))
+    rep = LogMel(sr=16000, n_fft=1024, hop_length=256, n_mels=64, fmax=8000.0)
+    assert vocoder.representation_config() == {"name": "log_mel", **rep.config()}
+    g = np.random.default_rng(0)
+    mels = np.exp(g.normal(-4, 2, size=(3, 12, 64)))
+    batch = vocoder.invert_mel_batch(mels).numpy()
+    assert batch.shape == (3, 12 * 256)
+    for k in range(3):
+        one = vocoder.invert_mel(mels[k], rep.mel_basis, rep.stft)
+        np.testing.assert_allclose(one, batch[k, : 11 * 256], atol=1e-5)
+    # a magnitude goes through its mel
+    mag = np.sqrt(g.uniform(0, 1e-2, size=(12, 513)))
+    assert vocoder.invert(mag, rep.stft).shape == (11 * 256,)
+    other = LogMel(sr=22050, n_fft=1024, hop_length=256, n_mels=80, fmax=8000.0)
+    with pytest.raises(ValueError, match=r"sr 16000 Hz, n_fft 1024, hop 256, window 1024, 64 mels.*sr 22050 Hz.*80 mels"):
+        other.to_audio(np.zeros((20, 80), np.float32), vocoder)
+    with pytest.raises(ValueError, match="inverter.checkpoint"):
+        rep.to_audio(np.zeros((20, 64), np.float32), build_gan_vocoder())
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    from melforge.core.checkpoint import save_checkpoint
+    from melforge.plugins.gan_vocoders.inverter import build_gan_vocoder
+
+    state = {"step": 1, "model": {}, "config": {"trains": "inverter", "inverter": {"name": "pg_vocoder"}}, "normalizer": None}
+    path = save_checkpoint(tmp_path, 1, state)
+    with pytest.raises(ValueError, match=r"not a GAN vocoder checkpoint \(its run trained inverter pg_vocoder\)"):
+        build_gan_vocoder(checkpoint=str(path))
+
+
+def test_a_generator_whose_hop_is_not_the_representations_is_refused(speech_folder, tmp_path):
+    from melforge.core.learners import train
+
+    with pytest.raises(ValueError, match=r"upsamples by 256 samples per frame, but the representation's hop_length is 128"):
+        train(_cfg(speech_folder, "hifigan_tiny", "representation.hop_length=128", "train.max_steps=1"), tmp_path)

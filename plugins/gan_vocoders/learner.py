@@ -181,9 +181,10 @@ class GanVocoderLearner(Learner):
 
     def checkpoint_extras(self) -> dict:
         """The analysis the vocoder was trained on (``representation``), the filterbank, the
-        STFT geometry and the power floor."""
+        STFT geometry and the power floor (``normalizer``: none, but every checkpoint carries the key)."""
         g = self.geometry
         return {
+            "normalizer": None,
             "representation": {"name": self.parts.cfg["representation"]["name"], **self.representation.config()},
             "mel_basis": torch.from_numpy(g.mel_basis.copy()),
             "stft": {"sr": g.stft.sr, "n_fft": g.stft.n_fft, "hop_length": g.stft.hop_length, "win_length": g.stft.win_length},
