@@ -31,6 +31,38 @@ def test_hifigan_generator_upsamples_by_the_hop_and_stays_in_range():
         spec_from_config("v9")
 
 
+# --- MelGAN and iSTFTNet -----------------------------------------------------------------------
+
+def test_melgan_generator_has_the_papers_size_and_its_discriminator_three_scales():
+    from melforge.plugins.gan_vocoders.melgan import MelGanDiscriminator, MelGanGenerator
+
+    g = MelGanGenerator(80)
+    assert count_parameters(g) / 1e6 == pytest.approx(4.26, rel=0.01)  # MelGAN Table 3: 4.26 M
+    assert g.hop == 256 and g(torch.randn(2, 7, 80)).shape == (2, 7 * 256)
+    judged = MelGanDiscriminator()(torch.randn(2, 8192))
+    # window scores: 8192 samples / 4^4 strides = 32 per window at scale 1, then 16 and 8
+    assert [score.shape for score, _ in judged] == [(2, 32), (2, 16), (2, 8)]
+    assert [f.shape[1] for f in judged[0][1]] == [16, 64, 256, 1024, 1024, 1024, 1]
+
+
+def test_istftnet_is_hifigan_v1_stopped_after_two_stages_then_an_inverse_stft():
+    from melforge.plugins.gan_vocoders.setup import GanSetup
+
+    g = GanSetup(generator="istftnet", generator_keys={"initial_channels": 32}).build_generator(12)
+    assert g.hop == 256 and len(g.trunk.ups) == 2 and g.n_fft == 16 and g.istft_hop == 4
+    mel = torch.randn(2, 5, 12)
+    magnitude, phase = g.spectrum(mel)
+    assert magnitude.shape == phase.shape == (2, 9, 5 * 64 + 1)  # n_fft/2 + 1 bins, one frame per 4 samples
+    assert (magnitude > 0).all() and (phase.abs() <= torch.pi).all()
+    audio = g(mel)
+    assert audio.shape == (2, 5 * 256)
+    expected = torch.istft(torch.polar(magnitude, phase), 16, 4, 16, torch.hann_window(16), center=True)
+    assert torch.allclose(audio, expected, atol=1e-6)
+    # the size of the full C8C8I: V1 less its two ×2 stages and their MRFs
+    full = GanSetup(generator="istftnet").build_generator(80)
+    assert 13.0e6 < count_parameters(full) < count_parameters(HifiGanGenerator(VARIANTS["v1"], 80))
+
+
 # --- discriminators and losses -------------------------------------------------------------------
 
 def test_discriminators_judge_every_period_and_scale():
@@ -132,23 +164,24 @@ def _cfg(folder, experiment, *extra):
     return OmegaConf.to_container(c, resolve=True)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, speech_folder):
-    """hifigan_tiny for 4 steps (step 0 the STFT warm-up, 1-3 adversarial) straight, and cut at
-    step 2 and resumed."""
+@pytest.fixture(scope="module", params=["hifigan_tiny", "melgan_tiny", "istftnet_tiny"])
+def trained(request, tmp_path_factory, speech_folder):
+    """A twin for 4 steps (step 0 the STFT warm-up, 1-3 adversarial) straight, and cut at step 2
+    and resumed; and the inverter's name."""
     from melforge.core.learners import train
 
+    experiment = request.param
     base = tmp_path_factory.mktemp("runs")
-    straight = train(_cfg(speech_folder, "hifigan_tiny", "train.max_steps=4"), base / "straight")
-    train(_cfg(speech_folder, "hifigan_tiny", "train.max_steps=2"), base / "cut")
-    resumed = train(_cfg(speech_folder, "hifigan_tiny", "train.max_steps=4"), base / "cut")
-    return base, straight, resumed
+    straight = train(_cfg(speech_folder, experiment, "train.max_steps=4"), base / "straight")
+    train(_cfg(speech_folder, experiment, "train.max_steps=2"), base / "cut")
+    resumed = train(_cfg(speech_folder, experiment, "train.max_steps=4"), base / "cut")
+    return base, straight, resumed, experiment.removesuffix("_tiny")
 
 
 def test_a_tiny_run_trains_both_optimisers_and_resumes_bit_identically(trained):
     from melforge.core.checkpoint import load_checkpoint
 
-    base, straight, resumed = trained
+    base, straight, resumed, _ = trained
     assert straight["steps"] == resumed["steps"] == 4 and straight["trains"] == "inverter"
     metrics = json.loads((base / "straight/metrics.json").read_text())
     assert math.isfinite(metrics["valid_mel_l1"]) and math.isfinite(metrics["valid_mrstft"])
@@ -178,19 +211,19 @@ def test_the_trained_inverter_through_melforge_invert(trained, speech_clips, tmp
     from melforge.core.cli.invert import _task
     from melforge.core.inversion import check_invert_config
 
-    base = trained[0]
+    base, name = trained[0], trained[3]
     clip = next(c for c in speech_clips if len(c.audio) > c.sr)
     sf.write(tmp_path / "in.wav", clip.audio[: clip.sr], clip.sr)
     monkeypatch.chdir(tmp_path)
     with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
-        cfg = compose("invert", overrides=["input=in.wav", "output=out.wav", "inverter=hifigan",
+        cfg = compose("invert", overrides=["input=in.wav", "output=out.wav", f"inverter={name}",
                                            f"inverter.checkpoint={base / 'straight/checkpoints/last.pt'}"])
     cfg = OmegaConf.to_container(cfg, resolve=True)
     check_invert_config(cfg)
     _task(cfg, str(tmp_path))
     out, sr = sf.read(tmp_path / "out.wav")
     assert sr == 16000 and abs(len(out) - 16000) <= 256 and np.isfinite(out).all() and np.abs(out).max() > 1e-5
-    assert "[hifigan, log_mel]" in capsys.readouterr().out
+    assert f"[{name}, log_mel]" in capsys.readouterr().out
 
 
 def test_batched_inversion_equals_one_clip_at_a_time_and_other_geometries_are_refused(trained):

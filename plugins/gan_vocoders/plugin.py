@@ -7,5 +7,5 @@ from melforge.core.hookspecs import hookimpl
 def melforge_register_inverter(registry):
     from .inverter import build_gan_vocoder
 
-    for name in ("hifigan",):
+    for name in ("hifigan", "melgan", "istftnet"):
         registry.register(name, build_gan_vocoder)

@@ -29,6 +29,32 @@ def _hifigan(keys: Mapping[str, Any], n_mels: int) -> torch.nn.Module:
     return HifiGanGenerator(spec_from_config(keys.get("variant") or "v1", sizes), n_mels)
 
 
+def _melgan(keys: Mapping[str, Any], n_mels: int) -> torch.nn.Module:
+    from .melgan import MelGanGenerator
+
+    return MelGanGenerator(n_mels, int(keys.get("initial_channels") or 512),
+                           tuple(int(r) for r in keys.get("upsample_rates") or (8, 8, 2, 2)),
+                           int(keys.get("residual_layers") or 3))
+
+
+def _istftnet(keys: Mapping[str, Any], n_mels: int) -> torch.nn.Module:
+    from .hifigan import spec_from_config
+    from .istftnet import IstftNetGenerator
+
+    sizes = {k: keys.get(k) for k in ("initial_channels", "upsample_rates", "upsample_kernels", "resblock_kernels",
+                                      "resblock_dilations", "resblock")}
+    sizes["upsample_rates"] = sizes["upsample_rates"] or (8, 8)  # C8C8I: two ×8 stages, then the iSTFT
+    sizes["upsample_kernels"] = sizes["upsample_kernels"] or (16, 16)
+    return IstftNetGenerator(spec_from_config(keys.get("variant") or "v1", sizes), n_mels,
+                             int(keys.get("istft_n_fft") or 16), int(keys.get("istft_hop") or 4))
+
+
+def _melgan_discriminator(width: float) -> torch.nn.Module:
+    from .melgan import MelGanDiscriminator
+
+    return MelGanDiscriminator(3, width)
+
+
 def _hifigan_discriminators(width: float) -> torch.nn.Module:
     from .discriminators import hifigan_discriminators
 
@@ -36,9 +62,11 @@ def _hifigan_discriminators(width: float) -> torch.nn.Module:
 
 
 #: ``{name: build(generator keys, n_mels) → module mapping (batch, frames, n_mels) log-mel to (batch, frames · hop) audio}``.
-GENERATORS: dict[str, Callable[[Mapping[str, Any], int], torch.nn.Module]] = {"hifigan": _hifigan}
+GENERATORS: dict[str, Callable[[Mapping[str, Any], int], torch.nn.Module]] = {
+    "hifigan": _hifigan, "melgan": _melgan, "istftnet": _istftnet}
 #: ``{name: build(width) → module mapping (batch, samples) audio to a judgement}``.
-DISCRIMINATORS: dict[str, Callable[[float], torch.nn.Module]] = {"hifigan": _hifigan_discriminators}
+DISCRIMINATORS: dict[str, Callable[[float], torch.nn.Module]] = {
+    "hifigan": _hifigan_discriminators, "melgan": _melgan_discriminator}
 
 
 @dataclass(frozen=True)
