@@ -265,3 +265,17 @@ def test_a_generator_whose_hop_is_not_the_representations_is_refused(speech_fold
 
     with pytest.raises(ValueError, match=r"upsamples by 256 samples per frame, but the representation's hop_length is 128"):
         train(_cfg(speech_folder, "hifigan_tiny", "representation.hop_length=128", "train.max_steps=1"), tmp_path)
+
+
+@pytest.mark.parametrize("name", ["hifigan", "melgan", "istftnet"])
+def test_each_registered_name_defaults_to_what_its_config_file_says(name):
+    from pathlib import Path
+
+    import yaml
+
+    from melforge.core.plugins import registries
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "inverter" / f"{name}.yaml").read_text())
+    regs = registries()
+    assert regs.inverter.build({"name": name}).setup == regs.inverter.build(cfg).setup
+    assert cfg["generator"] == name

@@ -144,3 +144,13 @@ class GanSetup:
             ValueError: a width out of range (named).
         """
         return DISCRIMINATORS[self.discriminator](self.discriminator_width)
+
+
+#: The keys each registered name changes from HiFi-GAN's defaults (its config file says the same).
+PRESETS: dict[str, dict[str, Any]] = {
+    "hifigan": {},
+    "melgan": {"generator": "melgan", "variant": None, "discriminator": "melgan", "adversarial": "hinge",
+               "feature_weight": 10.0, "feature_last": False, "mel_weight": 0.0},
+    "istftnet": {"generator": "istftnet", "upsample_rates": [8, 8], "upsample_kernels": [16, 16], "istft_n_fft": 16,
+                 "istft_hop": 4},
+}
