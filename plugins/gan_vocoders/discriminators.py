@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .layers import norm_conv1d, spectral_norm, weight_norm
+from .layers import norm_conv1d, weight_norm
 
 #: Periods of the MPD (§2.2: primes, to avoid overlap).
 PERIODS = (2, 3, 5, 7, 11)

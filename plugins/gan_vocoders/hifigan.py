@@ -12,7 +12,7 @@ D_r: dilations per residual block; upsampling rates k_u / 2):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

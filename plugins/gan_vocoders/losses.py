@@ -51,7 +51,8 @@ ADVERSARIAL = {
 def feature_matching_loss(real: Judgement, fake: Judgement, *, last: bool = True) -> torch.Tensor:
     """Σ over sub-discriminators and layers of the mean absolute difference of the activations
     (HiFi-GAN eq. 4, whose 1/N_i is the mean; MelGAN eq. 4 leaves the score layer out:
-    ``last=False``). The real features are constants (detached)."""
+    ``last=False``). The real features are constants (detached). MelGAN's released code also
+    weights every layer by 4 / (layers + 1) and every scale by 1/3; this is the paper's equation."""
     total = 0.0
     for (_, fr), (_, ff) in zip(real, fake):
         layers = list(zip(fr, ff)) if last else list(zip(fr[:-1], ff[:-1]))
