@@ -133,6 +133,14 @@ class GanVocoderLearner(Learner):
             terms["mrstft"] = self.stft_loss(fake, audio)
         return terms
 
+    def judge_both(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[list, list]:
+        """The discriminators' judgements of ``real`` and ``fake (batch, samples)`` from one
+        forward pass over both (one pass per backward, as data-parallel training needs)."""
+        n = real.shape[0]
+        judged = self.judge(torch.cat([real, fake]))
+        return ([(s[:n], [f[:n] for f in fs]) for s, fs in judged],
+                [(s[n:], [f[n:] for f in fs]) for s, fs in judged])
+
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], ctx: StepContext) -> dict[str, float]:
         """One step: during the warm-up (``step < adversarial_start``) the generator alone on
         ``warmup_stft_weight · MR-STFT + mel_weight · mel L1``; afterwards the discriminators on
@@ -148,12 +156,10 @@ class GanVocoderLearner(Learner):
             ctx.update("generator", loss)
             return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
         with ctx.placement.precision.autocast():
-            d_loss = self.d_loss(self.judge(audio), self.judge(fake.detach()))
+            d_loss = self.d_loss(*self.judge_both(audio, fake.detach()))
         ctx.update("discriminator", d_loss.float())
         with ctx.placement.precision.autocast():
-            with torch.no_grad():
-                real = self.judge(audio)
-            judged = self.judge(fake)
+            real, judged = self.judge_both(audio, fake)
         adversarial = self.g_loss(judged).float()
         fm = feature_matching_loss(real, judged, last=s.feature_last).float()
         terms = self.reconstruction(fake, audio, mel, s.stft_weight)
