@@ -5,7 +5,12 @@ exactly, and the trained inverter through ``melforge-invert``."""
 
 from __future__ import annotations
 
+import json
+import math
+
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from melforge.plugins.gan_vocoders.hifigan import VARIANTS, HifiGanGenerator, spec_from_config
@@ -129,17 +134,14 @@ def test_the_multi_resolution_stft_loss_is_zero_on_equal_audio_and_grows_with_no
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 4096, generator=g)
     assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-6)
+    # half the target's amplitude at every resolution: spectral convergence ‖|Y| − |Y|/2‖ / ‖|Y|‖ = 1/2,
+    # log-magnitude L1 |log ½| = log 2
+    assert float(loss(x, 2 * x)) == pytest.approx(0.5 + math.log(2), rel=1e-5)
     small, large = float(loss(x + 0.01 * torch.randn(2, 4096, generator=g), x)), float(loss(x + torch.randn(2, 4096, generator=g), x))
     assert 0 < small < large
 
 
 # --- training through the one loop, the trained inverter -------------------------------------------
-
-import json  # noqa: E402
-import math  # noqa: E402
-
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
 
 TINY = ("inverter.initial_channels=16", "inverter.discriminator_width=0.0625", "inverter.adversarial_start=1",
         "data.crop_frames=8", "data.valid_crops=2", "data.valid_fraction=0.3", "train.batch_size=2",
