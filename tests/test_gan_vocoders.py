@@ -281,3 +281,26 @@ def test_each_registered_name_defaults_to_what_its_config_file_says(name):
     regs = registries()
     assert regs.inverter.build({"name": name}).setup == regs.inverter.build(cfg).setup
     assert cfg["generator"] == name
+
+
+def test_aligned_crops_pair_each_mel_frame_with_its_hop_of_audio_and_repeat_with_the_seed():
+    from melforge.plugins.gan_vocoders.crops import AlignedCrops
+    from melforge.plugins.representations.log_mel import LogMel
+
+    rep = LogMel(sr=8000, n_fft=256, hop_length=64, n_mels=20)
+    g = np.random.default_rng(0)
+    clips = [g.normal(size=n).astype(np.float32) * np.linspace(0.1, 1, n, dtype=np.float32) for n in (3000, 5000)]
+    crops = AlignedCrops([rep.analyze(a) for a in clips], clips, 64, 16)
+    mel, audio = crops.draw(6, torch.Generator().manual_seed(3))
+    again = crops.draw(6, torch.Generator().manual_seed(3))
+    assert mel.shape == (6, 16, 20) and audio.shape == (6, 16 * 64)
+    assert torch.equal(mel, again[0]) and torch.equal(audio, again[1])
+    # frame t of the crop is centred on its sample t · hop: away from the crop's edges (where the
+    # analysis of the crop alone pads), the crop's own analysis is the clip's mel
+    for m, a in zip(mel, audio):
+        own = torch.from_numpy(rep.analyze(a.numpy()))[:16]
+        assert torch.allclose(own[3:-3], m[3:-3], atol=1e-4)
+    fixed_mel, fixed_audio = crops.fixed(100)
+    assert len(fixed_mel) == (1 + 3000 // 64) // 16 + (1 + 5000 // 64) // 16 and fixed_audio.shape[1] == 16 * 64
+    with pytest.raises(ValueError, match="data.crop_frames=200"):
+        AlignedCrops([rep.analyze(a) for a in clips], clips, 64, 200)
