@@ -24,7 +24,13 @@ def debugging() -> bool:
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception's message on one line (Hydra's and OmegaConf's span several)."""
+    """An exception's message on one line (Hydra's and OmegaConf's span several). A value the
+    typed schema refuses (an OmegaConf ``ValidationError`` under Hydra's composition error) is
+    named by its key and value."""
+    cause = exc.__cause__
+    full_key, value, msg = (getattr(cause, k, None) for k in ("full_key", "value", "msg"))
+    if full_key and msg is not None:
+        return f"{full_key}={value!r}: {str(msg).splitlines()[0]}"
     lines = [line.strip() for line in str(exc).splitlines()]
     lines = [l for l in lines if l and not l.startswith(("object_type=", "Set the environment variable HYDRA_FULL_ERROR"))]
     text = "; ".join(lines) or type(exc).__name__

@@ -39,8 +39,9 @@ def schema_docs(schema: type, prefix: str = "") -> dict[str, str]:
     hints = typing.get_type_hints(schema)
     for f in dataclasses.fields(schema):
         name = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(hints[f.name]):
-            docs.update(schema_docs(hints[f.name], name + "."))
+        section = [t for t in (hints[f.name], *typing.get_args(hints[f.name])) if dataclasses.is_dataclass(t)]
+        if section:  # a section, or an optional one (Optional[SampleSection])
+            docs.update(schema_docs(section[0], name + "."))
         elif f.metadata.get("doc"):
             docs[name] = f.metadata["doc"]
     return docs

@@ -20,8 +20,6 @@ import numpy as np
 
 from . import metrics
 from .audio_io import read_audio as load_audio, write_wav
-from .experiment import build_audio_parts
-from .plugins import registries
 from .validation import check_audio
 
 
@@ -34,6 +32,10 @@ def inversion_parts(cfg: dict, regs=None) -> tuple:
         EntryConfigError, UnknownEntryError: a bad ``representation`` or ``inverter`` group.
         ValueError: the inverter does not take what the representation gives (names both).
     """
+    # deferred, as in every app: torch loads only after run_hydra_app set OMP_WAIT_POLICY
+    from .experiment import build_audio_parts
+    from .plugins import registries
+
     regs = regs or registries()
     representation, inverter = build_audio_parts(cfg, regs)
     own = inverter.representation_config()
@@ -139,6 +141,8 @@ def check_invert_config(cfg: dict) -> None:
     Raises:
         ValueError, EntryConfigError, UnknownEntryError: names the key.
     """
+    from .plugins import registries  # deferred: torch loads only after run_hydra_app set OMP_WAIT_POLICY
+
     regs = registries()
     regs.representation.check_config(cfg["representation"], where="representation")
     regs.inverter.check_config(cfg["inverter"], where="inverter")

@@ -28,6 +28,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "melforge.plugins.categorical.plugin",
     "melforge.plugins.wavenet.plugin",
     "melforge.plugins.pg_vocoder.plugin",
+    "melforge.plugins.gan_vocoders.plugin",
     "melforge.inverters.plugin",
     "melforge.datasets.plugin",
 )

@@ -180,10 +180,12 @@ class Optimizers:
     def lrs(self) -> dict[str, float]:
         return {k: float(o.param_groups[0]["lr"]) for k, o in self.optimizers.items()}
 
-    def advance(self) -> None:
-        """Step every schedule once (after the training step)."""
-        for s in self.schedulers.values():
-            s.step()
+    def advance(self, stepped: set[str]) -> None:
+        """Step once the schedule of every optimiser that updated in this training step (a GAN's
+        discriminator idle during a warm-up keeps its learning rate)."""
+        for name, scheduler in self.schedulers.items():
+            if name in stepped:
+                scheduler.step()
 
 
 class _Run:
@@ -214,6 +216,7 @@ class _Run:
         )
         self.recent: dict[str, list[float]] = {k: list(v) for k, v in metrics.get("recent_train", {}).items()}
         self.grad_norms: dict[str, float] = {}
+        self.stepped: set[str] = set()  # the optimisers updated in the current step
 
     # --- one update of one optimiser (what the learner's step calls) --------------------------
     def update(self, name: str, loss: torch.Tensor) -> dict[str, float]:
@@ -234,6 +237,7 @@ class _Run:
                 raise TrainingDiverged(self.diverged(f"non-finite gradient norm of {group_name} ({norms[group_name]})"))
         precision.step(opt)
         self.grad_norms.update(norms)
+        self.stepped.add(name)
         return norms
 
     def diverged(self, reason: str) -> str:
@@ -280,7 +284,7 @@ class _Run:
     def one_step(self, batch: Any) -> tuple[dict[str, float], DivergenceVerdict]:
         """The learner's step on this rank's rows, its figures averaged over the ranks and
         checked; returns ``(figures, divergence verdict)``."""
-        self.grad_norms = {}
+        self.grad_norms, self.stepped = {}, set()
         raw = self.learner.train_step(batch, self)
         names = sorted(raw)
         averaged = self.placement.group.mean(torch.tensor([float(raw[k]) for k in names], dtype=torch.float64))
@@ -291,7 +295,7 @@ class _Run:
         verdict = self.detector.update(self.step + 1, value)
         if verdict.diverged:
             raise TrainingDiverged(self.diverged(verdict.reason))
-        self.optimizers.advance()
+        self.optimizers.advance(self.stepped)
         self.step += 1
         log_every = self.tcfg.log_every
         for k, v in figures.items():

@@ -552,7 +552,7 @@ def test_truncated_and_foreign_checkpoints_are_refused_by_name(tmp_path, compose
     refused = {
         tmp_path / "random.pt": "was refused",
         tmp_path / "tensor.pt": "holds a Tensor, not a dict",
-        tmp_path / "other_dict.pt": "lacks key(s) step, model, config, normalizer",
+        tmp_path / "other_dict.pt": "lacks key(s) step, model, config",
     }
     for path, why in refused.items():
         with pytest.raises(CheckpointError, match=f"checkpoint {re.escape(str(path))}.*{re.escape(why)}"):

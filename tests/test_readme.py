@@ -53,6 +53,9 @@ COMMANDS = {
     "melforge-train -m hydra/launcher=submitit_local backbone.hidden_size=8,16":
         "test_distributed.py::test_submitit_local_launcher_runs_a_two_job_sweep",
     "melforge-train experiment=pg_vocoder_tiny": "test_pg_vocoder_commands",
+    "melforge-train experiment=hifigan_tiny": "test_gan_vocoder_commands",
+    "melforge-invert input=speech.wav output=out.wav inverter=hifigan "
+    "inverter.checkpoint=runs/hifigan_tiny/.../checkpoints/last.pt": "test_gan_vocoder_commands",
     "melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
     "inverter.checkpoint=runs/pg_vocoder_tiny/.../checkpoints/last.pt": "test_pg_vocoder_commands",
     "melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
@@ -178,3 +181,26 @@ def test_pg_vocoder_commands(tmp_path, speech_audio):
         assert out_sr == 22050 and np.isfinite(out).all() and "[pg_vocoder, log_mel]" in proc.stdout
         outputs.append(out)
     assert outputs[0].shape == outputs[1].shape == outputs[2].shape
+
+
+TINY_GAN = ("inverter.initial_channels=16", "inverter.discriminator_width=0.0625", "inverter.adversarial_start=1",
+            "data.crop_frames=8", "data.valid_crops=2", "data.valid_fraction=0.3", "train.batch_size=2",
+            "train.max_steps=2", "train.valid_every=2", "train.checkpoint_every=2", "threads=1")
+
+
+def test_gan_vocoder_commands(tmp_path, speech_clips):
+    folder = tmp_path / "speech"
+    folder.mkdir()
+    for k, clip in enumerate([c for c in speech_clips if len(c.audio) > c.sr][:6]):
+        sf.write(folder / f"{k}.wav", clip.audio, clip.sr)
+    _run("train", *_args("melforge-train experiment=hifigan_tiny"), *TINY_GAN, "dataset=audio_folder",
+         f"dataset.root={folder}", "hydra.run.dir=gan", cwd=tmp_path)
+    assert json.loads((tmp_path / "gan/metrics.json").read_text())["steps"] == 2
+    clip = next(c for c in speech_clips if len(c.audio) > c.sr)
+    sf.write(tmp_path / "speech.wav", clip.audio[: clip.sr], clip.sr)
+    command = ("melforge-invert input=speech.wav output=out.wav inverter=hifigan "
+               "inverter.checkpoint=runs/hifigan_tiny/.../checkpoints/last.pt")
+    args = [a.replace("runs/hifigan_tiny/.../checkpoints/last.pt", str(tmp_path / "gan/checkpoints/last.pt")) for a in _args(command)]
+    proc = _run("invert", *args, cwd=tmp_path)
+    out, sr = sf.read(tmp_path / "out.wav")
+    assert sr == 16000 and np.isfinite(out).all() and "[hifigan, log_mel]" in proc.stdout

@@ -82,30 +82,12 @@ def check_causality(
     batch, cond, context = backbone_inputs(
         backbone, frames=frames, bins=bins, batch=batch, cond=cond, context=context, seed=seed
     )
-    todo = [(i, j) for i in range(frames) for j in range(bins)] if elements is None else list(elements)
-    for i, j in todo:
-        if not (0 <= i < frames and 0 <= j < bins):
-            raise ValueError(f"causality: element ({i}, {j}) is outside ({frames}, {bins})")
+    todo = _elements(elements, frames, bins)
     given = [(label, t.clone().requires_grad_(True)) for label, t in zip(("cond", "context"), (cond, context)) if t is not None]
     reached = [False] * len(given)
-    order = row_major_order(frames, bins)
+    hidden = getattr(backbone, "hidden_size", None)
     for trial in range(trials):
-        generator = torch.Generator().manual_seed(seed + trial)
-        x = torch.randn(batch, frames, bins, generator=generator, dtype=torch.float64, requires_grad=True)
-        h = _features(model, name, x, given, hidden=getattr(backbone, "hidden_size", None))
-        projection = torch.randn(h.shape[-1], generator=generator, dtype=torch.float64)
-        inputs = [x] + [t for _, t in given]
-        blind = []
-        for i, j in todo:
-            grads = torch.autograd.grad((h[0, i, j] * projection).sum(), inputs, retain_graph=True, allow_unused=True)
-            gx = torch.zeros_like(x) if grads[0] is None else grads[0]
-            _assert_causal(name, gx, order, i, j)
-            n = i * bins + j
-            if n > 0 and not (gx[0] != 0)[order < n].any():
-                blind.append((i, j))
-            for e, g in enumerate(grads[1:]):
-                reached[e] = reached[e] or (g is not None and bool((g != 0).any()))
-        todo = blind
+        todo = _blind_elements(model, name, hidden, (batch, frames, bins), given, reached, todo, seed + trial)
         if not todo:
             break
     if todo:
@@ -117,6 +99,47 @@ def check_causality(
     for (label, _), ok in zip(given, reached):
         if not ok:
             raise AssertionError(f"causality: {name}: the {label} given to the backbone never reaches its output features")
+
+
+def _elements(elements: Iterable[tuple[int, int]] | None, frames: int, bins: int) -> list[tuple[int, int]]:
+    """The elements to check (default: all of ``(frames, bins)``, row-major).
+
+    Raises:
+        ValueError: an element outside ``(frames, bins)``.
+    """
+    todo = [(i, j) for i in range(frames) for j in range(bins)] if elements is None else list(elements)
+    for i, j in todo:
+        if not (0 <= i < frames and 0 <= j < bins):
+            raise ValueError(f"causality: element ({i}, {j}) is outside ({frames}, {bins})")
+    return todo
+
+
+def _blind_elements(
+    model, name: str, hidden: int | None, shape: tuple[int, int, int], given: list, reached: list[bool],
+    todo: list[tuple[int, int]], seed: int,
+) -> list[tuple[int, int]]:
+    """One trial on ``x ~ N(0, 1)`` of ``shape`` ``(batch, frames, bins)`` drawn from ``seed``:
+    asserts every element of ``todo`` causal (:func:`_assert_causal`), marks in ``reached``
+    which of ``given`` reach the features, and returns the elements (other than ``(0, 0)``) that
+    read no earlier element of ``x``."""
+    batch, frames, bins = shape
+    order = row_major_order(frames, bins)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, frames, bins, generator=generator, dtype=torch.float64, requires_grad=True)
+    h = _features(model, name, x, given, hidden=hidden)
+    projection = torch.randn(h.shape[-1], generator=generator, dtype=torch.float64)
+    inputs = [x] + [t for _, t in given]
+    blind = []
+    for i, j in todo:
+        grads = torch.autograd.grad((h[0, i, j] * projection).sum(), inputs, retain_graph=True, allow_unused=True)
+        gx = torch.zeros_like(x) if grads[0] is None else grads[0]
+        _assert_causal(name, gx, order, i, j)
+        n = i * bins + j
+        if n > 0 and not (gx[0] != 0)[order < n].any():
+            blind.append((i, j))
+        for e, g in enumerate(grads[1:]):
+            reached[e] = reached[e] or (g is not None and bool((g != 0).any()))
+    return blind
 
 
 def _features(model, name: str, x: torch.Tensor, given: list, hidden: int | None) -> torch.Tensor:

@@ -106,6 +106,41 @@ def check_backbone_and_samplers(
         check_padding(backbone, frames=frames, bins=bins, cond=cond, context=context, seed=seed, atol=atol)
 
     model = float64_copy(SpectrogramModel(backbone, head))
+    report = _supporting_samplers(model, registries, samplers)
+    _check_draws(model, report.samplers, frames=frames, bins=bins, batch=batch, cond=cond, context=context,
+                 prime_frames=prime_frames, seed=seed, atol=atol, registries=registries)
+    return report
+
+
+def _check_draws(model: SpectrogramModel, names: list[str], *, frames: int, bins: int, prime_frames: int | None,
+                 seed: int, **common) -> None:
+    """Step 2 of :func:`check_backbone_and_samplers` for the samplers ``names``: an unprimed
+    draw at τ = 1 and one continuing ``prime_frames`` frames (default 1 when ``frames > 1``) of
+    a ``reference`` draw with seed ``seed + 1`` at τ = :data:`PRIMED_TEMPERATURE`, each against
+    teacher forcing and, but for ``reference``, against ``reference``. ``common``: ``batch``,
+    ``cond``, ``context``, ``atol``, ``registries``."""
+    if prime_frames is None:
+        prime_frames = 1 if frames > 1 else 0
+    prime = None
+    if prime_frames:
+        first = check_sampler_log_prob(model, "reference", frames=frames, bins=bins, seed=seed + 1, **common)
+        prime = first.x[:, :prime_frames]
+    draws = [(None, 1.0), (prime, PRIMED_TEMPERATURE)]
+    for name in names:
+        for prime_, temperature in draws:
+            kwargs = dict(frames=frames, bins=bins, prime=prime_, temperature=temperature, seed=seed, **common)
+            check_sampler_log_prob(model, name, **kwargs)
+            if name != "reference":
+                check_sampler_matches_reference(model, name, **kwargs)
+
+
+def _supporting_samplers(model: SpectrogramModel, registries, samplers: Sequence[str] | None) -> ConformanceReport:
+    """The samplers to check on ``model`` (``reference`` first): the ``samplers`` named, or every
+    registered one that supports it, with the others and the reason in ``skipped``.
+
+    Raises:
+        AssertionError: a named sampler does not support the model.
+    """
     report = ConformanceReport()
     names = registries.sampler.names() if samplers is None else list(samplers)
     names = sorted(names, key=lambda n: n != "reference")
@@ -117,20 +152,4 @@ def check_backbone_and_samplers(
             raise AssertionError(f"sampler {name!r} was named but cannot sample this model: {why}")
         else:
             report.skipped[name] = why
-
-    if prime_frames is None:
-        prime_frames = 1 if frames > 1 else 0
-    prime = None
-    if prime_frames:
-        first = check_sampler_log_prob(model, "reference", frames=frames, bins=bins, batch=batch, cond=cond,
-                                       context=context, seed=seed + 1, atol=atol, registries=registries)
-        prime = first.x[:, :prime_frames]
-    draws = [(None, 1.0), (prime, PRIMED_TEMPERATURE)]
-    for name in report.samplers:
-        for prime_, temperature in draws:
-            kwargs = dict(frames=frames, bins=bins, batch=batch, cond=cond, context=context, prime=prime_,
-                          temperature=temperature, seed=seed, atol=atol, registries=registries)
-            check_sampler_log_prob(model, name, **kwargs)
-            if name != "reference":
-                check_sampler_matches_reference(model, name, **kwargs)
     return report
