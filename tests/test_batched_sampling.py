@@ -207,3 +207,28 @@ def test_sixteen_bit_sampler_equals_fp32_on_weights_already_rounded(fmt):
         assert torch.equal(full.x, half.x) and torch.equal(full.log_prob, half.log_prob), cls.__name__
     with pytest.raises(ValueError, match="weights"):
         WaveNetCompiledSampler(weights="fp8")
+
+
+# --- the options through the registry and the config groups --------------------------------
+
+
+def test_sampler_options_reach_the_constructor_and_the_config_groups_pass_the_check():
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from melforge.core.plugins import load_registries
+    from melforge.core.sampler import select_sampler
+
+    regs = load_registries()
+    model = _wavenet(dtype=torch.float32)
+    sampler = select_sampler(regs.sampler, "wavenet_compiled", model.backbone, model.head,
+                             {"weights": "bf16", "threads": 1})
+    assert (sampler.weights, sampler.threads) == ("bf16", 1)
+    auto = select_sampler(regs.sampler, "auto", model.backbone, model.head, {"weights": "bf16"})
+    assert auto.weights == "fp32"  # with auto the options are ignored (the chosen sampler may not take them)
+    configs = Path(__file__).resolve().parents[1] / "configs" / "sampler"
+    for name in ("wavenet_compiled", "melnet_compiled"):
+        cfg = OmegaConf.to_container(OmegaConf.load(configs / f"{name}.yaml"))
+        assert cfg["weights"] == "fp32" and cfg["threads"] == "auto"
+        regs.sampler.check_config(cfg, where="sampler")
