@@ -28,7 +28,7 @@ from toy_gan import ToyGan, config  # noqa: E402
 #: A small geometry, so that every inverter runs in well under a second on half a second of speech.
 STFT = StftParams(sr=16000, n_fft=256, hop_length=64, win_length=256)
 
-#: Every built-in inverter that needs no checkpoint, with few iterations (pg_vocoder needs one).
+#: Every built-in inverter that needs no checkpoint, with few iterations (the trained vocoders need one).
 INVERTERS = {
     "griffin_lim": {"name": "griffin_lim", "n_iter": 4},
     "griffin_lim from pghi": {"name": "griffin_lim", "n_iter": 4, "init": "pghi"},
@@ -36,7 +36,7 @@ INVERTERS = {
     "pghi + gradient": {"name": "pghi", "refine": "griffin_lim+gradient", "gl_iters": 2, "refine_iters": 3},
     "gradient": {"name": "gradient", "n_iter": 3, "init_iters": 3},
 }
-NEEDS_CHECKPOINT = {"pg_vocoder"}
+NEEDS_CHECKPOINT = {"pg_vocoder", "hifigan", "melgan", "istftnet"}
 
 
 @pytest.fixture(scope="module")
