@@ -28,7 +28,7 @@ from toy_gan import ToyGan, config  # noqa: E402
 #: A small geometry, so that every inverter runs in well under a second on half a second of speech.
 STFT = StftParams(sr=16000, n_fft=256, hop_length=64, win_length=256)
 
-#: Every built-in inverter that needs no checkpoint, with few iterations (pg_vocoder needs one).
+#: Every built-in inverter that needs no checkpoint, with few iterations (the trained vocoders need one).
 INVERTERS = {
     "griffin_lim": {"name": "griffin_lim", "n_iter": 4},
     "griffin_lim from pghi": {"name": "griffin_lim", "n_iter": 4, "init": "pghi"},
@@ -36,7 +36,7 @@ INVERTERS = {
     "pghi + gradient": {"name": "pghi", "refine": "griffin_lim+gradient", "gl_iters": 2, "refine_iters": 3},
     "gradient": {"name": "gradient", "n_iter": 3, "init_iters": 3},
 }
-NEEDS_CHECKPOINT = {"pg_vocoder"}
+NEEDS_CHECKPOINT = {"pg_vocoder", "hifigan", "melgan", "istftnet"}
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +201,30 @@ def test_melnet_conforms(tmp_path, compose_train, tiny_train):
     n = len(list(build_learner(cfg).module.parameters()))
     assert report.optimizers == report.moved == {"model": n}
     assert {"model", "optimizers", "normalizer"} <= set(report.compared)
+
+
+def test_the_phase_gradient_vocoder_learner_conforms(tmp_path, speech_clips):
+    """The built-in trainable inverter's learner passes the same checks (tiny network, real speech)."""
+    import soundfile as sf
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from melforge.core.config_schema import drop_absent
+
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    for k, clip in enumerate([c for c in speech_clips if len(c.audio) > c.sr][:6]):
+        sf.write(folder / f"{k}.wav", clip.audio, clip.sr)
+    with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+        c = compose(config_name="train", overrides=[
+            "experiment=pg_vocoder_tiny", "dataset=audio_folder", f"dataset.root={folder}", "inverter.channels=8",
+            "inverter.layers=2", "data.crop_frames=16", "data.valid_crops=2", "data.valid_fraction=0.3",
+            "train.batch_size=2", "train.valid_every=2", "train.checkpoint_every=2", "threads=1", "device=cpu"])
+    cfg = drop_absent(OmegaConf.to_container(c, resolve=True))
+    report = check_learner(build_learner, cfg, tmp_path / "runs", steps=2)
+    n = len(list(build_learner(cfg).module.parameters()))
+    assert report.optimizers == report.moved == {"model": n}
+    assert {"model", "optimizers", "mel_basis", "stft"} <= set(report.compared)
 
 
 class Stray(ToyGan):

@@ -258,3 +258,25 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path):
     path = save_checkpoint(tmp_path, 1, state)
     with pytest.raises(ValueError, match=r"not a pg_vocoder checkpoint \(its run trained a melnet model\)"):
         build_pg_vocoder(checkpoint=str(path))
+
+
+def test_an_inverter_run_goes_through_the_shared_placement_in_bf16(tmp_path, speech_folder):
+    """``experiment=pg_vocoder_tiny device=cpu precision=bf16``: the vocoder trains through the
+    same placement code as a model (autocast on the device, the losses in fp32), and the run's
+    config carries no model keys."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from melforge.core.config_schema import drop_absent
+    from melforge.core.learners import train
+
+    with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+        c = compose(config_name="train", overrides=["experiment=pg_vocoder_tiny", "dataset=audio_folder",
+                                                    f"dataset.root={speech_folder}", *TINY, "train.max_steps=2",
+                                                    "device=cpu", "precision=bf16"])
+    cfg = drop_absent(OmegaConf.to_container(c, resolve=True))
+    assert not {"backbone", "head", "sampler", "tiers", "sample"} & set(cfg)
+    metrics = train(cfg, tmp_path)
+    assert metrics["precision"] == "bf16" and metrics["device"] == "cpu" and metrics["trains"] == "inverter"
+    assert math.isfinite(metrics["valid_loss"]) and metrics["steps"] == 2
+    assert "train_loss" in metrics and metrics["monitor"] == "loss"

@@ -86,7 +86,7 @@ def _check_refusals(name: str, representation: Representation, audio: np.ndarray
     bad_features = {"features holding NaN": nan_features, "features with a bin too few": features[:, :-1]}
     for why, bad in bad_features.items():
         expect_value_error(f"{name}.to_audio", why, lambda: representation.to_audio(bad, inverter))
-    if representation.needs_inverter:
+    if representation.inverter_input is not None:
         expect_value_error(f"{name}.to_audio", "no inverter", lambda: representation.to_audio(features, None))
 
 
@@ -113,7 +113,7 @@ def check_representation(
       log scale chooses); with ``sample_tolerance``, also ``max |y′ − y| ≤ sample_tolerance``
       (for a representation that decodes samples, not for a phase-blind spectrogram);
     * refusals with ``ValueError``: audio holding NaN, 2-D or empty; features holding NaN or
-      with a bin too few; a spectrogram (``needs_inverter``) given no inverter.
+      with a bin too few; a spectrogram (``inverter_input`` set) given no inverter.
 
     Args:
         representation: the representation.

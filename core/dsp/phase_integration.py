@@ -62,6 +62,41 @@ def phase_increments(dm: np.ndarray, dn: np.ndarray, stft: StftParams) -> tuple[
     return scale * (m + dm), -scale * dn
 
 
+def _checked_inputs(
+    magnitude: np.ndarray, dm: np.ndarray, dn: np.ndarray, lam: np.ndarray | None, stft: StftParams,
+    method: str, lam_time: float, lam_freq: float, tol: float, step: str,
+) -> dict[str, np.ndarray]:
+    """:func:`integrate_phase`'s arguments checked: ``{"magnitude", "dm", "dn"[, "lam"]}`` as
+    contiguous float64 ``(frames, bins)`` arrays.
+
+    Raises:
+        ValueError: see :func:`integrate_phase`.
+    """
+    if method not in METHODS:
+        raise ValueError(f"integrate_phase: method must be one of {METHODS}, got {method!r}")
+    if step not in STEPS:
+        raise ValueError(f"integrate_phase: step must be one of {STEPS}, got {step!r}")
+    if not 0.0 <= lam_freq <= lam_time <= 1.0:
+        raise ValueError(f"integrate_phase: need 0 <= lam_freq <= lam_time <= 1, got {lam_freq}, {lam_time}")
+    if not 0 < tol < 1:
+        raise ValueError(f"integrate_phase: tol must be in (0, 1), got {tol!r}")
+    arrays = {"magnitude": magnitude, "dm": dm, "dn": dn}
+    if method == "pg":
+        if lam is None:
+            raise ValueError("integrate_phase: method='pg' needs lam (the λ of eq. 12)")
+        arrays["lam"] = lam
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+    shape = arrays["magnitude"].shape
+    for key, value in arrays.items():
+        if value.ndim != 2 or value.shape != shape or value.shape[1] != stft.n_bins:
+            raise ValueError(
+                f"integrate_phase: {key} must be (frames, {stft.n_bins}) like magnitude {shape}, got {value.shape}"
+            )
+        if not np.isfinite(value).all():
+            raise ValueError(f"integrate_phase: {key} holds non-finite values")
+    return arrays
+
+
 def integrate_phase(
     magnitude: np.ndarray,
     dm: np.ndarray,
@@ -101,28 +136,8 @@ def integrate_phase(
             bins, non-finite or negative inputs, a missing ``lam`` for ``"pg"``, or thresholds
             with ``lam_freq > lam_time`` or outside [0, 1].
     """
-    if method not in METHODS:
-        raise ValueError(f"integrate_phase: method must be one of {METHODS}, got {method!r}")
-    if step not in STEPS:
-        raise ValueError(f"integrate_phase: step must be one of {STEPS}, got {step!r}")
-    if not 0.0 <= lam_freq <= lam_time <= 1.0:
-        raise ValueError(f"integrate_phase: need 0 <= lam_freq <= lam_time <= 1, got {lam_freq}, {lam_time}")
-    if not 0 < tol < 1:
-        raise ValueError(f"integrate_phase: tol must be in (0, 1), got {tol!r}")
-    arrays = {"magnitude": magnitude, "dm": dm, "dn": dn}
-    if method == "pg":
-        if lam is None:
-            raise ValueError("integrate_phase: method='pg' needs lam (the λ of eq. 12)")
-        arrays["lam"] = lam
-    arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+    arrays = _checked_inputs(magnitude, dm, dn, lam, stft, method, lam_time, lam_freq, tol, step)
     shape = arrays["magnitude"].shape
-    for key, value in arrays.items():
-        if value.ndim != 2 or value.shape != shape or value.shape[1] != stft.n_bins:
-            raise ValueError(
-                f"integrate_phase: {key} must be (frames, {stft.n_bins}) like magnitude {shape}, got {value.shape}"
-            )
-        if not np.isfinite(value).all():
-            raise ValueError(f"integrate_phase: {key} holds non-finite values")
     magnitude = arrays["magnitude"]
     if (magnitude < 0).any():
         raise ValueError("integrate_phase: magnitude must be non-negative")

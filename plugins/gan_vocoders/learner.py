@@ -22,6 +22,7 @@ from melforge.core.inverter import InverterTrainingParts
 from melforge.core.learner import Learner, OptimizerSpec, Placement, StepContext
 
 from .crops import AlignedCrops
+from .layers import count_parameters
 from .losses import ADVERSARIAL, MultiResolutionStftLoss, feature_matching_loss, mel_l1_loss
 from .mel import MelGeometry, TorchLogMel
 from .setup import GanSetup
@@ -187,10 +188,9 @@ class GanVocoderLearner(Learner):
 
     def checkpoint_extras(self) -> dict:
         """The analysis the vocoder was trained on (``representation``), the filterbank, the
-        STFT geometry and the power floor (``normalizer``: none, but every checkpoint carries the key)."""
+        STFT geometry and the power floor."""
         g = self.geometry
         return {
-            "normalizer": None,
             "representation": {"name": self.parts.cfg["representation"]["name"], **self.representation.config()},
             "mel_basis": torch.from_numpy(g.mel_basis.copy()),
             "stft": {"sr": g.stft.sr, "n_fft": g.stft.n_fft, "hop_length": g.stft.hop_length, "win_length": g.stft.win_length},
@@ -198,8 +198,6 @@ class GanVocoderLearner(Learner):
         }
 
     def summary(self, metrics: Mapping[str, Any], seconds: float) -> dict[str, Any]:
-        from .layers import count_parameters  # deferred: only the summary needs it
-
         return {
             "inverter": self.parts.cfg["inverter"]["name"],
             "units": "mel_l1: mean |Δ log mel magnitude| in nats (HiFi-GAN eq. 3); mrstft: Parallel WaveGAN's "

@@ -288,6 +288,34 @@ def _refine(mel_power, values, offset, start, first, last, table, magnitude, dm,
                     out[n, mm] = min(max(fs[k] - mm, -MAX_FREQ_OFFSET), MAX_FREQ_OFFSET)
 
 
+def _checked_inputs(
+    mel_power: np.ndarray, mel_basis: np.ndarray, magnitude: np.ndarray, dm: np.ndarray, lam: np.ndarray, stft: StftParams,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """:func:`refine_frequency_offsets`' arrays checked: ``({"magnitude", "dm", "lam"}, basis, mel)``,
+    contiguous float64.
+
+    Raises:
+        ValueError: see :func:`refine_frequency_offsets`.
+    """
+    arrays = {"magnitude": magnitude, "dm": dm, "lam": lam}
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+    shape = arrays["magnitude"].shape
+    for key, value in arrays.items():
+        if value.ndim != 2 or value.shape != shape or shape[1] != stft.n_bins:
+            raise ValueError(f"refine_frequency_offsets: {key} must be (frames, {stft.n_bins}) like magnitude {shape}, got {value.shape}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"refine_frequency_offsets: {key} holds non-finite values")
+    basis = np.ascontiguousarray(mel_basis, dtype=np.float64)
+    mel = np.ascontiguousarray(mel_power, dtype=np.float64)
+    if basis.ndim != 2 or basis.shape[1] != stft.n_bins:
+        raise ValueError(f"refine_frequency_offsets: mel_basis must be (n_mels, {stft.n_bins}), got {basis.shape}")
+    if mel.shape != (shape[0], basis.shape[0]):
+        raise ValueError(f"refine_frequency_offsets: mel_power must be (frames, n_mels) = {(shape[0], basis.shape[0])}, got {mel.shape}")
+    if not np.isfinite(mel).all() or (mel < 0).any() or (arrays["magnitude"] < 0).any():
+        raise ValueError("refine_frequency_offsets: mel_power and magnitude must be finite and non-negative")
+    return arrays, basis, mel
+
+
 def refine_frequency_offsets(
     mel_power: np.ndarray,
     mel_basis: np.ndarray,
@@ -340,22 +368,8 @@ def refine_frequency_offsets(
         ValueError: shapes that disagree (named), non-finite or negative inputs, or
             ``search``, ``step``, ``sweeps`` out of range.
     """
-    arrays = {"magnitude": magnitude, "dm": dm, "lam": lam}
-    arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+    arrays, basis, mel = _checked_inputs(mel_power, mel_basis, magnitude, dm, lam, stft)
     shape = arrays["magnitude"].shape
-    for key, value in arrays.items():
-        if value.ndim != 2 or value.shape != shape or shape[1] != stft.n_bins:
-            raise ValueError(f"refine_frequency_offsets: {key} must be (frames, {stft.n_bins}) like magnitude {shape}, got {value.shape}")
-        if not np.isfinite(value).all():
-            raise ValueError(f"refine_frequency_offsets: {key} holds non-finite values")
-    basis = np.ascontiguousarray(mel_basis, dtype=np.float64)
-    mel = np.ascontiguousarray(mel_power, dtype=np.float64)
-    if basis.ndim != 2 or basis.shape[1] != stft.n_bins:
-        raise ValueError(f"refine_frequency_offsets: mel_basis must be (n_mels, {stft.n_bins}), got {basis.shape}")
-    if mel.shape != (shape[0], basis.shape[0]):
-        raise ValueError(f"refine_frequency_offsets: mel_power must be (frames, n_mels) = {(shape[0], basis.shape[0])}, got {mel.shape}")
-    if not np.isfinite(mel).all() or (mel < 0).any() or (arrays["magnitude"] < 0).any():
-        raise ValueError("refine_frequency_offsets: mel_power and magnitude must be finite and non-negative")
     if not (0 < search <= MAX_FREQ_OFFSET and 0 < COARSE * step <= search and int(sweeps) >= 1 and assign_half_width >= 0):
         raise ValueError(
             f"refine_frequency_offsets: need 0 < 5·step <= search <= 4, sweeps >= 1, assign_half_width >= 0; "
