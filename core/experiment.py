@@ -233,4 +233,5 @@ def place_experiment(exp: Experiment, device: torch.device, regs: Registries | N
     regs = regs or registries()
     exp.model.to(device)
     name = (exp.cfg.get("sampler") or {}).get("name")
-    exp.samplers = [select_sampler(regs.sampler, name, tier.backbone, tier.head) for tier in exp.model.tiers]
+    options = {k: v for k, v in (exp.cfg.get("sampler") or {}).items() if k != "name"}  # weights, threads, …
+    exp.samplers = [select_sampler(regs.sampler, name, tier.backbone, tier.head, options) for tier in exp.model.tiers]

@@ -232,7 +232,7 @@ def select_sampler(
 
     The choice follows the device the backbone's parameters are on (each sampler's ``devices``):
     on a GPU the CPU-only compiled samplers drop out and ``auto`` takes the batched ``cached``
-    one; :func:`melforge.core.device.place_experiment` chooses again after moving a model.
+    one; :func:`melforge.core.experiment.place_experiment` chooses once the model is on its device.
 
     ``options`` (the config's ``sampler`` keys besides ``name``, e.g. a compiled sampler's
     ``weights`` and ``threads``) go to the named sampler's constructor; with ``auto`` they are

@@ -119,3 +119,11 @@ def test_mixed_precision_training_on_the_cpu(tmp_path, compose_train, precision,
     _fake_gpus(monkeypatch, 0)
     with pytest.raises(DeviceError, match="device=cuda: CUDA is not available"):  # melforge-sample's device
         sample_checkpoint(tmp_path / precision / "checkpoints/last.pt", tmp_path / "s", {}, device="cuda")
+
+
+def test_the_configs_sampler_options_reach_the_sampler_chosen_after_placement(compose_train):
+    cfg = compose_train(*TINY, "sampler=melnet_compiled", "sampler.weights=bf16", "sampler.threads=1")
+    exp = SimpleNamespace(cfg=cfg, model=build_model(cfg), samplers=[])
+    place_experiment(exp, torch.device("cpu"))
+    (sampler,) = exp.samplers
+    assert type(sampler).__name__ == "MelNetCompiledSampler" and (sampler.weights, sampler.threads) == ("bf16", 1)
