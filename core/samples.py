@@ -68,12 +68,13 @@ def render_samples(
     speaker: str | None = None,
     prime: torch.Tensor | None = None,
 ) -> list[RenderedSample]:
-    """Draw ``count`` spectrograms of ``frames`` frames one at a time (coarse to fine for a
-    multiscale model), denormalise them, and write ``<prefix>_<k>.npy`` (``(frames, n_bins)``
-    unnormalised features), ``.png`` (``representation.to_image``), ``.wav``
-    (``representation.to_audio(features, inverter)`` at the representation's sample rate) and, with several tiers, ``_tiers.png`` into ``out_dir``.
-    Sampled values beyond ``±CLIP_STD`` (normalised) are clipped first and counted; primed
-    frames are written as they are. A progress bar per sample and tier counts its frames on
+    """Draw ``count`` spectrograms of ``frames`` frames in one batched call (coarse to fine for a
+    multiscale model; every tier's sampler reads its weights once per step for all of them),
+    denormalise them, and write ``<prefix>_<k>.npy`` (``(frames, n_bins)`` unnormalised
+    features), ``.png`` (``representation.to_image``), ``.wav`` (``representation.to_audio(features,
+    inverter)`` at the representation's sample rate) and, with several tiers, ``_tiers.png`` into
+    ``out_dir``. Sampled values beyond ``±CLIP_STD`` (normalised) are clipped first and counted;
+    primed frames are written as they are. A progress bar per tier counts the batch's frames on
     stderr (see :func:`frame_progress`).
 
     Args:
@@ -83,72 +84,94 @@ def render_samples(
             is drawn for ``speaker`` if given, else for speaker ``k mod len(speakers)``.
         prime: ``(1, P, n_bins)`` normalised frames every sample continues (priming).
 
+    Returns:
+        One :class:`RenderedSample` per spectrogram; its ``seconds`` is its share of the batch's
+        wall time.
+
     Raises:
         KeyError: ``speaker`` is not in ``speakers``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if count <= 0:
+        return []
     device = next(model.parameters()).device  # samplers draw on the model's device
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    prime = prime.to(device) if prime is not None else None
+    labels: list[str | None] = [None] * count
+    cond = None
+    if speakers is not None:
+        labels = [speaker if speaker is not None else speakers.labels[k % len(speakers)] for k in range(count)]
+        cond = speakers.one_hot(labels).to(device)  # (count, speakers)
+    primed = 0 if prime is None else int(prime.shape[1])
+    prime = prime.to(device).expand(count, -1, -1) if prime is not None else None
     model.eval()
-    results = []
-    for k in range(count):
-        label = None
-        cond = None
-        if speakers is not None:
-            label = speaker if speaker is not None else speakers.labels[k % len(speakers)]
-            cond = speakers.one_hot([label]).to(device)
-        primed = 0 if prime is None else int(prime.shape[1])
-        start = time.perf_counter()
-        title = f"{prefix} {k + 1}/{count}" + (f" ({label})" if label else "")
-        with frame_progress(model, frames, representation.n_bins, primed, title) as progress:
-            result = model.sample(
-                samplers, batch=1, frames=frames, bins=representation.n_bins, temperature=temperature,
-                generator=generator, cond=cond, prime=prime, progress=progress,
-            )
-        seconds = time.perf_counter() - start
-        x = result.x[0].detach().to("cpu", torch.float32).clone()
+    start = time.perf_counter()
+    with frame_progress(model, frames, representation.n_bins, primed, f"{prefix}s ×{count}") as progress:
+        result = model.sample(
+            samplers, batch=count, frames=frames, bins=representation.n_bins, temperature=temperature,
+            generator=generator, cond=cond, prime=prime, progress=progress,
+        )
+    seconds = (time.perf_counter() - start) / max(count, 1)
+    writer = _SampleWriter(representation, normalizer, inverter, out_dir, prefix, temperature, primed)
+    return [writer.write(result, k, labels[k], seconds) for k in range(count)]
+
+
+@dataclass
+class _SampleWriter:
+    """Writes sample ``k`` of a batched draw: its features, plot, audio and tier stages."""
+
+    representation: Representation
+    normalizer: Normalizer
+    inverter: Inverter | None
+    out_dir: Path
+    prefix: str
+    temperature: float | list[float]
+    primed: int
+
+    def write(self, result: Any, k: int, label: str | None, seconds: float) -> RenderedSample:
+        """Sample ``k`` of ``result`` (a :class:`~melforge.core.multiscale.MultiscaleResult`-like
+        batch) written to disk."""
+        primed, rep, prefix = self.primed, self.representation, self.prefix
+        x = result.x[k].detach().to("cpu", torch.float32).clone()
         clipped = int((x[primed:].abs() > CLIP_STD).sum())
         x[primed:] = x[primed:].clamp(-CLIP_STD, CLIP_STD)  # the real (primed) frames stay exact
-        feats = normalizer.denormalize(x.numpy())  # (frames, n_bins)
-        stem = out_dir / (f"{prefix}_{k:03d}" + (f"_{label}" if label else ""))
+        feats = self.normalizer.denormalize(x.numpy())  # (frames, n_bins)
+        stem = self.out_dir / (f"{prefix}_{k:03d}" + (f"_{label}" if label else ""))
         npy = stem.with_suffix(".npy")
         with atomic_path(npy) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, feats)
-        nll = -float(result.log_prob[0]) / max(1, result.sampled_elements)
+        nll = -float(result.log_prob[k]) / max(1, result.sampled_elements)
         tier_nll = [
-            -float(lp[0]) / max(1, n) for lp, n in zip(result.tier_log_probs or [], result.tier_sampled_elements or [])
+            -float(lp[k]) / max(1, n) for lp, n in zip(result.tier_log_probs or [], result.tier_sampled_elements or [])
         ]
         png = save_spectrogram_png(
-            representation.to_image(feats),
-            stem.with_suffix(".png"),
-            title=f"{prefix} {k}{f' ({label})' if label else ''}: T={temperature}, "
+            rep.to_image(feats), stem.with_suffix(".png"),
+            title=f"{prefix} {k}{f' ({label})' if label else ''}: T={self.temperature}, "
             f"{f'primed {primed} frames, ' if primed else ''}NLL {nll:.3f} nats/element ({nll / math.log(2):.3f} bits)",
-            hop_seconds=representation.image_hop_length / representation.sr,
+            hop_seconds=rep.image_hop_length / rep.sr,
         )
-        tiers_png = None
-        if result.tiers is not None and len(result.tiers) > 1:
-            stages, x = [], result.tiers[0].cpu()
+        tiers_png = self.tier_stages(result, k, stem)
+        wav = write_wav(stem.with_suffix(".wav"), rep.to_audio(feats, self.inverter), rep.sr)
+        return RenderedSample(png, wav, npy, nll, seconds, tier_nll or None, tiers_png, label, primed, clipped)
+
+    def tier_stages(self, result: Any, k: int, stem: Path) -> Path | None:
+        """The coarse-to-fine stages of sample ``k`` as one figure (several tiers only)."""
+        if result.tiers is None or len(result.tiers) <= 1:
+            return None
+        x = result.tiers[0][k : k + 1].cpu()
+        stages = [x[0].numpy()]
+        for g in range(2, len(result.tiers) + 1):
+            x = interleave(result.tiers[g - 1][k : k + 1].cpu(), x, tier_axis(g))
             stages.append(x[0].numpy())
-            for g in range(2, len(result.tiers) + 1):
-                x = interleave(result.tiers[g - 1].cpu(), x, tier_axis(g))
-                stages.append(x[0].numpy())
-            tiers_png = save_tier_stages_png(
-                stages, stem.parent / (stem.name + "_tiers.png"), title=f"{prefix} {k}: coarse to fine (normalised)"
-            )
-        audio = representation.to_audio(feats, inverter)
-        wav = write_wav(stem.with_suffix(".wav"), audio, representation.sr)
-        results.append(
-            RenderedSample(png, wav, npy, nll, seconds, tier_nll or None, tiers_png, label, primed, clipped)
+        return save_tier_stages_png(
+            stages, stem.parent / (stem.name + "_tiers.png"), title=f"{self.prefix} {k}: coarse to fine (normalised)"
         )
-    return results
 
 
 @contextlib.contextmanager
 def frame_progress(model: MultiscaleModel, frames: int, bins: int, primed: int, title: str) -> Iterator[Any]:
-    """A progress bar per tier on stderr while one spectrogram ``(1, frames, bins)`` is drawn
+    """A progress bar per tier on stderr while a batch of spectrograms ``(batch, frames, bins)`` is drawn
     from ``model`` (``primed`` frames given): yields the ``progress(g, n)`` callback that
     :meth:`MultiscaleModel.sample` hands each tier's sampler (``SampleRequest.progress``)."""
     from tqdm import tqdm
