@@ -85,10 +85,9 @@ def run_hydra_app(
 
         overrides = [a for a in argv if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
         try:
-            with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
-                cfg = OmegaConf.to_container(compose(config_name=config_name, overrides=searchpath + overrides), resolve=False)
+            cfg = compose_plain(config_name, searchpath, overrides)
         except Exception as exc:  # noqa: BLE001
-            fail(prog, exc)
+            fail(prog, _explained(exc, config_name, searchpath, overrides))
         import melforge.configs
 
         print(config_help(prog, cfg, Path(melforge.configs.__file__).parent, config_name, schema))
@@ -100,10 +99,13 @@ def run_hydra_app(
 
             with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
                 cfg = compose(config_name=config_name, overrides=searchpath + overrides)
+        except Exception as exc:  # noqa: BLE001 - every composition error becomes one line
+            fail(prog, _explained(exc, config_name, searchpath, overrides))
+        try:
             plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
             if check is not None:
                 check(plain)
-        except Exception as exc:  # noqa: BLE001 - every composition error becomes one line
+        except Exception as exc:  # noqa: BLE001 - every value error becomes one line
             fail(prog, exc)
 
     def _task(cfg) -> Any:
@@ -123,6 +125,33 @@ def run_hydra_app(
     OmegaConf.register_new_resolver("melforge.sweep_name", lambda: name, replace=True)
     sys.argv = [sys.argv[0], *searchpath, *argv, *_follower_overrides(argv), *(_job_name_overrides(argv) if multirun else [])]
     hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name=config_name)(_task)()
+
+
+def compose_plain(config_name: str, searchpath: list[str], overrides: list[str]) -> dict:
+    """The app's config composed for ``overrides``, as a plain dict (interpolations unresolved).
+
+    Raises:
+        hydra.errors.HydraException: a bad override (see :func:`_explained`).
+    """
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+        return OmegaConf.to_container(compose(config_name=config_name, overrides=searchpath + overrides), resolve=False)
+
+
+def _explained(exc: BaseException, config_name: str, searchpath: list[str], overrides: list[str]) -> BaseException:
+    """``exc`` as a one-line "did you mean" error when it is about an unknown key or option
+    (:mod:`melforge.core.override_errors`), else ``exc`` itself."""
+    from .override_errors import explain
+
+    try:
+        better = explain(exc, overrides, searchpath, lambda ov: compose_plain(config_name, searchpath, ov))
+    except Exception:  # noqa: BLE001 - the explanation must never hide the original error
+        better = None
+    if better is not None:
+        better.__cause__ = exc
+    return better or exc
 
 
 def sweep_name(argv: list[str], config_name: str, searchpath: list[str]) -> str:

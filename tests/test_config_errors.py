@@ -76,3 +76,31 @@ def test_the_apps_import_no_torch_before_they_set_the_openmp_wait_policy():
             "assert 'torch' not in sys.modules, 'torch loaded before run_hydra_app could set OMP_WAIT_POLICY'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+#: Issue 20 item 3: a typo gets one line with the closest known key or option, never Hydra's
+#: advice to append the typo (``+train.max_step=20``) or its search path.
+TYPOS = {
+    "train.max_step=20": "train.max_step=20: unknown key; did you mean train.max_steps?",
+    "dataset=asterisk_prompt": "dataset=asterisk_prompt: no option asterisk_prompt in group dataset; did you mean dataset=asterisk_en?",
+    "dataset=asterisk_prompts": "selected by dataset=asterisk_en or dataset=asterisk_speakers",
+    "experiment=speech_tiny_x": "experiment=speech_tiny_x: unknown experiment; did you mean experiment=speech_tiny?",
+}
+
+
+@pytest.mark.parametrize("override", TYPOS)
+def test_a_typo_gets_one_line_with_did_you_mean(tmp_path, override):
+    proc = _train(override, f"hydra.run.dir={tmp_path / 'run'}")
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("melforge-train: error: "), proc.stderr
+    assert TYPOS[override] in lines[0]
+    assert "+train.max_step" not in lines[0] and "search path" not in lines[0] and "provider=" not in lines[0]
+    if override.startswith("experiment="):
+        assert "wavenet_speech_tiny" in lines[0]  # the experiments are listed
+
+
+def test_an_unknown_experiment_in_help_is_one_line_too():
+    proc = _train("--help", "experiment=nope")
+    assert proc.returncode == 2 and "experiment=nope: unknown experiment" in proc.stderr
+    assert "provider=" not in proc.stderr
