@@ -75,7 +75,7 @@ def options_by_name(dirs: list[Path], group: str) -> dict[str, list[str]]:
 
 def purpose(path: Path) -> str:
     """The first sentence of a config file's leading comment, backticks removed: up to the first
-    ``.``, ``:`` or ``;`` outside parentheses (never cut inside one)."""
+    ``.`` or ``;`` outside parentheses (never cut inside one)."""
     lines = []
     for line in path.read_text().splitlines():
         if not line.startswith("#"):
@@ -88,7 +88,7 @@ def purpose(path: Path) -> str:
     depth = 0
     for i, ch in enumerate(text):
         depth += 1 if ch in "([" else -1 if ch in ")]" else 0
-        if depth == 0 and ch in ".:;" and (i + 1 == len(text) or text[i + 1] == " "):
+        if depth == 0 and ch in ".;" and (i + 1 == len(text) or text[i + 1] == " "):
             return text[:i].strip()
     return text.strip()
 

@@ -9,6 +9,7 @@ of the registry bound to that plugin's name, so every entry knows where it came 
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -55,9 +56,28 @@ class Entry(Generic[T]):
 
     @property
     def description(self) -> str:
-        """First line of the factory's docstring, or an empty string."""
-        doc = inspect.getdoc(self.factory) or ""
-        return doc.splitlines()[0] if doc else ""
+        """The first sentence of the factory's docstring (its first paragraph up to the first
+        full stop, never cut mid-sentence), reST backticks removed; an empty string without one."""
+        return first_sentence(inspect.getdoc(self.factory) or "")
+
+
+def first_sentence(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph, on one line, without backticks:
+    ``"Re-runs ``forward`` on\nthe whole input. More."`` → ``"Re-runs forward on the whole input."``."""
+    paragraph = " ".join(doc.strip().split("\n\n", 1)[0].split())
+    paragraph = re.sub(r":\w+:`~?(?:[\w.]+\.)?(\w+)`", r"\1", paragraph).replace("`", "")  # :class:`~a.B` → B
+    depth = 0
+    for i, ch in enumerate(paragraph):
+        depth += 1 if ch in "([" else -1 if ch in ")]" else 0
+        if depth == 0 and ch == "." and (i + 1 == len(paragraph) or paragraph[i + 1] == " ") and not _abbreviation(paragraph[:i]):
+            return paragraph[: i + 1]
+    return paragraph
+
+
+def _abbreviation(text: str) -> bool:
+    """Whether the word before a full stop is an abbreviation (``et al``, ``e.g``, ``eq``, …)."""
+    word = text.rsplit(" ", 1)[-1].lower()
+    return word in {"al", "e.g", "i.e", "eq", "cf", "vs", "fig", "approx"} or len(word) == 1
 
 
 class Registry(Generic[T]):
