@@ -275,9 +275,30 @@ def check_sample_config(cfg: dict) -> None:
     from .plugins import registries
 
     validate(cfg, SampleApp)
+    check_checkpoint_path(cfg.get("checkpoint"))
     regs = registries()
     regs.inverter.check_config(cfg["inverter"], where="inverter")
     sampler = cfg.get("sampler") or {}
     if sampler.get("name") not in (None, "auto"):
         regs.sampler.check_config(sampler, where="sampler")
     check_device(cfg, regs)
+
+
+def check_checkpoint_path(path: str | None) -> None:
+    """``checkpoint`` names a file that can be a PyTorch checkpoint (a zip archive), checked
+    before Hydra makes a run folder or anything is printed.
+
+    Raises:
+        ValueError: null, missing, a folder, or not a zip archive (names ``checkpoint`` and the path).
+    """
+    import zipfile
+    from pathlib import Path
+
+    if path is None:
+        raise ValueError("checkpoint: give checkpoint=PATH (a .pt file written by melforge-train)")
+    if not Path(path).is_file():
+        what = "is a folder" if Path(path).is_dir() else "does not exist"
+        raise ValueError(f"checkpoint={path}: the file {what} (give a .pt file written by melforge-train)")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"checkpoint={path}: not a PyTorch checkpoint file (a melforge checkpoint is a zip archive "
+                         "written by torch.save)")

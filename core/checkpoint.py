@@ -123,6 +123,20 @@ def _write_failure(target: Path, exc: BaseException, needed: int) -> str:
 REQUIRED = ("step", "model", "config", "normalizer")
 
 
+def _refusal(path: Path, exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused ``path``, in melforge's words: PyTorch's own
+    message advises ``weights_only=False`` (running the file's code), which melforge never shows."""
+    import pickle
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return "it is not a PyTorch checkpoint file (a melforge checkpoint is a zip archive written by torch.save)"
+    if isinstance(exc, pickle.UnpicklingError):
+        return ("it holds objects other than tensors and plain data, so it is not a melforge checkpoint "
+                "(refused unread: no code in it was run)")
+    return f"it is not a melforge checkpoint of plain tensors and data ({type(exc).__name__})"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`, its tensors onto ``map_location``
     (the run's configured device; default the CPU), with ``torch.load(weights_only=True)``: no
@@ -138,10 +152,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - report any refusal with the path
-        raise CheckpointError(
-            f"checkpoint {path} was refused: it is not a melforge checkpoint of plain tensors and data "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from exc
+        raise CheckpointError(f"checkpoint {path} was refused: {_refusal(path, exc)}") from exc
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a dict; is it a melforge checkpoint?")
     missing = [k for k in REQUIRED if k not in state]

@@ -30,11 +30,30 @@ def _task(cfg: dict, run_dir: str) -> float:
     from melforge.core.training import train  # torch is imported after run_hydra_app set the OpenMP policy
 
     metrics = train(cfg, run_dir)
-    logging.getLogger("melforge.train").info(
-        f"done in {run_dir}: valid NLL {metrics['valid_nll_step0']:.4f} → {metrics['valid_nll']:.4f} "
-        f"nats/element ({metrics['valid_bits']:.4f} bits); train NLL {metrics['train_nll']:.4f}"
-    )
+    logging.getLogger("melforge.train").info(done_line(cfg, run_dir, metrics))
     return metrics["valid_nll"]
+
+
+def done_line(cfg: dict, run_dir: str, metrics: dict) -> str:
+    """The end-of-training line: the run folder, the NLLs, and the first sample's WAV with the
+    inverter that rendered it (a waveform representation needs none).
+
+    Args:
+        cfg: the run's resolved config (``representation``, ``inverter``).
+        metrics: what :func:`melforge.core.training.train` returned (``samples``: the rendered
+            samples' summaries, when any were drawn).
+    """
+    line = (f"done in {run_dir}: valid NLL {metrics['valid_nll_step0']:.4f} → {metrics['valid_nll']:.4f} "
+            f"nats/element ({metrics['valid_bits']:.4f} bits); train NLL {metrics['train_nll']:.4f}")
+    samples = metrics.get("samples") or []
+    if samples:
+        more = f" (and {len(samples) - 1} more)" if len(samples) > 1 else ""
+        # A representation of frames of several samples (hop_length > 1) is a spectrogram, turned into
+        # audio by the inverter; a waveform representation (one frame per sample) decodes directly.
+        spectral = int(cfg["representation"].get("hop_length") or 1) > 1
+        how = f"inverted with {cfg['inverter']['name']}" if spectral else f"decoded by {cfg['representation']['name']}"
+        line += f"; sample {samples[0]['wav']}{more}, {how}"
+    return line
 
 
 def main() -> None:
