@@ -85,12 +85,16 @@ def run_hydra_app(
 
         overrides = [a for a in argv if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
         try:
-            cfg = compose_plain(config_name, searchpath, overrides)
+            cfg, choices = compose_plain(config_name, searchpath, overrides, with_choices=True)
         except Exception as exc:  # noqa: BLE001
             fail(prog, _explained(exc, config_name, searchpath, overrides))
         import melforge.configs
 
-        print(config_help(prog, cfg, Path(melforge.configs.__file__).parent, config_name, schema))
+        from .config_options import config_dirs
+
+        dirs = config_dirs(list(registries().config_searchpath))
+        print(config_help(prog, cfg, Path(melforge.configs.__file__).parent, config_name, schema,
+                          choices=choices, dirs=dirs, overrides=overrides))
         return
     overrides = _overrides(argv)
     if overrides is not None:
@@ -127,8 +131,10 @@ def run_hydra_app(
     hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name=config_name)(_task)()
 
 
-def compose_plain(config_name: str, searchpath: list[str], overrides: list[str]) -> dict:
-    """The app's config composed for ``overrides``, as a plain dict (interpolations unresolved).
+def compose_plain(config_name: str, searchpath: list[str], overrides: list[str], with_choices: bool = False):
+    """The app's config composed for ``overrides``, as a plain dict (interpolations unresolved);
+    with ``with_choices``, also ``{group: option}`` that composition chose (Hydra's own
+    ``hydra/*`` groups left out).
 
     Raises:
         hydra.errors.HydraException: a bad override (see :func:`_explained`).
@@ -137,7 +143,13 @@ def compose_plain(config_name: str, searchpath: list[str], overrides: list[str])
     from omegaconf import OmegaConf
 
     with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
-        return OmegaConf.to_container(compose(config_name=config_name, overrides=searchpath + overrides), resolve=False)
+        cfg = compose(config_name=config_name, overrides=searchpath + overrides, return_hydra_config=with_choices)
+    if not with_choices:
+        return OmegaConf.to_container(cfg, resolve=False)
+    choices = {g: str(o) for g, o in cfg.hydra.runtime.choices.items() if not g.startswith("hydra") and o is not None}
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    plain.pop("hydra", None)
+    return plain, choices
 
 
 def _explained(exc: BaseException, config_name: str, searchpath: list[str], overrides: list[str]) -> BaseException:
