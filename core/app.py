@@ -77,24 +77,7 @@ def run_hydra_app(
     searchpath = searchpath_override(registries())
     argv = sys.argv[1:]
     if "--help" in argv or "-h" in argv:
-        from pathlib import Path
-
-        from hydra import compose, initialize_config_module
-
-        from .config_help import config_help
-
-        overrides = [a for a in argv if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
-        try:
-            cfg, choices = compose_plain(config_name, searchpath, overrides, with_choices=True)
-        except Exception as exc:  # noqa: BLE001
-            fail(prog, _explained(exc, config_name, searchpath, overrides))
-        import melforge.configs
-
-        from .config_options import config_dirs
-
-        dirs = config_dirs(list(registries().config_searchpath))
-        print(config_help(prog, cfg, Path(melforge.configs.__file__).parent, config_name, schema,
-                          choices=choices, dirs=dirs, overrides=overrides))
+        print_help(prog, config_name, schema, searchpath, argv)
         return
     overrides = _overrides(argv)
     if overrides is not None:
@@ -129,6 +112,27 @@ def run_hydra_app(
     OmegaConf.register_new_resolver("melforge.sweep_name", lambda: name, replace=True)
     sys.argv = [sys.argv[0], *searchpath, *argv, *_follower_overrides(argv), *(_job_name_overrides(argv) if multirun else [])]
     hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name=config_name)(_task)()
+
+
+def print_help(prog: str, config_name: str, schema: type | None, searchpath: list[str], argv: list[str]) -> None:
+    """Print ``prog --help`` for the config composed with ``argv``'s overrides
+    (:func:`melforge.core.config_help.config_help`); a bad override fails on one line."""
+    from pathlib import Path
+
+    import melforge.configs
+
+    from .config_help import config_help
+    from .config_options import config_dirs
+    from .plugins import registries
+
+    overrides = [a for a in argv if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
+    try:
+        cfg, choices = compose_plain(config_name, searchpath, overrides, with_choices=True)
+    except Exception as exc:  # noqa: BLE001
+        fail(prog, _explained(exc, config_name, searchpath, overrides))
+    dirs = config_dirs(list(registries().config_searchpath))
+    print(config_help(prog, cfg, Path(melforge.configs.__file__).parent, config_name, schema,
+                      choices=choices, dirs=dirs, overrides=overrides))
 
 
 def compose_plain(config_name: str, searchpath: list[str], overrides: list[str], with_choices: bool = False):
