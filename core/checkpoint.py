@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import errno
 import shutil
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .atomic import atomic_path
+from .atomic import atomic_path, remove_stale_temp_files
 
 LAST = "last.pt"
 
@@ -58,6 +59,9 @@ def check_plain(value: Any, where: str = "state") -> None:
 def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], keep: int = 3) -> Path:
     """Write ``state`` to ``directory/step_<step>.pt`` and ``directory/last.pt``, each atomically
     (a crash mid-write leaves the previous files intact); keep the newest ``keep`` step files.
+    After a successful write, temporary files of earlier writers that were killed mid-write
+    (older than this call) are removed from ``directory``: a checkpoint folder is written by one
+    training at a time (the run directory's lock), so they cannot belong to a live writer.
 
     Raises:
         CheckpointError: ``state`` holds something other than plain data (see :func:`check_plain`);
@@ -67,6 +71,7 @@ def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], kee
             it was (``last.pt`` still holds the previous checkpoint, no partial file remains).
     """
     check_plain(state)
+    started = time.time()
     directory = Path(directory)
     path = directory / f"step_{step:08d}.pt"
     new_step_file = not path.exists()
@@ -83,6 +88,7 @@ def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], kee
     olds = sorted(directory.glob("step_*.pt"))
     for old in olds[: max(0, len(olds) - keep)]:
         old.unlink(missing_ok=True)
+    remove_stale_temp_files(directory, older_than=started)
     return path
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_path, atomic_write
 from .run_dir import LOCK, flatten
 
 #: Files the report writes into the directory it reads.
@@ -431,7 +432,7 @@ def table_rows(jobs: list[Job], root: Path) -> tuple[list[str], list[list[Any]]]
 
 def write_csv(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
     """The table as CSV: numbers at full precision, empty cells for unknown values."""
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:  # a full disk is named (core.atomic)
         w = csv.writer(f)
         w.writerow(headers)
         for row in rows:
@@ -494,7 +495,7 @@ def write_markdown(path: Path, root: Path, jobs: list[Job], common: list[str], h
     if notes:
         lines += ["Notes:", ""] + [f"- `{j.name}`: {_md_cell(text)}" for j, text in notes] + [""]
     lines += ["![training and validation NLL](curves.png)", "", "![first sample of every job](samples.png)", ""]
-    path.write_text("\n".join(lines))
+    atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +534,7 @@ def plot_curves(path: Path, jobs: list[Job]) -> None:
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no points in TensorBoard", ha="center", va="center", transform=ax.transAxes)
-    fig.savefig(path, format="png")
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
 
 
@@ -576,7 +577,7 @@ def plot_samples(path: Path, jobs: list[Job], scales: dict[str, tuple[float, flo
         ax.set_ylabel("mel channel of the WAV" if j.sample_kind == "waveform" else j.sample_kind, fontsize=8)
     for kind, drawn in images.items():  # one colour bar per kind, beside its panels
         fig.colorbar(drawn[-1][1], ax=[ax for ax, _ in drawn], label=f"log power (nats): {kind}", fraction=0.05, pad=0.01)
-    fig.savefig(path, format="png")
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
 
 
@@ -675,7 +676,7 @@ def write_html(path: Path, root: Path, jobs: list[Job], common: list[str], heade
         if fig.is_file():
             out.append(f"<h2>{e(title)}</h2><img class=\"figure\" alt=\"{e(title)}\" src=\"{_data_uri('image/png', fig.read_bytes())}\">")
     out.append("</body></html>")
-    path.write_text("\n".join(out) + "\n")
+    atomic_write(path, lambda tmp: tmp.write_text("\n".join(out) + "\n"))
 
 
 # ---------------------------------------------------------------------------------------------
