@@ -89,8 +89,8 @@ def _new_registries() -> Registries:
 
     return Registries(
         representation=Registry("representation", Representation),
-        backbone=Registry("backbone", Backbone),
-        head=Registry("head", Head),
+        backbone=Registry("backbone", Backbone, check=Backbone.check_declared),
+        head=Registry("head", Head, check=Head.check_declared),
         sampler=Registry("sampler", Sampler, classes_only=True),
         inverter=Registry("inverter", Inverter),
         dataset=Registry("dataset", AudioDataset),
@@ -118,7 +118,7 @@ def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str) -> list[
             if impl.plugin is not plugin:
                 continue
             target = regs.of(kind)
-            scratch = Registry(kind, target.base, classes_only=target.classes_only)
+            scratch = Registry(kind, target.base, classes_only=target.classes_only, check=target.check)
             impl.function(registry=Registrar(scratch, plugin_name))
             if scratch.collisions:
                 raise DuplicateEntryError(f"{plugin_name} registers {kind} {next(iter(scratch.collisions))!r} twice")

@@ -89,12 +89,17 @@ class Registry(Generic[T]):
             must subclass it.
         classes_only: factories must be subclasses of ``base`` (not other callables), for
             kinds whose entries declare facts as class attributes (samplers).
+        check: called with each built object; raises ``AttributeError`` naming what is missing.
     """
 
-    def __init__(self, kind: str, base: type[T], *, classes_only: bool = False):
+    def __init__(self, kind: str, base: type[T], *, classes_only: bool = False,
+                 check: Callable[[T], None] | None = None):
         self.kind = kind
         self.base = base
         self.classes_only = classes_only
+        #: Called with every object :meth:`create` builds (e.g. ``Head.check_declared``: the
+        #: attributes the base class declares are set); raises naming what is wrong.
+        self.check = check
         self._entries: dict[str, Entry[T]] = {}
         #: Names registered more than once → every registrant, first (the listed entry) first.
         #: Using such a name (:meth:`get`, :meth:`create`, :meth:`build`, :meth:`check_config`)
@@ -173,6 +178,11 @@ class Registry(Generic[T]):
                 f"{self.kind} {name!r} from {entry.plugin} returned {type(obj).__qualname__}, "
                 f"expected a {self.base.__qualname__}"
             )
+        if self.check is not None:
+            try:
+                self.check(obj)
+            except AttributeError as exc:  # a declared attribute is missing: say which part lacks it
+                raise type(exc)(f"{self.kind} {name!r} from {entry.plugin}: {exc}") from None
         return obj
 
     def build(self, cfg: Mapping[str, Any], /, **extra: Any) -> T:

@@ -10,7 +10,7 @@ builds and is listed), :mod:`.suite` (causality and every sampler in one call), 
 """
 
 from .causality import check_causality, row_major_order
-from .heads import check_head_log_prob, check_head_sampling
+from .heads import check_head_log_prob, check_head_sampling, check_samples_finite
 from .padding import check_padding
 from .registry import check_registered
 from .samplers import check_sampler_log_prob, check_sampler_matches_reference
@@ -26,5 +26,6 @@ __all__ = [
     "check_registered",
     "check_sampler_log_prob",
     "check_sampler_matches_reference",
+    "check_samples_finite",
     "row_major_order",
 ]
