@@ -71,10 +71,10 @@ def run_hydra_app(
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from .config_search import searchpath_override
-    from .plugins import registries
+    from .config_search import searchpath_override_for
+    from .plugins import load_config_searchpath
 
-    searchpath = searchpath_override(registries())
+    searchpath = searchpath_override_for(load_config_searchpath())  # no registry, no torch yet
     argv = sys.argv[1:]
     if "--help" in argv or "-h" in argv:
         print_help(prog, config_name, schema, searchpath, argv)
@@ -123,14 +123,14 @@ def print_help(prog: str, config_name: str, schema: type | None, searchpath: lis
 
     from .config_help import config_help
     from .config_options import config_dirs
-    from .plugins import registries
+    from .plugins import load_config_searchpath
 
     overrides = [a for a in argv if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
     try:
         cfg, choices = compose_plain(config_name, searchpath, overrides, with_choices=True)
     except Exception as exc:  # noqa: BLE001
         fail(prog, _explained(exc, config_name, searchpath, overrides))
-    dirs = config_dirs(list(registries().config_searchpath))
+    dirs = config_dirs(load_config_searchpath())
     print(config_help(prog, cfg, Path(melforge.configs.__file__).parent, config_name, schema,
                       choices=choices, dirs=dirs, overrides=overrides))
 

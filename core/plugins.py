@@ -246,6 +246,35 @@ def _collide(regs: Registries, kind: str, name: str, strict: bool) -> None:
     warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
 
+def load_config_searchpath(entry_points: Iterable[importlib.metadata.EntryPoint] | None = None) -> list[str]:
+    """The Hydra search-path entries of the installed plugins, without filling any registry:
+    each ``melforge`` entry point is imported and only its ``melforge_config_searchpath`` hook
+    called (the built-ins ship no config folder of their own). What ``--help`` and the start of
+    every Hydra app need, without importing torch through the parts' modules.
+
+    A plugin that fails here is left out silently: loading the registries (any command that
+    uses a part, ``melforge-plugins``) reports it. Once the process has loaded its registries
+    (:func:`registries`), their ``config_searchpath`` is returned instead.
+    """
+    if _CACHED is not None:
+        return list(_CACHED.config_searchpath)
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(MelforgeSpecs)
+    found: list[str] = []
+    for ep in discover_entry_points() if entry_points is None else entry_points:
+        dist = getattr(ep, "dist", None)
+        name = f"{dist.name if dist is not None else '<unknown distribution>'}:{ep.name}"
+        try:
+            obj = ep.load()
+            pm.register(obj, name=name)
+            found.extend(p for p in _config_searchpath(pm, obj, name) if p not in found)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - reported when the registries are loaded
+            continue
+    return found
+
+
 _CACHED: Registries | None = None
 
 

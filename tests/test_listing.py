@@ -62,3 +62,38 @@ def test_first_sentence_keeps_abbreviations_and_parentheses_whole():
     doc = "Fast GL (Perraudin et al. 2013. See eq. 3) on\n``x``, e.g. a mel. Second sentence.\n\nMore."
     assert first_sentence(doc) == "Fast GL (Perraudin et al. 2013. See eq. 3) on x, e.g. a mel."
     assert first_sentence("Uses :class:`~melforge.core.backbone.Backbone` here.") == "Uses Backbone here."
+
+
+def test_the_cached_listing_is_the_fresh_one_and_follows_installs_and_edits(tmp_path, monkeypatch):
+    from melforge.core.listing_cache import cached_listing, listing_key
+    from melforge.core.plugin_listing import format_table
+    from melforge.core.plugins import load_registries
+
+    monkeypatch.setenv("MELFORGE_CACHE", str(tmp_path / "cache"))
+    first, hit = cached_listing()
+    again, hit_again = cached_listing()
+    assert (hit, hit_again) == (False, True) and again == first == format_table(load_registries())
+    # a plugin is installed: a new distribution with a melforge entry point
+    site = tmp_path / "site"
+    (site / "mf_extra").mkdir(parents=True)
+    (site / "mf_extra" / "__init__.py").write_text(
+        "from melforge.core.hookspecs import hookimpl\nfrom melforge.plugins.gmm.head import GMMHead\n\n"
+        "class ExtraHead(GMMHead):\n    '''An extra head.'''\n\n"
+        "@hookimpl\ndef melforge_register_head(registry):\n    registry.register('extra_head', ExtraHead)\n")
+    info = site / "mf_extra-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mf-extra\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[melforge]\nmain = mf_extra\n")
+    key = listing_key()
+    monkeypatch.syspath_prepend(str(site))
+    assert listing_key() != key
+    installed, hit = cached_listing()
+    assert not hit and "extra_head" in installed and "An extra head." in installed
+    # the plugin is edited: its docstring changes, and so does the listing
+    text = (site / "mf_extra" / "__init__.py").read_text().replace("An extra head.", "A better head.")
+    (site / "mf_extra" / "__init__.py").write_text(text + "\n")
+    import sys
+
+    sys.modules.pop("mf_extra", None)
+    edited, hit = cached_listing()
+    assert not hit and "A better head." in edited
