@@ -80,7 +80,7 @@ def main() -> None:
             target, estimate = metrics.stft_magnitude(x, stft), metrics.stft_magnitude(y, stft)
             sc.append(metrics.spectral_convergence_db(target, estimate))
             lsd.append(metrics.log_spectral_distance(target, estimate))
-        print(f"| {label} | {np.mean(sc):.2f} | {np.mean(lsd):.2f} | {total / 16000 / seconds:.1f} |", flush=True)
+        print(f"| {label} | {np.mean(sc):.3f} | {np.mean(lsd):.3f} | {total / 16000 / seconds:.1f} |", flush=True)
     load = os.getloadavg()
     print(f"\n{len(audio)} clips, {sum(map(len, audio)) / 16000:.1f} s of speech; {args.threads} torch thread(s); "
           f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}.")
