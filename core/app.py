@@ -94,6 +94,8 @@ def run_hydra_app(
                 check(plain)
         except Exception as exc:  # noqa: BLE001 - every value error becomes one line
             fail(prog, exc)
+    elif "-m" in argv or "--multirun" in argv:
+        _check_sweep_keys(prog, config_name, searchpath, argv)
 
     def _task(cfg) -> Any:
         import logging
@@ -133,6 +135,41 @@ def print_help(prog: str, config_name: str, schema: type | None, searchpath: lis
     dirs = config_dirs(load_config_searchpath())
     print(config_help(prog, cfg, Path(melforge.configs.__file__).parent, config_name, schema,
                       choices=choices, dirs=dirs, overrides=overrides))
+
+
+def _check_sweep_keys(prog: str, config_name: str, searchpath: list[str], argv: list[str]) -> None:
+    """Before a ``-m`` sweep starts, compose its first job (every ``a,b,c`` sweep at its first
+    value; ``range(…)``-style sweeps left out), so that a mistyped key or option fails on one line
+    with "did you mean" (:func:`_explained`) rather than with Hydra's advice to append it."""
+    first = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if arg.startswith("-") or not eq or key.lstrip("+~").startswith(("hydra.", "hydra/")):
+            continue
+        if value.startswith(("range(", "choice(", "glob(", "interval(")):
+            continue
+        first.append(f"{key}={_first_value(value)}" if _is_sweep(value) else arg)
+    try:
+        compose_plain(config_name, searchpath, first)
+    except Exception as exc:  # noqa: BLE001 - one line, as for a plain run
+        fail(prog, _explained(exc, config_name, searchpath, first))
+
+
+def _first_value(value: str) -> str:
+    """The first element of a ``a,b,c`` sweep value (commas inside brackets or quotes kept)."""
+    depth, quote = 0, ""
+    for i, ch in enumerate(value):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return value[:i]
+    return value
 
 
 def compose_plain(config_name: str, searchpath: list[str], overrides: list[str], with_choices: bool = False):
@@ -291,13 +328,13 @@ def check_sample_config(cfg: dict) -> None:
     from .plugins import registries
 
     validate(cfg, SampleApp)
-    check_checkpoint_path(cfg.get("checkpoint"))
     regs = registries()
     regs.inverter.check_config(cfg["inverter"], where="inverter")
     sampler = cfg.get("sampler") or {}
     if sampler.get("name") not in (None, "auto"):
         regs.sampler.check_config(sampler, where="sampler")
     check_device(cfg, regs)
+    check_checkpoint_path(cfg.get("checkpoint"))  # last: the config's own errors are named first
 
 
 def check_checkpoint_path(path: str | None) -> None:

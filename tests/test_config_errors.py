@@ -135,3 +135,11 @@ def test_an_unknown_experiment_in_help_is_one_line_too():
     proc = _train("--help", "experiment=nope")
     assert proc.returncode == 2 and "experiment=nope: unknown experiment" in proc.stderr
     assert "provider=" not in proc.stderr
+
+
+def test_a_typo_in_a_sweep_is_one_line_before_any_job_starts(tmp_path):
+    proc = _train("-m", "train.max_step=1,2", "backbone.layers=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "train.max_step=1: unknown key; did you mean train.max_steps?" in lines[0]
+    assert not (tmp_path / "sweep").exists()
