@@ -20,6 +20,7 @@ def _task(cfg: dict, run_dir: str) -> float:
         from melforge.core.inverter_training import train_inverter
 
         metrics = train_inverter(cfg, run_dir)
+        log_skip_summary(run_dir)
         logging.getLogger("melforge.train").info(
             f"done in {run_dir}: valid loss {metrics['valid_loss_step0']:.4f} → {metrics['valid_loss']:.4f}; "
             f"train loss {metrics['train_loss']:.4f}"
@@ -30,8 +31,26 @@ def _task(cfg: dict, run_dir: str) -> float:
     from melforge.core.training import train  # torch is imported after run_hydra_app set the OpenMP policy
 
     metrics = train(cfg, run_dir)
+    log_skip_summary(run_dir)
     logging.getLogger("melforge.train").info(done_line(cfg, run_dir, metrics))
     return metrics["valid_nll"]
+
+
+def log_skip_summary(run_dir: str) -> None:
+    """One warning line, ``6 files skipped, see <run>/skipped.json``, when the run's data left
+    clips out: also on a run that read its features from the cache, where the per-file warnings
+    of the first analysis are not repeated (the runner writes ``skipped.json`` on every run)."""
+    import json
+    from pathlib import Path
+
+    path = Path(run_dir) / "skipped.json"
+    try:
+        skipped = json.loads(path.read_text()).get("skipped") or []
+    except (OSError, ValueError):  # rank > 0, or no data read: nothing to sum up
+        return
+    if skipped:
+        noun = "file" if len(skipped) == 1 else "files"
+        logging.getLogger("melforge.train").warning(f"{len(skipped)} {noun} skipped, see {path}")
 
 
 def done_line(cfg: dict, run_dir: str, metrics: dict) -> str:
