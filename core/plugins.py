@@ -80,21 +80,24 @@ class Registries:
 
 
 def _new_registries() -> Registries:
-    from .backbone import Backbone
-    from .dataset import AudioDataset
-    from .head import Head
-    from .inverter import Inverter
-    from .representation import Representation
-    from .sampler import Sampler
-
+    """Empty registries; the base classes are named, not imported (the backbone and head bases
+    are torch modules: they are imported when a part of their kind is first registered eagerly
+    or used)."""
+    core = __name__.rpartition(".")[0]
     return Registries(
-        representation=Registry("representation", Representation),
-        backbone=Registry("backbone", Backbone, check=Backbone.check_declared),
-        head=Registry("head", Head, check=Head.check_declared),
-        sampler=Registry("sampler", Sampler, classes_only=True),
-        inverter=Registry("inverter", Inverter),
-        dataset=Registry("dataset", AudioDataset),
+        representation=Registry("representation", f"{core}.representation:Representation"),
+        backbone=Registry("backbone", f"{core}.backbone:Backbone", check=_declared),
+        head=Registry("head", f"{core}.head:Head", check=_declared),
+        sampler=Registry("sampler", f"{core}.sampler:Sampler", classes_only=True),
+        inverter=Registry("inverter", f"{core}.inverter:Inverter"),
+        dataset=Registry("dataset", f"{core}.dataset:AudioDataset"),
     )
+
+
+def _declared(part: Any) -> None:
+    """The check of a built backbone or head: the attributes its base class declares are set
+    (``Backbone.check_declared``, ``Head.check_declared``; :mod:`melforge.core.declared`)."""
+    part.check_declared()
 
 
 def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str) -> list[tuple[str, str]]:
@@ -118,11 +121,11 @@ def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str) -> list[
             if impl.plugin is not plugin:
                 continue
             target = regs.of(kind)
-            scratch = Registry(kind, target.base, classes_only=target.classes_only, check=target.check)
+            scratch = target.empty_copy()
             impl.function(registry=Registrar(scratch, plugin_name))
             if scratch.collisions:
                 raise DuplicateEntryError(f"{plugin_name} registers {kind} {next(iter(scratch.collisions))!r} twice")
-            staged.extend((kind, e.name, e.factory) for e in scratch.entries())
+            staged.extend((kind, e.name, e.target) for e in scratch.entries())  # a lazy target stays unimported
     searchpath = _config_searchpath(pm, plugin, plugin_name)
     clashes = []
     for kind, name, factory in staged:
