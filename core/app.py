@@ -265,6 +265,8 @@ def _follower_overrides(argv: list[str]) -> list[str]:
     """For a rank other than 0 of a data-parallel launch (``torchrun``, ``srun``): Hydra writes no
     ``.hydra/`` folder, no log file and no run directory of its own (rank 0's run directory is
     the run's, and the trainer receives it from rank 0; :mod:`melforge.core.distributed`)."""
+    if not any(name in os.environ for name in ("WORLD_SIZE", "RANK", "SLURM_NTASKS")):
+        return []  # no launcher: one process (and no torch import, which core.distributed needs)
     from .distributed import LaunchError, launch_env
 
     try:

@@ -20,6 +20,7 @@ a bar the inverter's iterations.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 
@@ -54,14 +55,18 @@ def _task(cfg: dict, output_dir: str) -> None:
 
 
 def set_threads(threads: int | None) -> None:
-    """Run torch and Numba on ``threads`` CPU threads (``None``: their defaults)."""
+    """Run torch and Numba on ``threads`` CPU threads (``None``: their defaults). torch is not
+    imported for it (an inverter without a network never imports torch): when it is not loaded
+    yet, ``OMP_NUM_THREADS`` tells it the count when it is."""
     if threads is None:
         return
     import numba
-    import torch
 
-    torch.set_num_threads(int(threads))
     numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(threads))
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(int(threads))
 
 
 def resample_note(path: str, sr: int) -> str:
