@@ -353,7 +353,7 @@ def check_checkpoint_path(path: str | None) -> None:
         raise ValueError("checkpoint: give checkpoint=PATH (a .pt file written by melforge-train)")
     if not Path(path).is_file():
         what = "is a folder" if Path(path).is_dir() else "does not exist"
-        raise ValueError(f"checkpoint={path}: the file {what} (give a .pt file written by melforge-train)")
+        raise ValueError(f"checkpoint={path} {what} (give a .pt file written by melforge-train)")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"checkpoint={path}: not a PyTorch checkpoint file (a melforge checkpoint is a zip archive "
                          "written by torch.save)")
