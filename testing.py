@@ -21,7 +21,10 @@ What is checked (float64, on copies; the caller's modules are untouched):
   ``model.log_prob(x, cond, context)`` summed over the sampled, non-primed elements.
 * :func:`check_sampler_matches_reference` — a sampler draws what ``reference`` draws for the
   same seed (same ``x``, same log-probability).
-* :func:`check_backbone_and_samplers` — the four above for a backbone + head, with every
+* :func:`check_samples_finite` — a head's draws are finite (float32 and float64, extreme
+  parameters, several temperatures); every sampler also checks its own output and names the
+  head, the sampler and the tier (:func:`melforge.core.sampler.check_finite_draw`).
+* :func:`check_backbone_and_samplers` — the five above for a backbone + head, with every
   registered sampler that supports the pair (``Sampler.supports``).
 * :func:`check_head_log_prob`, :func:`check_head_sampling` — a head against a
   ``torch.distributions`` reference built from its parameters.
@@ -49,6 +52,7 @@ from melforge.core.conformance import (
     check_registered,
     check_sampler_log_prob,
     check_sampler_matches_reference,
+    check_samples_finite,
     row_major_order,
 )
 
@@ -72,5 +76,6 @@ __all__ = [
     "check_registered",
     "check_sampler_log_prob",
     "check_sampler_matches_reference",
+    "check_samples_finite",
     "row_major_order",
 ]

@@ -78,27 +78,13 @@ def run_hydra_app(
     from omegaconf import OmegaConf
 
     from .config_schema import drop_absent
-    from .config_search import searchpath_override
-    from .plugins import registries
+    from .config_search import searchpath_override_for
+    from .plugins import load_config_searchpath
 
-    searchpath = searchpath_override(registries())
+    searchpath = searchpath_override_for(load_config_searchpath())  # no registry, no torch yet
     argv = sys.argv[1:]
     if "--help" in argv or "-h" in argv:
-        from pathlib import Path
-
-        from hydra import compose, initialize_config_module
-
-        from .config_help import config_help
-
-        overrides = [a for a in argv if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
-        try:
-            with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
-                cfg = OmegaConf.to_container(compose(config_name=config_name, overrides=searchpath + overrides), resolve=False)
-        except Exception as exc:  # noqa: BLE001
-            fail(prog, exc)
-        import melforge.configs
-
-        print(config_help(prog, cfg, Path(melforge.configs.__file__).parent, config_name, schema))
+        print_help(prog, config_name, schema, searchpath, argv)
         return
     overrides = _overrides(argv)
     if overrides is not None:
@@ -107,11 +93,16 @@ def run_hydra_app(
 
             with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
                 cfg = compose(config_name=config_name, overrides=searchpath + overrides)
+        except Exception as exc:  # noqa: BLE001 - every composition error becomes one line
+            fail(prog, _explained(exc, config_name, searchpath, overrides))
+        try:
             plain = drop_absent(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
             if check is not None:
                 check(plain)
-        except Exception as exc:  # noqa: BLE001 - every composition error becomes one line
+        except Exception as exc:  # noqa: BLE001 - every value error becomes one line
             fail(prog, exc)
+    elif "-m" in argv or "--multirun" in argv:
+        _check_sweep_keys(prog, config_name, searchpath, argv)
 
     def _task(cfg) -> Any:
         import logging
@@ -130,6 +121,97 @@ def run_hydra_app(
     OmegaConf.register_new_resolver("melforge.sweep_name", lambda: name, replace=True)
     sys.argv = [sys.argv[0], *searchpath, *argv, *_follower_overrides(argv), *(_job_name_overrides(argv) if multirun else [])]
     hydra.main(version_base="1.3", config_path="pkg://melforge.configs", config_name=config_name)(_task)()
+
+
+def print_help(prog: str, config_name: str, schema: type | None, searchpath: list[str], argv: list[str]) -> None:
+    """Print ``prog --help`` for the config composed with ``argv``'s overrides
+    (:func:`melforge.core.config_help.config_help`); a bad override fails on one line."""
+    from pathlib import Path
+
+    import melforge.configs
+
+    from .config_help import config_help
+    from .config_options import config_dirs
+    from .plugins import load_config_searchpath
+
+    overrides = [a for a in argv if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
+    try:
+        cfg, choices = compose_plain(config_name, searchpath, overrides, with_choices=True)
+    except Exception as exc:  # noqa: BLE001
+        fail(prog, _explained(exc, config_name, searchpath, overrides))
+    dirs = config_dirs(load_config_searchpath())
+    print(config_help(prog, cfg, Path(melforge.configs.__file__).parent, config_name, schema,
+                      choices=choices, dirs=dirs, overrides=overrides))
+
+
+def _check_sweep_keys(prog: str, config_name: str, searchpath: list[str], argv: list[str]) -> None:
+    """Before a ``-m`` sweep starts, compose its first job (every ``a,b,c`` sweep at its first
+    value; ``range(…)``-style sweeps left out), so that a mistyped key or option fails on one line
+    with "did you mean" (:func:`_explained`) rather than with Hydra's advice to append it."""
+    first = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if arg.startswith("-") or not eq or key.lstrip("+~").startswith(("hydra.", "hydra/")):
+            continue
+        if value.startswith(("range(", "choice(", "glob(", "interval(")):
+            continue
+        first.append(f"{key}={_first_value(value)}" if _is_sweep(value) else arg)
+    try:
+        compose_plain(config_name, searchpath, first)
+    except Exception as exc:  # noqa: BLE001 - one line, as for a plain run
+        fail(prog, _explained(exc, config_name, searchpath, first))
+
+
+def _first_value(value: str) -> str:
+    """The first element of a ``a,b,c`` sweep value (commas inside brackets or quotes kept)."""
+    depth, quote = 0, ""
+    for i, ch in enumerate(value):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return value[:i]
+    return value
+
+
+def compose_plain(config_name: str, searchpath: list[str], overrides: list[str], with_choices: bool = False):
+    """The app's config composed for ``overrides``, as a plain dict (interpolations unresolved);
+    with ``with_choices``, also ``{group: option}`` that composition chose (Hydra's own
+    ``hydra/*`` groups left out).
+
+    Raises:
+        hydra.errors.HydraException: a bad override (see :func:`_explained`).
+    """
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=searchpath + overrides, return_hydra_config=with_choices)
+    if not with_choices:
+        return OmegaConf.to_container(cfg, resolve=False)
+    choices = {g: str(o) for g, o in cfg.hydra.runtime.choices.items() if not g.startswith("hydra") and o is not None}
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    plain.pop("hydra", None)
+    return plain, choices
+
+
+def _explained(exc: BaseException, config_name: str, searchpath: list[str], overrides: list[str]) -> BaseException:
+    """``exc`` as a one-line "did you mean" error when it is about an unknown key or option
+    (:mod:`melforge.core.override_errors`), else ``exc`` itself."""
+    from .override_errors import explain
+
+    try:
+        better = explain(exc, overrides, searchpath, lambda ov: compose_plain(config_name, searchpath, ov))
+    except Exception:  # noqa: BLE001 - the explanation must never hide the original error
+        better = None
+    if better is not None:
+        better.__cause__ = exc
+    return better or exc
 
 
 def sweep_name(argv: list[str], config_name: str, searchpath: list[str]) -> str:
@@ -190,6 +272,8 @@ def _follower_overrides(argv: list[str]) -> list[str]:
     """For a rank other than 0 of a data-parallel launch (``torchrun``, ``srun``): Hydra writes no
     ``.hydra/`` folder, no log file and no run directory of its own (rank 0's run directory is
     the run's, and the trainer receives it from rank 0; :mod:`melforge.core.distributed`)."""
+    if not any(name in os.environ for name in ("WORLD_SIZE", "RANK", "SLURM_NTASKS")):
+        return []  # no launcher: one process (and no torch import, which core.distributed needs)
     from .distributed import LaunchError, launch_env
 
     try:
@@ -265,3 +349,24 @@ def check_sample_config(cfg: dict) -> None:
     if sampler.get("name") not in (None, "auto"):
         regs.sampler.check_config(sampler, where="sampler")
     check_device(cfg, regs)
+    check_checkpoint_path(cfg.get("checkpoint"))  # last: the config's own errors are named first
+
+
+def check_checkpoint_path(path: str | None) -> None:
+    """``checkpoint`` names a file that can be a PyTorch checkpoint (a zip archive), checked
+    before Hydra makes a run folder or anything is printed.
+
+    Raises:
+        ValueError: null, missing, a folder, or not a zip archive (names ``checkpoint`` and the path).
+    """
+    import zipfile
+    from pathlib import Path
+
+    if path is None:
+        raise ValueError("checkpoint: give checkpoint=PATH (a .pt file written by melforge-train)")
+    if not Path(path).is_file():
+        what = "is a folder" if Path(path).is_dir() else "does not exist"
+        raise ValueError(f"checkpoint={path} {what} (give a .pt file written by melforge-train)")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"checkpoint={path}: not a PyTorch checkpoint file (a melforge checkpoint is a zip archive "
+                         "written by torch.save)")

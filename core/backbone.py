@@ -41,6 +41,27 @@ class Backbone(nn.Module, ABC):
     cond_features: int = 0
     takes_context: bool = False
 
+    #: Attributes every backbone instance sets in ``__init__``, with their meaning (errors name
+    #: a missing one: :mod:`melforge.core.declared`).
+    DECLARED: ClassVar[dict[str, str]] = {
+        "hidden_size": "the width of the features forward() returns (the head's in_features)",
+    }
+
+    def check_declared(self) -> None:
+        """Raise :class:`~melforge.core.declared.MissingAttributeError` naming every attribute of
+        :attr:`DECLARED` this backbone does not set (the registry calls it when it builds one)."""
+        from .declared import check_declared
+
+        check_declared(self, "Backbone", self.DECLARED)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            from .declared import missing_attribute
+
+            raise missing_attribute(self, "Backbone", name, self.DECLARED) from None
+
     @abstractmethod
     def forward(
         self, x: torch.Tensor, cond: torch.Tensor | None = None, context: torch.Tensor | None = None

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import errno
 import shutil
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .atomic import atomic_path
+from .atomic import atomic_path, remove_stale_temp_files
 
 LAST = "last.pt"
 
@@ -58,6 +59,9 @@ def check_plain(value: Any, where: str = "state") -> None:
 def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], keep: int = 3) -> Path:
     """Write ``state`` to ``directory/step_<step>.pt`` and ``directory/last.pt``, each atomically
     (a crash mid-write leaves the previous files intact); keep the newest ``keep`` step files.
+    After a successful write, temporary files of earlier writers that were killed mid-write
+    (older than this call) are removed from ``directory``: a checkpoint folder is written by one
+    training at a time (the run directory's lock), so they cannot belong to a live writer.
 
     Raises:
         CheckpointError: ``state`` holds something other than plain data (see :func:`check_plain`);
@@ -67,6 +71,7 @@ def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], kee
             it was (``last.pt`` still holds the previous checkpoint, no partial file remains).
     """
     check_plain(state)
+    started = time.time()
     directory = Path(directory)
     path = directory / f"step_{step:08d}.pt"
     new_step_file = not path.exists()
@@ -83,6 +88,7 @@ def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], kee
     olds = sorted(directory.glob("step_*.pt"))
     for old in olds[: max(0, len(olds) - keep)]:
         old.unlink(missing_ok=True)
+    remove_stale_temp_files(directory, older_than=started)
     return path
 
 
@@ -124,6 +130,20 @@ def _write_failure(target: Path, exc: BaseException, needed: int) -> str:
 REQUIRED = ("step", "model", "config")
 
 
+def _refusal(path: Path, exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused ``path``, in melforge's words: PyTorch's own
+    message advises ``weights_only=False`` (running the file's code), which melforge never shows."""
+    import pickle
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return "it is not a PyTorch checkpoint file (a melforge checkpoint is a zip archive written by torch.save)"
+    if isinstance(exc, pickle.UnpicklingError):
+        return ("it holds objects other than tensors and plain data, so it is not a melforge checkpoint "
+                "(refused unread: no code in it was run)")
+    return f"it is not a melforge checkpoint of plain tensors and data ({type(exc).__name__})"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`, its tensors onto ``map_location``
     (the run's configured device; default the CPU), with ``torch.load(weights_only=True)``: no
@@ -139,10 +159,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - report any refusal with the path
-        raise CheckpointError(
-            f"checkpoint {path} was refused: it is not a melforge checkpoint of plain tensors and data "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from exc
+        raise CheckpointError(f"checkpoint {path} was refused: {_refusal(path, exc)}") from exc
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a dict; is it a melforge checkpoint?")
     missing = [k for k in REQUIRED if k not in state]

@@ -48,8 +48,14 @@ def searchpath_override(regs: "Registries") -> list[str]:
         This override *sets* ``hydra.searchpath``; a user's own ``hydra.searchpath=[...]`` later
         on the same command line replaces it (Hydra keeps the last value of a key).
     """
+    return searchpath_override_for(regs.config_searchpath)
+
+
+def searchpath_override_for(entries: list[str]) -> list[str]:
+    """:func:`searchpath_override` for a list of search-path entries (duplicates dropped), e.g.
+    :func:`melforge.core.plugins.load_config_searchpath`'s, which fills no registry."""
     paths: list[str] = []
-    for path in regs.config_searchpath:
+    for path in entries:
         if path not in paths:
             paths.append(path)
     if not paths:

@@ -61,6 +61,29 @@ class Head(nn.Module, ABC):
     num_params: int
     noise_width: int
 
+    #: Attributes every head instance sets in ``__init__``, with their meaning (errors name a
+    #: missing one: :mod:`melforge.core.declared`).
+    DECLARED: ClassVar[dict[str, str]] = {
+        "in_features": "the width of the backbone features forward() receives (the runner passes it as in_features)",
+        "num_params": "how many unconstrained parameters per element forward() returns",
+        "noise_width": "how many random numbers per element draw_noise() draws",
+    }
+
+    def check_declared(self) -> None:
+        """Raise :class:`~melforge.core.declared.MissingAttributeError` naming every attribute of
+        :attr:`DECLARED` this head does not set (the registry calls it when it builds a head)."""
+        from .declared import check_declared
+
+        check_declared(self, "Head", self.DECLARED)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            from .declared import missing_attribute
+
+            raise missing_attribute(self, "Head", name, self.DECLARED) from None
+
     @abstractmethod
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """``h: (..., in_features)`` → unconstrained parameters ``(..., num_params)``."""

@@ -292,4 +292,5 @@ class ModelLearner(Learner):
             reporter.image(f"samples/{k}", exp.representation.to_image(np.load(r.npy)), step)
             audio, sr = soundfile.read(r.wav, dtype="float32")  # the WAV as written, no second inversion
             reporter.audio(f"samples/{k}", audio, sr, step)
-        return {"samples": [r.summary() for r in rendered], "inverter": exp.cfg["inverter"].get("name")}
+        inverted = exp.representation.inverter_input is not None  # a waveform decodes itself
+        return {"samples": [r.summary() for r in rendered], "inverter": exp.cfg["inverter"].get("name") if inverted else None}

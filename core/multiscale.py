@@ -194,7 +194,7 @@ class MultiscaleModel(nn.Module):
             request = SampleRequest(
                 batch, frames_g, bins_g, temperature=temps[g - 1], generator=generator,
                 cond=cond, prime=primes[g - 1], context=context if g > 1 else None,
-                progress=None if progress is None else functools.partial(progress, g),
+                progress=None if progress is None else functools.partial(progress, g), tier=g,
             )
             result = tier.sample(samplers[g - 1], request)
             tiers.append(result.x)

@@ -81,21 +81,24 @@ class Registries:
 
 
 def _new_registries() -> Registries:
-    from .backbone import Backbone
-    from .dataset import AudioDataset
-    from .head import Head
-    from .inverter import Inverter
-    from .representation import Representation
-    from .sampler import Sampler
-
+    """Empty registries; the base classes are named, not imported (the backbone and head bases
+    are torch modules: they are imported when a part of their kind is first registered eagerly
+    or used)."""
+    core = __name__.rpartition(".")[0]
     return Registries(
-        representation=Registry("representation", Representation),
-        backbone=Registry("backbone", Backbone),
-        head=Registry("head", Head),
-        sampler=Registry("sampler", Sampler, classes_only=True),
-        inverter=Registry("inverter", Inverter),
-        dataset=Registry("dataset", AudioDataset),
+        representation=Registry("representation", f"{core}.representation:Representation"),
+        backbone=Registry("backbone", f"{core}.backbone:Backbone", check=_declared),
+        head=Registry("head", f"{core}.head:Head", check=_declared),
+        sampler=Registry("sampler", f"{core}.sampler:Sampler", classes_only=True),
+        inverter=Registry("inverter", f"{core}.inverter:Inverter"),
+        dataset=Registry("dataset", f"{core}.dataset:AudioDataset"),
     )
+
+
+def _declared(part: Any) -> None:
+    """The check of a built backbone or head: the attributes its base class declares are set
+    (``Backbone.check_declared``, ``Head.check_declared``; :mod:`melforge.core.declared`)."""
+    part.check_declared()
 
 
 def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str) -> list[tuple[str, str]]:
@@ -119,11 +122,11 @@ def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str) -> list[
             if impl.plugin is not plugin:
                 continue
             target = regs.of(kind)
-            scratch = Registry(kind, target.base, classes_only=target.classes_only)
+            scratch = target.empty_copy()
             impl.function(registry=Registrar(scratch, plugin_name))
             if scratch.collisions:
                 raise DuplicateEntryError(f"{plugin_name} registers {kind} {next(iter(scratch.collisions))!r} twice")
-            staged.extend((kind, e.name, e.factory) for e in scratch.entries())
+            staged.extend((kind, e.name, e.target) for e in scratch.entries())  # a lazy target stays unimported
     searchpath = _config_searchpath(pm, plugin, plugin_name)
     clashes = []
     for kind, name, factory in staged:
@@ -245,6 +248,35 @@ def _collide(regs: Registries, kind: str, name: str, strict: bool) -> None:
     if strict:
         raise PluginLoadError(msg)
     warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def load_config_searchpath(entry_points: Iterable[importlib.metadata.EntryPoint] | None = None) -> list[str]:
+    """The Hydra search-path entries of the installed plugins, without filling any registry:
+    each ``melforge`` entry point is imported and only its ``melforge_config_searchpath`` hook
+    called (the built-ins ship no config folder of their own). What ``--help`` and the start of
+    every Hydra app need, without importing torch through the parts' modules.
+
+    A plugin that fails here is left out silently: loading the registries (any command that
+    uses a part, ``melforge-plugins``) reports it. Once the process has loaded its registries
+    (:func:`registries`), their ``config_searchpath`` is returned instead.
+    """
+    if _CACHED is not None:
+        return list(_CACHED.config_searchpath)
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(MelforgeSpecs)
+    found: list[str] = []
+    for ep in discover_entry_points() if entry_points is None else entry_points:
+        dist = getattr(ep, "dist", None)
+        name = f"{dist.name if dist is not None else '<unknown distribution>'}:{ep.name}"
+        try:
+            obj = ep.load()
+            pm.register(obj, name=name)
+            found.extend(p for p in _config_searchpath(pm, obj, name) if p not in found)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - reported when the registries are loaded
+            continue
+    return found
 
 
 _CACHED: Registries | None = None

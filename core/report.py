@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_path, atomic_write
 from .run_dir import LOCK, flatten
 
 #: Files the report writes into the directory it reads.
@@ -431,7 +432,7 @@ def table_rows(jobs: list[Job], root: Path) -> tuple[list[str], list[list[Any]]]
 
 def write_csv(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
     """The table as CSV: numbers at full precision, empty cells for unknown values."""
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:  # a full disk is named (core.atomic)
         w = csv.writer(f)
         w.writerow(headers)
         for row in rows:
@@ -494,7 +495,7 @@ def write_markdown(path: Path, root: Path, jobs: list[Job], common: list[str], h
     if notes:
         lines += ["Notes:", ""] + [f"- `{j.name}`: {_md_cell(text)}" for j, text in notes] + [""]
     lines += ["![training and validation NLL](curves.png)", "", "![first sample of every job](samples.png)", ""]
-    path.write_text("\n".join(lines))
+    atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +534,7 @@ def plot_curves(path: Path, jobs: list[Job]) -> None:
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no points in TensorBoard", ha="center", va="center", transform=ax.transAxes)
-    fig.savefig(path, format="png")
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
 
 
@@ -576,7 +577,7 @@ def plot_samples(path: Path, jobs: list[Job], scales: dict[str, tuple[float, flo
         ax.set_ylabel("mel channel of the WAV" if j.sample_kind == "waveform" else j.sample_kind, fontsize=8)
     for kind, drawn in images.items():  # one colour bar per kind, beside its panels
         fig.colorbar(drawn[-1][1], ax=[ax for ax, _ in drawn], label=f"log power (nats): {kind}", fraction=0.05, pad=0.01)
-    fig.savefig(path, format="png")
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
 
 
@@ -629,8 +630,38 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.failed td { background: #fff0f0; }
 tr.running td { background: #fffbe6; }
 img.figure { max-width: 100%; }
+div.table { max-width: 100%; overflow-x: auto; }
+td.sample img { display: block; max-width: 480px; }
+td.sample audio { display: block; width: 100%; min-width: 240px; margin-top: 4px; }
 .small { font-size: 11px; color: #666; }
 """
+
+
+def _html_cell(header: str, value: Any, job: Job) -> str:
+    """One table cell of ``job``'s row for column ``header``."""
+    e = html.escape
+    text = e(_fmt(value))
+    if header == "status" and job.reason:
+        text += f"<div class=\"small\">{e(job.reason)}</div>"
+    if header == "overrides":
+        text = f"<code>{text}</code>"
+    if header == "job":
+        text = f"<span title=\"{text}\">{e(_short_job(job.name))}</span>"
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"<td class=\"num\">{text}</td>" if numeric else f"<td>{text}</td>"
+
+
+def _sample_cell(job: Job, root: Path, scale: tuple[float, float] | None) -> str:
+    """``job``'s spectrogram with its audio player right below it, both embedded."""
+    e = html.escape
+    png = sample_png_bytes(job, scale)
+    parts = [f"<img alt=\"sample of {e(job.name)}\" src=\"{_data_uri('image/png', png)}\">" if png else "no sample"]
+    if job.sample_wav is not None:
+        parts.append(f"<audio controls preload=\"metadata\" src=\"{_data_uri('audio/wav', job.sample_wav.read_bytes())}\"></audio>"
+                     f"<div class=\"small\">{e(_rel(job.sample_wav, root))}</div>")
+    else:
+        parts.append("<div class=\"small\">no audio</div>")
+    return "<td class=\"sample\">" + "".join(parts) + "</td>"
 
 
 def write_html(path: Path, root: Path, jobs: list[Job], common: list[str], headers: list[str], rows: list[list[Any]],
@@ -645,29 +676,17 @@ def write_html(path: Path, root: Path, jobs: list[Job], common: list[str], heade
     out.append(f"<p>{len(jobs)} job(s): {counts}. NLLs in nats per element.</p>")
     if common:
         out.append(f"<p>Overrides common to every job: <code>{e(' '.join(common))}</code></p>")
-    out.append("<table><tr>" + "".join(f"<th>{e(name)}</th>" for _, name in cols) + "<th>sample</th><th>listen</th></tr>")
+    # Each job's spectrogram and audio player share one cell, right after the job's name, so the
+    # player stays beside its spectrogram and on screen however many columns the table has; the
+    # table scrolls inside its own box rather than widening the page.
+    head = [f"<th>{e(name)}</th>" for _, name in cols]
+    out.append("<div class=\"table\"><table><tr>" + "".join(head[:1]) + "<th>sample (listen below)</th>"
+               + "".join(head[1:]) + "</tr>")
     for j, row in zip(jobs, rows):
-        cells = []
-        for i, _ in cols:
-            value = row[i]
-            text = e(_fmt(value))
-            if headers[i] == "status" and j.reason:
-                text += f"<div class=\"small\">{e(j.reason)}</div>"
-            if headers[i] == "overrides":
-                text = f"<code>{text}</code>"
-            if headers[i] == "job":
-                text = f"<span title=\"{text}\">{e(_short_job(j.name))}</span>"
-            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            cells.append(f"<td class=\"num\">{text}</td>" if numeric else f"<td>{text}</td>")
-        png = sample_png_bytes(j, scales.get(j.sample_kind))
-        cells.append(f"<td><img alt=\"sample of {e(j.name)}\" src=\"{_data_uri('image/png', png)}\"></td>" if png else "<td>no sample</td>")
-        if j.sample_wav is not None:
-            cells.append(f"<td><audio controls preload=\"none\" src=\"{_data_uri('audio/wav', j.sample_wav.read_bytes())}\"></audio>"
-                         f"<div class=\"small\">{e(_rel(j.sample_wav, root))}</div></td>")
-        else:
-            cells.append("<td>no audio</td>")
+        cells = [_html_cell(headers[i], row[i], j) for i, _ in cols]
+        cells.insert(1, _sample_cell(j, root, scales.get(j.sample_kind)))
         out.append(f"<tr class=\"{e(j.status)}\">" + "".join(cells) + "</tr>")
-    out.append("</table>")
+    out.append("</table></div>")
     notes = [(j, n) for j in jobs for n in j.notes]
     if notes:
         out.append("<ul>" + "".join(f"<li><code>{e(j.name)}</code>: {e(n)}</li>" for j, n in notes) + "</ul>")
@@ -675,7 +694,7 @@ def write_html(path: Path, root: Path, jobs: list[Job], common: list[str], heade
         if fig.is_file():
             out.append(f"<h2>{e(title)}</h2><img class=\"figure\" alt=\"{e(title)}\" src=\"{_data_uri('image/png', fig.read_bytes())}\">")
     out.append("</body></html>")
-    path.write_text("\n".join(out) + "\n")
+    atomic_write(path, lambda tmp: tmp.write_text("\n".join(out) + "\n"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ class SampleRequest:
         context: ``(batch, frames, bins)`` context ``x_<g`` of an upsampling tier (§5), or ``None``.
         progress: called with the number of frames just sampled, after each frame (or block of
             frames) a sampler finishes; e.g. a progress bar's ``update``. ``None``: silent.
+        tier: the 1-based tier of a multiscale model this draw is for (named in errors), or
+            ``None`` (then an error says "the initial tier" or "an upsampling tier").
     """
 
     batch: int
@@ -51,6 +53,7 @@ class SampleRequest:
     prime: torch.Tensor | None = None
     context: torch.Tensor | None = None
     progress: Callable[[int], None] | None = None
+    tier: int | None = None
 
     def validate(self) -> int:
         """Check the request; returns the number of primed frames ``P``.
@@ -150,6 +153,51 @@ class SamplerError(ValueError):
     """A sampler was asked for a (backbone, head) pair or a model it does not support."""
 
 
+class NonFiniteSampleError(SamplerError):
+    """A sampler's draw holds NaN or inf; the message names the head, the sampler and the tier,
+    and the first such element."""
+
+
+def check_finite_draw(sampler: "Sampler", model: "SpectrogramModel", request: SampleRequest, result: SampleResult) -> None:
+    """Raise :class:`NonFiniteSampleError` when the sampled (not primed) values of ``result`` are
+    not all finite, naming the head (its family and class), the sampler and the tier. Every
+    :class:`Sampler` subclass's ``sample`` runs it on its own output (see
+    :meth:`Sampler.__init_subclass__`), so a head whose draws are NaN is named where it happens,
+    not later by the representation that receives the values.
+    """
+    primed = 0 if request.prime is None else int(request.prime.shape[1])
+    drawn = result.x[:, primed:]
+    bad = ~torch.isfinite(drawn)
+    if not bool(bad.any()):
+        return
+    b, i, j = (int(v) for v in bad.nonzero()[0])
+    head = model.head
+    if request.tier is not None:
+        where = f"tier {request.tier}"
+    else:
+        where = "an upsampling tier" if request.context is not None else "the initial tier"
+    raise NonFiniteSampleError(
+        f"head {head.family or '?'} ({type(head).__qualname__}) drew {float(drawn[b, i, j])} through sampler "
+        f"{type(sampler).__name__} in {where}: {int(bad.sum())} of {drawn.numel()} sampled values are NaN or inf, "
+        f"the first at batch item {b}, frame {primed + i}, bin {j} (temperature {request.temperature}); "
+        "check the head's sample_from_noise (melforge.testing.check_samples_finite reproduces it)"
+    )
+
+
+def _checked(sample: Callable) -> Callable:
+    """``sample`` followed by :func:`check_finite_draw` on its result."""
+    import functools
+
+    @functools.wraps(sample)
+    def checked_sample(self, model, request):
+        result = sample(self, model, request)
+        check_finite_draw(self, model, request, result)
+        return result
+
+    checked_sample.checks_finite = True
+    return checked_sample
+
+
 class Sampler(ABC):
     """Draws ``(batch, frames, bins)`` element by element in row-major order (seed 000 eq. 1).
 
@@ -164,6 +212,13 @@ class Sampler(ABC):
 
     speed: ClassVar[int] = 0
     backbones: ClassVar[tuple[str, ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Every subclass's ``sample`` checks its own output (:func:`check_finite_draw`)."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("sample")
+        if own is not None and not getattr(own, "checks_finite", False) and not getattr(own, "__isabstractmethod__", False):
+            cls.sample = _checked(own)
     heads: ClassVar[tuple[str, ...] | None] = None
     needs_incremental: ClassVar[bool] = False
     devices: ClassVar[tuple[str, ...] | None] = None

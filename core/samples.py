@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -174,7 +173,7 @@ def frame_progress(model: MultiscaleModel, frames: int, bins: int, primed: int, 
     """A progress bar per tier on stderr while a batch of spectrograms ``(batch, frames, bins)`` is drawn
     from ``model`` (``primed`` frames given): yields the ``progress(g, n)`` callback that
     :meth:`MultiscaleModel.sample` hands each tier's sampler (``SampleRequest.progress``)."""
-    from tqdm import tqdm
+    from .progress import bar as progress_bar
 
     shapes = model.schedule.shapes(frames, bins)
     bars: dict[int, Any] = {}
@@ -185,7 +184,7 @@ def frame_progress(model: MultiscaleModel, frames: int, bins: int, primed: int, 
                 bar.close()
             desc = title + (f", tier {g}/{model.n_tiers}" if model.n_tiers > 1 else "")
             total = shapes[g - 1][0] - primed * shapes[g - 1][0] // frames  # primed frames split like the rest
-            bars[g] = tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, dynamic_ncols=True)
+            bars[g] = progress_bar(total, desc, unit="frame")  # tqdm on a terminal, a line every 10 s off one
         bars[g].update(n)
 
     try:

@@ -8,13 +8,13 @@ speaker (en: 568 prompts, about 25 min; en/fr/it/ru together about 100 min), sto
 from __future__ import annotations
 
 import hashlib
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from melforge.core import progress
 from melforge.core.dataset import AudioClip, AudioDataset, DatasetError
 
 from .resample import resample
@@ -129,10 +129,9 @@ class AsteriskPrompts(AudioDataset):
         """
         for lang in self.languages:
             folder, files = self._files(lang)
-            print(f"melforge: decoding {len(files)} Asterisk {lang} prompts…", file=sys.stderr)
             skipped = 0
             used = 0
-            for path in files:
+            for path in progress.counted(files, f"melforge: decoding Asterisk {lang} prompts", unit="prompt"):
                 rel = path.relative_to(folder).as_posix()
                 try:
                     audio = decode_g722(path.read_bytes())

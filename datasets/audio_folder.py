@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import sys
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from melforge.core import progress
 from melforge.core.dataset import AudioClip, AudioDataset, DatasetError
 
 from .resample import resample
@@ -83,11 +84,15 @@ class AudioFolder(AudioDataset):
             DatasetError: no usable file (names ``root`` and the extensions expected).
         """
         files = self.files()
-        print(f"melforge: reading {len(files)} audio files from {self.root}…", file=sys.stderr)
         skipped = 0
         used = 0
-        for path in files:
+        for path in progress.counted(files, f"melforge: reading audio files from {self.root}", unit="file"):
             rel = path.relative_to(self.root)
+            unreadable = _unreadable(path)
+            if unreadable:
+                warnings.warn(f"skipping {path}: {unreadable}", stacklevel=2)
+                skipped += 1
+                continue
             try:
                 audio, file_sr = self._read(path)
             except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/OSError
@@ -135,3 +140,15 @@ class AudioFolder(AudioDataset):
             rel = path.relative_to(self.root).as_posix()
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return f"audio_folder-{h.hexdigest()[:16]}"
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be opened for reading (``"permission denied (...)"``), or ``None``.
+    Checked before libsndfile opens it, which reports a refused open as "System error"."""
+    try:
+        with open(path, "rb"):
+            return None
+    except PermissionError:
+        return f"permission denied (this user, uid {os.getuid()}, may not read it)"
+    except OSError as exc:
+        return f"cannot open it ({exc.strerror or exc})"

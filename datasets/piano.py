@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from melforge.core import progress
 from melforge.core.atomic import atomic_write
 from melforge.core.dataset import AudioClip, AudioDataset, DatasetError
 from melforge.core.paths import cache_dir
@@ -159,14 +160,16 @@ class RenderedScores(AudioDataset):
                 f"{paths[0].parent} (first use)…",
                 file=sys.stderr,
             )
-            for name, path in missing:
-                try:
-                    self._render(name, path, sr)
-                except Exception as err:  # music21 raises many kinds on scores it cannot convert
-                    if not self.skip_failures:
-                        raise
-                    warnings.warn(f"melforge: skipping score {name}: {type(err).__name__}: {err}", stacklevel=2)
-                    atomic_write(path.with_suffix(".failed"), lambda tmp, e=err: tmp.write_text(f"{type(e).__name__}: {e}\n"))
+            with progress.ticker(len(missing), "melforge: rendering", unit="score") as shown:
+                for name, path in missing:
+                    try:
+                        self._render(name, path, sr)
+                    except Exception as err:  # music21 raises many kinds on scores it cannot convert
+                        if not self.skip_failures:
+                            raise
+                        warnings.warn(f"melforge: skipping score {name}: {type(err).__name__}: {err}", stacklevel=2)
+                        atomic_write(path.with_suffix(".failed"), lambda tmp, e=err: tmp.write_text(f"{type(e).__name__}: {e}\n"))
+                    shown.update(1)
         kept = [p for p in paths if p.exists()]
         if len(kept) < len(paths):
             warnings.warn(f"melforge: {len(paths) - len(kept)} of {len(paths)} scores could not be rendered (see {paths[0].parent}/*.failed)", stacklevel=2)

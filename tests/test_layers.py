@@ -15,17 +15,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: Bottom to top. A module's layer is that of the longest prefix listed (``dsp`` covers ``dsp.heap``).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("support", ("atomic", "paths", "progress", "plotting")),
+    ("support", ("atomic", "paths", "progress", "plotting", "declared", "config_options")),
     ("contracts", ("config_schema", "validation", "stft", "masking", "normalization", "tiers", "speakers",
                    "representation", "dataset", "backbone", "head", "sampler", "model", "multiscale", "inverter",
                    "mel_inversion", "learner")),
     ("signal", ("dsp", "metrics", "vector_maths")),
-    ("registries", ("registry", "hookspecs", "plugins", "plugin_listing", "config_search")),
+    ("registries", ("registry", "hookspecs", "plugins", "plugin_listing", "listing_cache", "config_search")),
     ("build", ("audio_io", "features", "crops", "clips", "experiment", "inversion")),
     ("run", ("device", "precision", "distributed", "divergence", "checkpoint", "run_dir", "optim", "reporting",
              "training")),
     ("learners", ("samples", "model_learner", "learners")),
-    ("apps", ("app", "cli", "config_help", "report", "conformance")),
+    ("apps", ("app", "cli", "config_help", "override_errors", "report", "conformance")),
 ]
 
 

@@ -64,6 +64,12 @@ COMMANDS = {
     "melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
     "inverter.checkpoint=runs/pg_vocoder_tiny/.../checkpoints/last.pt inverter.harmonic_prior=true inverter.refine_partials=true":
         "test_pg_vocoder_commands",
+    "melforge-train head=logistic train.max_steps=3": "test_readme_plugin.py::test_it_trains_3_steps_with_head_logistic",
+    ".venv/bin/melforge-train experiment=pg_vocoder_speech_tiny":
+        "test_speech_geometry.py::test_the_main_jobs_sample_renders_through_the_speech_vocoder",
+    ".venv/bin/melforge-invert input=runs/speech_tiny/<date>/samples/sample_000.npy output=vocoded.wav inverter=pg_vocoder "
+    "inverter.checkpoint=runs/pg_vocoder_speech_tiny/<date>/checkpoints/last.pt":
+        "test_speech_geometry.py::test_the_main_jobs_sample_renders_through_the_speech_vocoder",
 }
 #: Names of apps and packages mentioned in prose, not commands.
 NAMES = {"melforge-invert", "melforge-sample", "melforge-example-plugin"}

@@ -201,3 +201,49 @@ def test_a_plugin_registering_one_name_twice_itself_is_skipped():
     with pytest.warns(RuntimeWarning, match="twice_pkg failed to load.*registers head 'twice' twice"):
         regs = load_registries(entry_points=[], extra_plugins=[("twice_pkg", Twice)])
     assert "twice" not in regs.head and regs.collisions() == []
+
+
+# --- lazy registration (issue 20, item 6) ---
+
+
+def test_a_factory_registered_by_name_is_imported_on_first_use_and_checked(tmp_path, monkeypatch):
+    import sys
+
+    from melforge.core.head import Head
+    from melforge.core.registry import LazyImportError, Registry
+
+    (tmp_path / "lazy_heads.py").write_text(
+        "from melforge.plugins.gmm.head import GMMHead\n\n"
+        "class LazyHead(GMMHead):\n    '''A head imported on first use.'''\n\n"
+        "class NotAHead:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry("head", "melforge.core.head:Head")
+    registry.register("lazy", "lazy_heads:LazyHead", plugin="p")
+    registry.register("wrong", "lazy_heads:NotAHead", plugin="p")
+    registry.register("missing", "no_such_module_xyz:Head", plugin="q")
+    assert "lazy_heads" not in sys.modules and registry.names() == ["lazy", "missing", "wrong"]
+    assert registry.get("lazy").description == "A head imported on first use."
+    assert "lazy_heads" in sys.modules
+    assert isinstance(registry.build({"name": "lazy", "components": 2}, in_features=4), Head)
+    with pytest.raises(LazyImportError, match=r"head 'wrong' from p: cannot use 'lazy_heads:NotAHead': TypeError: "
+                                              r".*NotAHead does not subclass melforge.core.head.Head"):
+        registry.build({"name": "wrong"})
+    with pytest.raises(LazyImportError, match=r"head 'missing' from q: cannot use 'no_such_module_xyz:Head': "
+                                              r"ModuleNotFoundError"):
+        registry.check_config({"name": "missing"})
+    with pytest.raises(TypeError, match="is not 'package.module:attr'"):
+        registry.register("bad", "no_colon", plugin="p")
+
+
+def test_the_builtin_datasets_load_without_importing_their_modules():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom melforge.core.plugins import load_registries\nregs = load_registries(entry_points=[])\n"
+            "assert regs.dataset.names() == ['asterisk_prompts', 'audio_folder', 'bach_piano', 'gm_music']\n"
+            "print([m for m in ('melforge.datasets.asterisk', 'melforge.datasets.gm_music', 'melforge.datasets.piano') "
+            "if m in sys.modules])\n"
+            "regs.dataset.check_config({'name': 'audio_folder', 'root': '/tmp'})\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"

@@ -3,6 +3,8 @@
     melforge-plugins            # table; broken third-party plugins are reported and skipped,
                                 # names registered by two plugins are listed and marked COLLISION
     melforge-plugins --strict   # fail on the first plugin that does not load, or collides
+    melforge-plugins --no-cache # load every plugin now (the default reads a listing cached for
+                                # the installed code: keyed by every plugin file's size and mtime)
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from melforge.core.plugin_listing import format_table
-from melforge.core.plugins import PluginLoadError, load_registries
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     registered one name, in strict mode; otherwise 0, with both listed)."""
     parser = argparse.ArgumentParser(prog="melforge-plugins", description=__doc__.splitlines()[0])
     parser.add_argument("--strict", action="store_true", help="fail on the first plugin that does not load or registers a name another plugin has")
+    parser.add_argument("--no-cache", action="store_true", help="load every plugin now instead of reading the listing "
+                        "cached for the installed code (the cache is keyed by every plugin file's size and mtime)")
     args = parser.parse_args(argv)
+    if not args.strict and not args.no_cache:
+        from melforge.core.listing_cache import cached_listing
+
+        print(cached_listing()[0])
+        return 0
+    from melforge.core.plugin_listing import format_table
+    from melforge.core.plugins import PluginLoadError, load_registries
+
     try:
         regs = load_registries(strict=args.strict)
     except PluginLoadError as exc:

@@ -15,7 +15,7 @@ step, exact resume, pure draws), :mod:`.expect` (expected ``ValueError``), :mod:
 
 from .causality import check_causality, row_major_order
 from .compare import first_difference
-from .heads import check_head_log_prob, check_head_sampling
+from .heads import check_head_log_prob, check_head_sampling, check_samples_finite
 from .inverters import InverterReport, check_inverter
 from .learners import LearnerReport, check_draw, check_learner, check_one_step, check_resume
 from .padding import check_padding
@@ -44,5 +44,6 @@ __all__ = [
     "check_registered",
     "check_sampler_log_prob",
     "check_sampler_matches_reference",
+    "check_samples_finite",
     "row_major_order",
 ]

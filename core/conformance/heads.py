@@ -176,3 +176,50 @@ def check_head_sampling(
                 f"{float(a.mean(dim=0)[index]):.6g}, of the reference's draws {float(b.mean(dim=0)[index]):.6g} "
                 f"({float(gap[index] / se[index]):.1f} standard errors apart, more than {z})"
             )
+
+
+def check_samples_finite(
+    head: Head,
+    *,
+    shape: tuple[int, ...] = (4, 8),
+    draws: int = 2048,
+    scales: tuple[float, ...] = (1.0, 4.0),
+    temperatures: tuple[float, ...] = (1.0, 0.5),
+    dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64),
+    seed: int = 0,
+) -> None:
+    """Assert that the head's draws are finite: ``sample(params, τ, g)`` for ``draws`` draws of
+    every element, on random parameters ``scale·N(0, 1)`` of shape ``(*shape, num_params)``
+    (large scales reach the extremes of the parameters), at every temperature, in float32 (what
+    training and the samplers use) and float64 (what the other checks use).
+
+    Args:
+        head: the head (not modified; copies in each dtype are checked).
+        shape: leading axes of the parameters; with ``draws``, ``draws·prod(shape)`` values per case.
+        scales, temperatures, dtypes: the cases.
+        seed: seed of the parameters and the noise.
+
+    Raises:
+        AssertionError: names the head, the case (dtype, scale, temperature) and the first
+            non-finite draw with its parameters.
+    """
+    import copy
+
+    name = part_name(head)
+    for dtype in dtypes:
+        part = copy.deepcopy(head).to(dtype)
+        for scale in scales:
+            generator = torch.Generator().manual_seed(seed)
+            params = scale * torch.randn(*shape, head.num_params, generator=generator, dtype=dtype)
+            batch = params.expand(draws, *params.shape)
+            for temperature in temperatures:
+                with torch.no_grad():
+                    x = part.sample(batch, temperature, torch.Generator().manual_seed(seed + 1))
+                bad = ~torch.isfinite(x)
+                if bool(bad.any()):
+                    index = tuple(int(v) for v in bad.nonzero()[0])
+                    raise AssertionError(
+                        f"head {name}: {int(bad.sum())} of {x.numel()} draws are NaN or inf ({str(dtype)[6:]}, "
+                        f"parameters {scale:g}·N(0, 1), temperature {temperature}); the first, {float(x[index])}, "
+                        f"at (draw, *element) {index} with parameters {params[index[1:]].tolist()}"
+                    )

@@ -12,6 +12,7 @@ from melforge.core.head import Head
 from melforge.core.model import SpectrogramModel
 
 from .causality import check_causality
+from .heads import check_samples_finite
 from .padding import check_padding
 from .inputs import backbone_inputs, float64_copy
 from .samplers import ATOL, check_sampler_log_prob, check_sampler_matches_reference
@@ -52,7 +53,8 @@ def check_backbone_and_samplers(
     """Run the conformance kit on ``backbone`` + ``head`` (neither is modified).
 
     1. :func:`~melforge.core.conformance.causality.check_causality` on the backbone, then
-       :func:`~melforge.core.conformance.padding.check_padding` (when ``frames >= 2``).
+       :func:`~melforge.core.conformance.padding.check_padding` (when ``frames >= 2``), then
+       :func:`~melforge.core.conformance.heads.check_samples_finite` on the head.
     2. For every registered sampler that supports the pair in float64 on CPU
        (``Sampler.supports``; or exactly the ``samplers`` named), two draws of
        ``(batch, frames, bins)``: unprimed at τ = 1, and continuing ``prime_frames`` frames at
@@ -104,6 +106,7 @@ def check_backbone_and_samplers(
                     elements=elements, seed=seed)
     if frames >= 2:
         check_padding(backbone, frames=frames, bins=bins, cond=cond, context=context, seed=seed, atol=atol)
+    check_samples_finite(head, seed=seed)  # the head's own draws, float32 and float64, extreme parameters
 
     model = float64_copy(SpectrogramModel(backbone, head))
     report = _supporting_samplers(model, registries, samplers)
