@@ -280,3 +280,25 @@ def test_an_inverter_run_goes_through_the_shared_placement_in_bf16(tmp_path, spe
     assert metrics["precision"] == "bf16" and metrics["device"] == "cpu" and metrics["trains"] == "inverter"
     assert math.isfinite(metrics["valid_loss"]) and metrics["steps"] == 2
     assert "train_loss" in metrics and metrics["monitor"] == "loss"
+
+
+def test_melforge_report_shows_a_vocoder_sweeps_loss_table_and_curves(trained):
+    """``melforge-report`` on vocoder runs (the fixture's two jobs, ``straight`` and ``cut``): its
+    table and curves are the learner's monitored figure, the loss, not a blank NLL column."""
+    import csv
+
+    from melforge.core.report import write_report
+
+    base = trained[0]
+    jobs, paths = write_report(base)
+    assert sorted(j.name for j in jobs) == ["cut", "straight"] and all(j.monitor == "loss" for j in jobs)
+    rows = {r["job"]: r for r in csv.DictReader(paths["report.csv"].open())}
+    straight = json.loads((base / "straight/metrics.json").read_text())
+    assert float(rows["straight"]["valid_loss"]) == pytest.approx(straight["valid_loss"], rel=1e-12)
+    assert float(rows["straight"]["train_loss"]) == pytest.approx(straight["train_loss"], rel=1e-12)
+    assert float(rows["straight"]["best_valid_loss"]) <= straight["valid_loss_step0"]
+    assert "valid_nll" not in rows["straight"]
+    assert paths["curves.png"].read_bytes()[:4] == b"\x89PNG"
+    page = paths["report.html"].read_text()
+    assert "valid loss" in page and "loss against step" in page
+    assert "valid loss" in paths["report.md"].read_text()

@@ -230,7 +230,7 @@ def test_broken_jobs_never_stop_the_report(sweep, tmp_path):
     assert [j.status for j in jobs] == ["done", "failed", "failed"]
     assert "no checkpoint" in jobs[1].reason
     assert any("metrics.json" in n for n in jobs[2].notes) and any("last.pt" in n for n in jobs[2].notes)
-    assert jobs[2].parameters is None and jobs[2].valid_nll is None and jobs[2].sample_image is None
+    assert jobs[2].parameters is None and jobs[2].valid is None and jobs[2].sample_image is None
     rows = _csv_rows(root)
     assert [r["status"] for r in rows] == ["done", "failed", "failed"] and rows[2]["valid_nll"] == ""
     assert all(paths[name].read_bytes().startswith(PNG_MAGIC) for name in ("curves.png", "samples.png"))

@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.quiet:
         for j in jobs:
-            nll = f"{j.valid_nll:.4f}" if j.valid_nll is not None else "-"
+            value = f"{j.valid:.4f}" if j.valid is not None else "-"
             extra = f" ({j.reason})" if j.reason else ""
-            print(f"{j.name}: {j.status}, valid NLL {nll}, steps {j.steps if j.steps is not None else '-'}"
+            print(f"{j.name}: {j.status}, valid {j.monitor_label} {value}, steps {j.steps if j.steps is not None else '-'}"
                   f"  [{j.label}]{extra}")
     for path in paths.values():
         print(path)
