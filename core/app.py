@@ -9,10 +9,21 @@ stderr, ``<prog>: error: <what, naming the key or file>``. ``MELFORGE_DEBUG=1`` 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from omegaconf import OmegaConf
+
+from .config_help import config_help
+from .config_options import config_dirs
+from .config_schema import ConfigError, SampleApp, TrainApp, drop_absent, validate
+from .config_search import searchpath_override_for
+from .override_errors import explain
 
 #: Exit status of every error a user can cause.
 USAGE_ERROR = 2
@@ -73,13 +84,14 @@ def run_hydra_app(
     # using, spinning threads made training 2x slower (benchmarks/RESULTS.md, Threads). Set before
     # torch loads its OpenMP runtime; a value the user set wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import hydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
+    import hydra  # deferred: importing hydra takes 216 ms; start-up does not pay for it
+    from hydra.core.hydra_config import (
+        HydraConfig,  # deferred: importing hydra.core.hydra_config takes 132 ms; start-up does not pay for it
+    )
 
-    from .config_schema import drop_absent
-    from .config_search import searchpath_override_for
-    from .plugins import load_config_searchpath
+    from .plugins import (
+        load_config_searchpath,  # deferred: importing melforge.core.plugins takes 105 ms; start-up does not pay for it
+    )
 
     searchpath = searchpath_override_for(load_config_searchpath())  # no registry, no torch yet
     argv = sys.argv[1:]
@@ -89,7 +101,10 @@ def run_hydra_app(
     overrides = _overrides(argv)
     if overrides is not None:
         try:
-            from hydra import compose, initialize_config_module
+            from hydra import (  # deferred: importing hydra takes 216 ms; start-up does not pay for it
+                compose,
+                initialize_config_module,
+            )
 
             with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
                 cfg = compose(config_name=config_name, overrides=searchpath + overrides)
@@ -105,8 +120,6 @@ def run_hydra_app(
         _check_sweep_keys(prog, config_name, searchpath, argv)
 
     def _task(cfg) -> Any:
-        import logging
-
         logging.captureWarnings(True)  # warnings (a skipped plugin, a skipped file) reach the run's log too
         try:
             plain = drop_absent(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
@@ -126,13 +139,11 @@ def run_hydra_app(
 def print_help(prog: str, config_name: str, schema: type | None, searchpath: list[str], argv: list[str]) -> None:
     """Print ``prog --help`` for the config composed with ``argv``'s overrides
     (:func:`melforge.core.config_help.config_help`); a bad override fails on one line."""
-    from pathlib import Path
+    import melforge.configs  # deferred: importing melforge.configs takes 147 ms; start-up does not pay for it
 
-    import melforge.configs
-
-    from .config_help import config_help
-    from .config_options import config_dirs
-    from .plugins import load_config_searchpath
+    from .plugins import (
+        load_config_searchpath,  # deferred: importing melforge.core.plugins takes 105 ms; start-up does not pay for it
+    )
 
     overrides = [a for a in argv if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
     try:
@@ -187,9 +198,10 @@ def compose_plain(config_name: str, searchpath: list[str], overrides: list[str],
     Raises:
         hydra.errors.HydraException: a bad override (see :func:`_explained`).
     """
-    from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
-
+    from hydra import (  # deferred: importing hydra takes 216 ms; start-up does not pay for it
+        compose,
+        initialize_config_module,
+    )
     with initialize_config_module(config_module="melforge.configs", version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=searchpath + overrides, return_hydra_config=with_choices)
     if not with_choices:
@@ -203,8 +215,6 @@ def compose_plain(config_name: str, searchpath: list[str], overrides: list[str],
 def _explained(exc: BaseException, config_name: str, searchpath: list[str], overrides: list[str]) -> BaseException:
     """``exc`` as a one-line "did you mean" error when it is about an unknown key or option
     (:mod:`melforge.core.override_errors`), else ``exc`` itself."""
-    from .override_errors import explain
-
     try:
         better = explain(exc, overrides, searchpath, lambda ov: compose_plain(config_name, searchpath, ov))
     except Exception:  # noqa: BLE001 - the explanation must never hide the original error
@@ -223,7 +233,10 @@ def sweep_name(argv: list[str], config_name: str, searchpath: list[str]) -> str:
         if key.lstrip("+~") == "experiment" and value:
             return "+".join(v.strip() for v in value.split(","))
     try:
-        from hydra import compose, initialize_config_module
+        from hydra import (  # deferred: importing hydra takes 216 ms; start-up does not pay for it
+            compose,
+            initialize_config_module,
+        )
 
         plain = [a for a in argv if "=" in a and not a.startswith("-") and "," not in a
                  and not a.lstrip("+~").startswith("hydra")]
@@ -274,7 +287,10 @@ def _follower_overrides(argv: list[str]) -> list[str]:
     the run's, and the trainer receives it from rank 0; :mod:`melforge.core.distributed`)."""
     if not any(name in os.environ for name in ("WORLD_SIZE", "RANK", "SLURM_NTASKS")):
         return []  # no launcher: one process (and no torch import, which core.distributed needs)
-    from .distributed import LaunchError, launch_env
+    from .distributed import (  # deferred: melforge.core.distributed loads torch; start-up does not pay for it
+        LaunchError,
+        launch_env,
+    )
 
     try:
         follower = launch_env().rank != 0
@@ -294,9 +310,12 @@ def check_train_config(cfg: dict) -> None:
     Raises:
         ConfigError, EntryConfigError, UnknownEntryError, ValueError: names the key.
     """
-    from .config_schema import TrainApp, validate
-    from .optim import check_optimizer_config
-    from .plugins import registries
+    from .optim import (
+        check_optimizer_config,  # deferred: melforge.core.optim loads torch; start-up does not pay for it
+    )
+    from .plugins import (
+        registries,  # deferred: importing melforge.core.plugins takes 105 ms; start-up does not pay for it
+    )
 
     validate(cfg, TrainApp)
     regs = registries()
@@ -322,8 +341,9 @@ def check_device(cfg: dict, regs: Any) -> None:
         DeviceError: names ``device`` and the value (never a fallback to another device).
         ConfigError: the named sampler does not run on that device (names ``sampler``).
     """
-    from .config_schema import ConfigError
-    from .device import resolve_device
+    from .device import (
+        resolve_device,  # deferred: melforge.core.device loads torch; start-up does not pay for it
+    )
 
     device = resolve_device(str(cfg.get("device") or "auto"))
     name = (cfg.get("sampler") or {}).get("name")
@@ -339,8 +359,9 @@ def check_device(cfg: dict, regs: Any) -> None:
 
 def check_sample_config(cfg: dict) -> None:
     """Every value of a ``melforge-sample`` config (see :func:`check_train_config`)."""
-    from .config_schema import SampleApp, validate
-    from .plugins import registries
+    from .plugins import (
+        registries,  # deferred: importing melforge.core.plugins takes 105 ms; start-up does not pay for it
+    )
 
     validate(cfg, SampleApp)
     regs = registries()
@@ -359,9 +380,6 @@ def check_checkpoint_path(path: str | None) -> None:
     Raises:
         ValueError: null, missing, a folder, or not a zip archive (names ``checkpoint`` and the path).
     """
-    import zipfile
-    from pathlib import Path
-
     if path is None:
         raise ValueError("checkpoint: give checkpoint=PATH (a .pt file written by melforge-train)")
     if not Path(path).is_file():

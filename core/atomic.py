@@ -6,11 +6,11 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
 
 #: The name of a temporary file of :func:`atomic_path`: ``.<target name>.<8 random characters>.tmp``
 #: (what ``tempfile.mkstemp`` makes of its prefix and suffix).
@@ -86,8 +86,6 @@ def _disk_full(path: Path, exc: BaseException) -> DiskFullError | None:
     """A :class:`DiskFullError` naming ``path`` when ``exc`` says the disk is full, else ``None``."""
     if getattr(exc, "errno", None) not in NO_SPACE:
         return None
-    import shutil
-
     try:
         free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free"
     except OSError:

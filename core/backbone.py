@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .declared import check_declared, missing_attribute
 from .sampler import SampleRequest
 
 
@@ -50,16 +51,12 @@ class Backbone(nn.Module, ABC):
     def check_declared(self) -> None:
         """Raise :class:`~melforge.core.declared.MissingAttributeError` naming every attribute of
         :attr:`DECLARED` this backbone does not set (the registry calls it when it builds one)."""
-        from .declared import check_declared
-
         check_declared(self, "Backbone", self.DECLARED)
 
     def __getattr__(self, name: str):
         try:
             return super().__getattr__(name)
         except AttributeError:
-            from .declared import missing_attribute
-
             raise missing_attribute(self, "Backbone", name, self.DECLARED) from None
 
     @abstractmethod

@@ -9,8 +9,10 @@ crafted ``.pt`` handed to ``melforge-sample`` or left in a run directory is refu
 from __future__ import annotations
 
 import errno
+import pickle
 import shutil
 import time
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -133,9 +135,6 @@ REQUIRED = ("step", "model", "config")
 def _refusal(path: Path, exc: BaseException) -> str:
     """Why ``torch.load(weights_only=True)`` refused ``path``, in melforge's words: PyTorch's own
     message advises ``weights_only=False`` (running the file's code), which melforge never shows."""
-    import pickle
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return "it is not a PyTorch checkpoint file (a melforge checkpoint is a zip archive written by torch.save)"
     if isinstance(exc, pickle.UnpicklingError):

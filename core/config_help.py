@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import textwrap
 import typing
 from pathlib import Path
 from typing import Any
+
+from .config_options import group_options
+from .run_dir import flatten
 
 _LINE = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z_][\w]*):(?P<rest>.*)$")
 
@@ -69,9 +73,6 @@ def config_help(prog: str, cfg: dict[str, Any], config_dir: Path, config_name: s
         app has one), every group the app uses with its options (the chosen one marked ``*``),
         then every key with its value and meaning.
     """
-    from .config_options import group_options
-    from .run_dir import flatten
-
     choices = dict(choices or {})
     meanings = schema_docs(schema) if schema is not None else {}
     meanings.update(yaml_comments(config_dir / f"{config_name}.yaml"))
@@ -113,8 +114,6 @@ def default_choice(config_file: Path, group: str) -> str | None:
 def _wrap(text: str, first: str = "", rest: str = "  ") -> list[str]:
     """``text`` after ``first`` wrapped at :data:`WIDTH` columns, later lines indented by ``rest``
     (a head wider than the page keeps the text on its own line, never cut)."""
-    import textwrap
-
     if len(first) > WIDTH - 20:
         return [first.rstrip()] + textwrap.wrap(text, WIDTH, initial_indent=rest, subsequent_indent=rest,
                                                 break_long_words=False, break_on_hyphens=False)

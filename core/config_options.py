@@ -11,6 +11,7 @@ which option selects which part quickly.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -28,8 +29,6 @@ def config_dirs(searchpath: list[str] = ()) -> list[Path]:
         Existing folders, melforge's own first (Hydra's primary config path). An entry whose
         package cannot be found is left out (Hydra reports it when it composes).
     """
-    import importlib.util
-
     dirs = [Path(__file__).resolve().parent.parent / "configs"]
     for entry in searchpath:
         if entry.startswith("pkg://"):

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .config_schema import TrainApp, typed
+from .distributed import Distributed, LaunchEnv, launch_env, start_distributed
+from .precision import Precision
 
 if TYPE_CHECKING:  # pragma: no cover
     from .distributed import Distributed
@@ -105,9 +107,6 @@ class Placement:
     @classmethod
     def local(cls, device: str | torch.device = "cpu", precision: str = "fp32") -> "Placement":
         """One process on ``device`` (no process group)."""
-        from .distributed import Distributed, LaunchEnv
-        from .precision import Precision
-
         device = torch.device(device)
         return cls(device, Precision(precision, device), Distributed(LaunchEnv()))
 
@@ -123,9 +122,6 @@ class Placement:
                 :class:`~melforge.core.precision.Precision`,
                 :func:`~melforge.core.distributed.launch_env`.
         """
-        from .distributed import launch_env, start_distributed
-        from .precision import Precision
-
         app = typed(TrainApp, cfg)
         device = resolve_device(app.device, local_rank=launch_env().local_rank)
         precision = Precision(app.precision, device)

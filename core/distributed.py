@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
+import torch.distributed as dist
 from torch import nn
-
 
 T = TypeVar("T")
 
@@ -222,8 +222,6 @@ class Distributed:
         return self._all_reduce(values) if self.active else values
 
     def _all_reduce(self, values: torch.Tensor) -> torch.Tensor:
-        import torch.distributed as dist
-
         if dist.get_backend() == "nccl":  # NCCL reduces GPU tensors only
             on_gpu = values.to(torch.device("cuda", torch.cuda.current_device()))
             dist.all_reduce(on_gpu)
@@ -235,8 +233,6 @@ class Distributed:
         """Rank 0's ``value`` (any picklable object), on every rank."""
         if not self.active:
             return value
-        import torch.distributed as dist
-
         box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
@@ -262,8 +258,6 @@ class Distributed:
     def barrier(self) -> None:
         """Wait until every rank gets here."""
         if self.active:
-            import torch.distributed as dist
-
             dist.barrier()
 
     def agree(self, error: BaseException | None) -> None:
@@ -294,8 +288,6 @@ class Distributed:
     def close(self) -> None:
         """End the process group if it was started by :func:`start_distributed`."""
         if self.owns_group:
-            import torch.distributed as dist
-
             dist.destroy_process_group()
             self.owns_group = False
 
@@ -309,8 +301,6 @@ def start_distributed(device: torch.device, environ: Mapping[str, str] | None = 
     Raises:
         LaunchError: see :func:`launch_env`.
     """
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         env = LaunchEnv(dist.get_rank(), dist.get_world_size(),
                         int((environ or os.environ).get("LOCAL_RANK", dist.get_rank())), launcher="existing")

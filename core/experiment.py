@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import torch
 
+from .audio_io import read_audio
 from .backbone import Backbone
 from .dataset import AudioDataset
 from .features import FeatureCorpus
@@ -67,8 +68,6 @@ class Experiment:
             ValueError: the audio (or every validation clip) is shorter than ``frames`` (named).
         """
         if audio_path:
-            from .audio_io import read_audio
-
             feats = self.representation.analyze(read_audio(audio_path, self.representation.sr))
             if len(feats) < frames:
                 raise ValueError(

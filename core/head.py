@@ -10,6 +10,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from .declared import check_declared, missing_attribute
+
 
 @dataclass(frozen=True)
 class CompiledMaths:
@@ -72,16 +74,12 @@ class Head(nn.Module, ABC):
     def check_declared(self) -> None:
         """Raise :class:`~melforge.core.declared.MissingAttributeError` naming every attribute of
         :attr:`DECLARED` this head does not set (the registry calls it when it builds a head)."""
-        from .declared import check_declared
-
         check_declared(self, "Head", self.DECLARED)
 
     def __getattr__(self, name: str):
         try:
             return super().__getattr__(name)
         except AttributeError:
-            from .declared import missing_attribute
-
             raise missing_attribute(self, "Head", name, self.DECLARED) from None
 
     @abstractmethod

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .audio_io import read_audio as load_audio, write_wav
+from .audio_io import read_audio as load_audio
+from .audio_io import write_wav
+from .plugins import registries
 from .validation import check_audio
 
 
@@ -34,8 +36,6 @@ def inversion_parts(cfg: dict, regs=None) -> tuple:
     """
     # deferred, as in every app: torch loads only after run_hydra_app set OMP_WAIT_POLICY
     from .experiment import build_audio_parts
-    from .plugins import registries
-
     regs = regs or registries()
     representation, inverter = build_audio_parts(cfg, regs)
     own = inverter.representation_config()
@@ -141,7 +141,9 @@ def check_invert_config(cfg: dict) -> None:
     Raises:
         ValueError, EntryConfigError, UnknownEntryError: names the key.
     """
-    from .plugins import registries  # deferred: torch loads only after run_hydra_app set OMP_WAIT_POLICY
+    from .plugins import (
+        registries,  # deferred: torch loads only after run_hydra_app set OMP_WAIT_POLICY
+    )
 
     regs = registries()
     regs.representation.check_config(cfg["representation"], where="representation")

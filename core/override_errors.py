@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 
 from .config_options import close_matches, config_dirs, group_options, options_by_name
+from .run_dir import flatten
 
 _KEY = re.compile(r"Could not override '([^']+)'")
 _OPTION = re.compile(r"Could not find '([^']+)/([^'/]+)'")
@@ -54,8 +55,6 @@ def explain(exc: BaseException, overrides: list[str], searchpath: list[str],
 
 
 def _unknown_key(key: str, overrides: list[str], groups: dict, compose: Callable[[list[str]], dict]) -> OverrideError:
-    from .run_dir import flatten
-
     choices = [o for o in overrides if "=" in o and o.partition("=")[0] in groups]
     known: dict = {}
     for attempt in (choices, []):

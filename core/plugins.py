@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import pluggy
 
 from .hookspecs import PROJECT, MelforgeSpecs
-from .registry import Registrar, Registry
+from .registry import DuplicateEntryError, Registrar, Registry
 
 ENTRY_POINT_GROUP = "melforge"
 
@@ -112,8 +112,6 @@ def _fill(pm: pluggy.PluginManager, regs: Registries, plugin_name: str) -> list[
         DuplicateEntryError: the plugin registers one name twice itself.
         BaseException: whatever its hooks raise.
     """
-    from .registry import DuplicateEntryError
-
     plugin = pm.get_plugin(plugin_name)
     staged: list[tuple[str, str, Any]] = []
     for kind in KINDS:

@@ -22,8 +22,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import sys
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from tqdm import tqdm
 
 _SHOWN: contextvars.ContextVar[bool] = contextvars.ContextVar("melforge_progress_bars", default=False)
 
@@ -54,8 +58,6 @@ def steps(total: int, desc: str, unit: str = "it") -> Iterator[Any]:
     if not _SHOWN.get():
         yield _Silent()
         return
-    from tqdm import tqdm
-
     shown = bar(total, desc, unit)
     try:
         yield shown
@@ -89,8 +91,6 @@ def bar(total: int | None, desc: str, unit: str = "it", stream: Any = None) -> A
     terminal, a :class:`LineProgress` off one. Either has ``update(n=1)`` and ``close()``."""
     stream = sys.stderr if stream is None else stream
     if _is_terminal(stream):
-        from tqdm import tqdm
-
         return tqdm(total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=True)
     return LineProgress(total, desc, unit, stream=stream)
 
@@ -115,9 +115,6 @@ class LineProgress:
 
     def __init__(self, total: int | None, desc: str, unit: str = "it", *, seconds: float = LINE_SECONDS,
                  stream: Any = None):
-        import threading
-        import time
-
         self.total, self.desc, self.unit, self.n = total, desc, unit, 0
         self._stream = sys.stderr if stream is None else stream
         self._clock = time.monotonic

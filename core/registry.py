@@ -9,6 +9,7 @@ of the registry bound to that plugin's name, so every entry knows where it came 
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -53,8 +54,6 @@ def import_target(target: str) -> Any:
     module, sep, attr = target.partition(":")
     if not sep or not module or not attr:
         raise ValueError(f"{target!r} is not 'package.module:attr'")
-    import importlib
-
     obj = importlib.import_module(module)
     for part in attr.split("."):
         obj = getattr(obj, part)

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .atomic import atomic_path
+from .run_dir import flatten
 
 #: The runner's log: Hydra's job logging sends it to the console and to ``<run dir>/train.log``.
 log = logging.getLogger("melforge.train")
@@ -52,7 +53,9 @@ class Reporter:
     def __init__(self, run_dir: Path, step: int, max_steps: int, metrics: dict, monitor: str = "loss",
                  units: str = "", writer: Any = None, show_bar: bool = True, label: str | None = None):
         if writer is None:
-            from torch.utils.tensorboard import SummaryWriter  # deferred: TensorBoard is slow to import
+            from torch.utils.tensorboard import (
+                SummaryWriter,  # deferred: TensorBoard is slow to import
+            )
 
             # purge_step=k drops the points at steps >= k: keep those of the checkpoint's own step (a fresh
             # run, step 0, drops every point of an earlier run in the folder)
@@ -114,7 +117,9 @@ class Reporter:
 
     def image(self, tag: str, image: np.ndarray, step: int) -> None:
         """A spectrogram-like image ``(frames, bins)`` into TensorBoard."""
-        from .plotting import spectrogram_figure  # deferred: matplotlib is slow to import
+        from .plotting import (
+            spectrogram_figure,  # deferred: matplotlib is slow to import
+        )
 
         self.writer.add_figure(tag, spectrogram_figure(image, title=tag), step, close=True)
 
@@ -125,8 +130,6 @@ class Reporter:
     def hparams(self, cfg: dict[str, Any], metrics: dict[str, Any]) -> None:
         """The run's config (every scalar key, flattened: ``backbone.hidden_size`` …) against its
         final monitored figures, for TensorBoard's HParams view across the runs of a sweep."""
-        from .run_dir import flatten
-
         params = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in flatten(cfg).items()}
         keys = {metric_key(s, self.monitor, z) for s, z in (("valid", False), ("train", False), ("valid", True))}
         finals = {f"hparam/{k}": float(v) for k, v in metrics.items()

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .atomic import remove_stale_temp_files as remove
+
 LOCK = ".melforge.lock"
 
 #: Config sections whose change makes a checkpoint unusable: the model's shape and the data it
@@ -70,8 +72,6 @@ def remove_stale_temp_files(run_dir: str | os.PathLike, started: float | None = 
     Call it holding :func:`locked_run_dir`: no other training can be writing there, so every
     such file older than ``started`` (default now: this run's start) belongs to a dead writer.
     """
-    from .atomic import remove_stale_temp_files as remove
-
     started = time.time() if started is None else started
     run_dir = Path(run_dir)
     return [p for folder in WRITTEN_FOLDERS for p in remove(run_dir / folder, older_than=started)]

@@ -14,14 +14,14 @@ frame's elements, in frame order, so that all samplers give the same draws for t
 
 from __future__ import annotations
 
+import functools
 import weakref
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-
 
 
 @dataclass(frozen=True)
@@ -186,8 +186,6 @@ def check_finite_draw(sampler: "Sampler", model: "SpectrogramModel", request: Sa
 
 def _checked(sample: Callable) -> Callable:
     """``sample`` followed by :func:`check_finite_draw` on its result."""
-    import functools
-
     @functools.wraps(sample)
     def checked_sample(self, model, request):
         result = sample(self, model, request)

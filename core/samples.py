@@ -15,10 +15,14 @@ import torch
 
 from .atomic import atomic_path
 from .audio_io import write_wav
+from .checkpoint import load_checkpoint
+from .device import resolve_device
+from .experiment import build_experiment, place_experiment
 from .inverter import Inverter
-from .multiscale import MultiscaleModel
+from .multiscale import MultiscaleModel, check_sample_shape
 from .normalization import Normalizer
 from .plotting import save_spectrogram_png, save_tier_stages_png
+from .progress import bar as progress_bar
 from .representation import Representation
 from .sampler import Sampler
 from .speakers import SpeakerVocabulary
@@ -173,8 +177,6 @@ def frame_progress(model: MultiscaleModel, frames: int, bins: int, primed: int, 
     """A progress bar per tier on stderr while a batch of spectrograms ``(batch, frames, bins)`` is drawn
     from ``model`` (``primed`` frames given): yields the ``progress(g, n)`` callback that
     :meth:`MultiscaleModel.sample` hands each tier's sampler (``SampleRequest.progress``)."""
-    from .progress import bar as progress_bar
-
     shapes = model.schedule.shapes(frames, bins)
     bars: dict[int, Any] = {}
 
@@ -224,11 +226,6 @@ def sample_checkpoint(
             is too short (named).
         KeyError: an unknown ``speaker``.
     """
-    from .checkpoint import load_checkpoint
-    from .device import resolve_device
-    from .experiment import build_experiment, place_experiment
-    from .multiscale import check_sample_shape
-
     placed = resolve_device(device)
     state = load_checkpoint(checkpoint, map_location=placed)
     cfg = dict(state["config"])

@@ -12,8 +12,8 @@ import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import G722
 import numpy as np
-
 from melforge.core import progress
 from melforge.core.dataset import AudioClip, AudioDataset, DatasetError
 
@@ -69,8 +69,6 @@ def decode_g722(data: bytes) -> np.ndarray:
 
     Uses a fresh decoder (the codec is stateful) from the PyPI package ``G722``.
     """
-    import G722
-
     pcm = np.asarray(G722.G722(NATIVE_SR, BIT_RATE).decode(data), dtype=np.int16)
     return pcm.astype(np.float32) / 32768.0
 

@@ -14,9 +14,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import mido
 import numpy as np
 import soundfile as sf
-
 from melforge.core.dataset import DatasetError
 
 from .system_packages import ensure_debian_packages
@@ -49,8 +49,6 @@ def set_program(midi_in: str | Path, midi_out: str | Path, program: int = 0) -> 
     """Copy a MIDI file with every non-drum channel playing General-MIDI ``program``
     (0 = acoustic grand piano): existing program changes are rewritten, and each track that
     plays notes gets a program change at its start for each of its channels."""
-    import mido
-
     midi = mido.MidiFile(str(midi_in))
     for track in midi.tracks:
         channels = sorted(
@@ -126,8 +124,6 @@ def render_midi_notes(
         ValueError: a pitch, program or velocity out of range, or ``seconds <= 0``.
         DatasetError: FluidSynth is missing and cannot be installed, or fails.
     """
-    import mido
-
     pitches = [int(pitches)] if np.isscalar(pitches) else [int(p) for p in pitches]
     if not pitches or any(not 0 <= p <= 127 for p in pitches):
         raise ValueError(f"pitches must be MIDI note numbers in 0..127, got {pitches}")
@@ -195,8 +191,6 @@ def render_note_sequence(
             ``seconds <= 0``, ``release < 0``, ``silence < 0``.
         DatasetError: FluidSynth is missing and cannot be installed, or fails.
     """
-    import mido
-
     chords = [[int(p) for p in chord] for chord in chords]
     if not chords or any(not c or any(not 0 <= p <= 127 for p in c) for c in chords):
         raise ValueError(f"chords must be non-empty lists of MIDI note numbers in 0..127, got {chords[:5]}...")
@@ -247,8 +241,6 @@ def truncate_midi(midi_in: str | Path, midi_out: str | Path, seconds: float) -> 
     Raises:
         ValueError: ``seconds <= 0``.
     """
-    import mido
-
     if seconds <= 0:
         raise ValueError(f"truncate_midi: seconds must be > 0, got {seconds}")
     midi = mido.MidiFile(str(midi_in))

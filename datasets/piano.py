@@ -19,13 +19,18 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from melforge.core import progress
 from melforge.core.atomic import atomic_write
 from melforge.core.dataset import AudioClip, AudioDataset, DatasetError
 from melforge.core.paths import cache_dir
 
-from .fluidsynth import GAIN, render_midi_file, render_midi_notes, set_program, truncate_midi
+from .fluidsynth import (
+    GAIN,
+    render_midi_file,
+    render_midi_notes,
+    set_program,
+    truncate_midi,
+)
 from .resample import resample
 
 __all__ = ["BachChoralesPiano", "RenderedScores", "chorale_names", "render_midi_notes"]
@@ -36,7 +41,9 @@ RENDER_VERSION = 1
 
 def chorale_names() -> list[str]:
     """File stems of music21's Bach chorales (e.g. ``"bwv10.7"``), unique, sorted."""
-    from music21 import corpus
+    from music21 import (
+        corpus,  # deferred: importing music21 takes 308 ms; start-up does not pay for it
+    )
 
     names = corpus.chorales.Iterator(returnType="filename")
     return sorted({str(n).replace("\\", "/").rsplit("/", 1)[-1] for n in names})
@@ -44,7 +51,9 @@ def chorale_names() -> list[str]:
 
 def _score_path(stem: str) -> Path:
     """The corpus file of chorale ``stem``; MusicXML preferred when it exists in two formats."""
-    from music21 import corpus
+    from music21 import (
+        corpus,  # deferred: importing music21 takes 308 ms; start-up does not pay for it
+    )
 
     found = corpus.getWork(stem)
     paths = sorted(map(Path, found if isinstance(found, list) else [found]),
@@ -118,7 +127,10 @@ class RenderedScores(AudioDataset):
 
     def _render(self, name: str, target: Path, sr: int) -> None:
         """Score → MIDI (music21) → program (mido) → FluidSynth → mono wav at ``target``."""
-        from music21 import converter, stream
+        from music21 import (  # deferred: importing music21 takes 308 ms; start-up does not pay for it
+            converter,
+            stream,
+        )
 
         with tempfile.TemporaryDirectory(prefix="melforge-scores-") as tmp:
             raw, played = Path(tmp) / "score.mid", Path(tmp) / "played.mid"
@@ -247,7 +259,7 @@ class BachChoralesPiano(RenderedScores):
 
     def fingerprint(self) -> str:
         """Hash of the chorale list, the options, the music21 version and the render settings."""
-        import music21
+        import music21  # deferred: importing music21 takes 308 ms; start-up does not pay for it
 
         h = hashlib.sha256()
         h.update(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import librosa
 import numpy as np
 
 
@@ -14,7 +15,5 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     if int(sr_in) == int(sr_out):
         return audio
-    import librosa
-
     out = librosa.resample(audio, orig_sr=int(sr_in), target_sr=int(sr_out))
     return np.ascontiguousarray(out, dtype=np.float32)

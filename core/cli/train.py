@@ -8,14 +8,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 from melforge.core.app import check_train_config, run_hydra_app
 from melforge.core.config_schema import TrainApp
 
 
 def _task(cfg: dict, run_dir: str) -> float:
-    from melforge.core.learners import train  # deferred: torch is imported after run_hydra_app set the OpenMP policy
+    from melforge.core.learners import (
+        train,  # deferred: torch is imported after run_hydra_app set the OpenMP policy
+    )
 
     metrics = train(cfg, run_dir)
     log_skip_summary(run_dir)
@@ -27,9 +31,6 @@ def log_skip_summary(run_dir: str) -> None:
     """One warning line, ``6 files skipped, see <run>/skipped.json``, when the run's data left
     clips out: also on a run that read its features from the cache, where the per-file warnings
     of the first analysis are not repeated (the runner writes ``skipped.json`` on every run)."""
-    import json
-    from pathlib import Path
-
     path = Path(run_dir) / "skipped.json"
     try:
         skipped = json.loads(path.read_text()).get("skipped") or []

@@ -15,12 +15,12 @@ in [-1, 1]), how an outcome of the distribution maps to the head's value (``to_v
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
-from torch import distributions as D
-
 from melforge.core.head import Head
+from torch import distributions as D
 
 from .inputs import float64_copy, part_name
 
@@ -203,8 +203,6 @@ def check_samples_finite(
         AssertionError: names the head, the case (dtype, scale, temperature) and the first
             non-finite draw with its parameters.
     """
-    import copy
-
     name = part_name(head)
     for dtype in dtypes:
         part = copy.deepcopy(head).to(dtype)

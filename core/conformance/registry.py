@@ -7,13 +7,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from melforge.core.plugin_listing import format_table
+from melforge.core.plugins import load_registries
+from omegaconf import OmegaConf
+
 
 def _config(name: str, config: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
     if config is None:
         return {"name": name}
     if isinstance(config, (str, Path)):
-        from omegaconf import OmegaConf
-
         config = OmegaConf.to_container(OmegaConf.load(str(config)), resolve=True)
     cfg = dict(config)
     if cfg.setdefault("name", name) != name:
@@ -76,8 +78,6 @@ def check_registered(
         KeyError: ``kind`` is not a kind of part.
     """
     if registries is None:
-        from melforge.core.plugins import load_registries
-
         registries = load_registries()
     registry = registries.of(kind)
     if name not in registry:
@@ -98,8 +98,6 @@ def check_registered(
         raise AssertionError(
             f"{kind} {name!r} ({entry.plugin}) built a {type(obj).__qualname__}, not a {registry.base.__qualname__}"
         )
-
-    from melforge.core.plugin_listing import format_table
 
     rows = listed_entries(format_table(registries), kind)
     if not any(row.split()[:2] == [name, entry.plugin] for row in rows if row):

@@ -13,9 +13,9 @@ Two facts every sampler must satisfy for a model ``p(x) = Π_ij p(x_ij | x_<ij)`
 from __future__ import annotations
 
 import torch
-
 from melforge.core.model import SpectrogramModel
-from melforge.core.sampler import SampleRequest, SampleResult, Sampler
+from melforge.core.plugins import load_registries
+from melforge.core.sampler import Sampler, SampleRequest, SampleResult
 
 from .inputs import float64_copy
 
@@ -28,8 +28,6 @@ def _sampler(sampler: Sampler | str, registries=None) -> Sampler:
     if isinstance(sampler, Sampler):
         return sampler
     if registries is None:
-        from melforge.core.plugins import load_registries
-
         registries = load_registries()
     return registries.sampler.create(str(sampler))
 

@@ -7,14 +7,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-
 from melforge.core.head import Head
 from melforge.core.model import SpectrogramModel
+from melforge.core.plugins import load_registries
 
 from .causality import check_causality
 from .heads import check_samples_finite
-from .padding import check_padding
 from .inputs import backbone_inputs, float64_copy
+from .padding import check_padding
 from .samplers import ATOL, check_sampler_log_prob, check_sampler_matches_reference
 
 #: Temperature of the second (primed) draw of every sampler; the first is at τ = 1.
@@ -96,8 +96,6 @@ def check_backbone_and_samplers(
         ValueError: the head does not fit the backbone, or inputs the backbone rejects.
     """
     if registries is None:
-        from melforge.core.plugins import load_registries
-
         registries = load_registries()
     batch, cond, context = backbone_inputs(
         backbone, frames=frames, bins=bins, batch=batch, cond=cond, context=context, seed=seed

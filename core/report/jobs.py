@@ -30,7 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import librosa
 import numpy as np
+import soundfile as sf
+import yaml
 
 from ..run_dir import LOCK, flatten
 
@@ -168,8 +171,6 @@ def _finite(value: Any) -> float | None:
 
 
 def _read_yaml(path: Path) -> Any:
-    import yaml
-
     return yaml.safe_load(path.read_text())
 
 
@@ -177,7 +178,10 @@ def read_curves(tb_dir: Path) -> dict[str, Curve]:
     """Every scalar in ``tb_dir``'s event files (``{}`` when there are none or they are empty)."""
     if not tb_dir.is_dir() or not any(tb_dir.glob("events.out.tfevents.*")):
         return {}
-    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+    from tensorboard.backend.event_processing.event_accumulator import (  # deferred: importing tensorboard.backend.event_processing.event_accumulator takes 146 ms; start-up does not pay for it
+        SCALARS,
+        EventAccumulator,
+    )
 
     acc = EventAccumulator(str(tb_dir), size_guidance={SCALARS: 0})
     acc.Reload()
@@ -205,7 +209,7 @@ def _last_log_line(path: Path) -> str:
 
 
 def _count_parameters(model_state: dict) -> int:
-    import torch
+    import torch  # deferred: torch loads torch; start-up does not pay for it
 
     return int(sum(v.numel() for v in model_state.values() if isinstance(v, torch.Tensor) and v.is_floating_point()))
 
@@ -240,7 +244,9 @@ def read_job(path: Path, root: Path) -> Job:
     state = None
     last = path / "checkpoints" / "last.pt"
     if last.is_file():
-        from ..checkpoint import load_checkpoint  # deferred: torch is slow to import; only runs with checkpoints need it
+        from ..checkpoint import (
+            load_checkpoint,  # deferred: torch is slow to import; only runs with checkpoints need it
+        )
 
         state = attempt("checkpoints/last.pt", lambda: load_checkpoint(last))
         if state is not None and isinstance(state.get("model"), dict):
@@ -347,9 +353,6 @@ def _load_sample(job: Job) -> None:
 def wav_log_mel(path: Path, n_mels: int = 64) -> np.ndarray:
     """``(frames, n_mels)`` log mel power (nats) of a WAV, for waveform models' samples (a
     1024-point STFT with hop 256, shorter for clips under 1024 samples)."""
-    import librosa
-    import soundfile as sf
-
     audio, sr = sf.read(path, dtype="float32", always_2d=True)
     audio = audio.mean(axis=1)
     n_fft = 1024

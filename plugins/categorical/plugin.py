@@ -5,6 +5,8 @@ from melforge.core.hookspecs import hookimpl
 
 @hookimpl
 def melforge_register_head(registry):
-    from .head import CategoricalHead
+    from .head import (
+        CategoricalHead,  # deferred: melforge.plugins.categorical.head loads torch; start-up does not pay for it
+    )
 
     registry.register("categorical", CategoricalHead)

@@ -14,10 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from melforge.core.inverter import InverterTrainingParts, TrainableInverter, signal_length
+from melforge.core.checkpoint import load_checkpoint
+from melforge.core.inverter import (
+    InverterTrainingParts,
+    TrainableInverter,
+    signal_length,
+)
 from melforge.core.stft import StftParams
 from melforge.core.validation import check_magnitude
+from torch.nn.utils import parametrize
 
 from .learner import GanVocoderLearner
 from .setup import GENERATORS, GanSetup
@@ -30,8 +35,6 @@ def describe_geometry(stft: StftParams, n_mels: int) -> str:
 
 def fold_weight_norm(module: torch.nn.Module) -> torch.nn.Module:
     """Replace every parametrised weight (weight norm) by its value, for faster inference."""
-    from torch.nn.utils import parametrize
-
     for m in list(module.modules()):
         if parametrize.is_parametrized(m, "weight"):
             parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
@@ -66,8 +69,6 @@ class TrainedGenerator:
             CheckpointError: missing, unreadable or not plain data (names the file).
             ValueError: a checkpoint of another run (names ``inverter.checkpoint`` and what it trained).
         """
-        from melforge.core.checkpoint import load_checkpoint
-
         state = load_checkpoint(path)
         cfg = state["config"]
         icfg = cfg.get("inverter") or {}

@@ -15,8 +15,12 @@ NAMES = {
 
 def _factory(name: str, doc: str):
     """:func:`.inverter.build_gan_vocoder` with the defaults of ``name`` (:data:`.setup.PRESETS`)."""
-    from .inverter import build_gan_vocoder
-    from .setup import PRESETS
+    from .inverter import (
+        build_gan_vocoder,  # deferred: melforge.plugins.gan_vocoders.inverter loads torch; start-up does not pay for it
+    )
+    from .setup import (
+        PRESETS,  # deferred: melforge.plugins.gan_vocoders.setup loads torch; start-up does not pay for it
+    )
 
     preset = PRESETS[name]
 

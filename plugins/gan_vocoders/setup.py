@@ -14,7 +14,11 @@ from typing import Any
 
 import torch
 
+from .discriminators import hifigan_discriminators
+from .hifigan import HifiGanGenerator, spec_from_config
+from .istftnet import IstftNetGenerator
 from .losses import ADVERSARIAL
+from .melgan import MelGanDiscriminator, MelGanGenerator
 
 #: The keys that size a generator (``None``: the variant's or the generator's default).
 GENERATOR_KEYS = ("variant", "initial_channels", "upsample_rates", "upsample_kernels", "resblock_kernels",
@@ -22,25 +26,18 @@ GENERATOR_KEYS = ("variant", "initial_channels", "upsample_rates", "upsample_ker
 
 
 def _hifigan(keys: Mapping[str, Any], n_mels: int) -> torch.nn.Module:
-    from .hifigan import HifiGanGenerator, spec_from_config
-
     sizes = {k: keys.get(k) for k in ("initial_channels", "upsample_rates", "upsample_kernels", "resblock_kernels",
                                       "resblock_dilations", "resblock")}
     return HifiGanGenerator(spec_from_config(keys.get("variant") or "v1", sizes), n_mels)
 
 
 def _melgan(keys: Mapping[str, Any], n_mels: int) -> torch.nn.Module:
-    from .melgan import MelGanGenerator
-
     return MelGanGenerator(n_mels, int(keys.get("initial_channels") or 512),
                            tuple(int(r) for r in keys.get("upsample_rates") or (8, 8, 2, 2)),
                            int(keys.get("residual_layers") or 3))
 
 
 def _istftnet(keys: Mapping[str, Any], n_mels: int) -> torch.nn.Module:
-    from .hifigan import spec_from_config
-    from .istftnet import IstftNetGenerator
-
     sizes = {k: keys.get(k) for k in ("initial_channels", "upsample_rates", "upsample_kernels", "resblock_kernels",
                                       "resblock_dilations", "resblock")}
     sizes["upsample_rates"] = sizes["upsample_rates"] or (8, 8)  # C8C8I: two ×8 stages, then the iSTFT
@@ -50,14 +47,10 @@ def _istftnet(keys: Mapping[str, Any], n_mels: int) -> torch.nn.Module:
 
 
 def _melgan_discriminator(width: float) -> torch.nn.Module:
-    from .melgan import MelGanDiscriminator
-
     return MelGanDiscriminator(3, width)
 
 
 def _hifigan_discriminators(width: float) -> torch.nn.Module:
-    from .discriminators import hifigan_discriminators
-
     return hifigan_discriminators(width)
 
 

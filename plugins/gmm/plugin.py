@@ -5,6 +5,8 @@ from melforge.core.hookspecs import hookimpl
 
 @hookimpl
 def melforge_register_head(registry):
-    from .head import GMMHead
+    from .head import (
+        GMMHead,  # deferred: melforge.plugins.gmm.head loads torch; start-up does not pay for it
+    )
 
     registry.register("gmm", GMMHead)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .checkpointing import maybe_checkpoint
 from .lstm import LearnedInitLSTM
 
 
@@ -47,8 +49,6 @@ class FeatureExtractionLayer(nn.Module):
     def _packed_time_rnn(self, seqs: torch.Tensor, lengths: torch.Tensor, total: int) -> torch.Tensor:
         """The time RNN over ``seqs: (n, total, H)`` cropped to ``lengths: (n,)`` →
         ``(n, total, 2H)``, zero after each sequence's end."""
-        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
         packed = pack_padded_sequence(seqs, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.time_rnn.lstm(packed, self.time_rnn.initial_state(seqs.shape[0]))
         return pad_packed_sequence(out, batch_first=True, total_length=total)[0]
@@ -81,8 +81,6 @@ class FeatureExtractionNetwork(nn.Module):
         """``context: (batch, frames, bins)`` (``x_<g``) → ``(batch, frames, bins, H)``;
         ``lengths: (batch,)`` valid frames of a right-padded batch, or ``None`` (see
         :meth:`FeatureExtractionLayer.forward`)."""
-        from .checkpointing import maybe_checkpoint
-
         h = self.input(context.unsqueeze(-1))
         for layer in self.layers:
             if lengths is None:

