@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soundfile as sf
 
@@ -20,6 +19,8 @@ def read_audio(path: str | Path, sr: int) -> np.ndarray:
         FileNotFoundError: no such file.
         ValueError: unreadable, empty or non-finite audio (names the file).
     """
+    import librosa  # deferred: librosa loads numba and scipy on first use; start-up does not pay for it
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"input: no such file {str(path)!r}")

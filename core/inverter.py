@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-import librosa
 import numpy as np
 
 from .mel_inversion import check_mel, nnls_magnitude
@@ -177,6 +176,8 @@ class Inverter(ABC):
             default is the phase of the STFT of :meth:`_invert`'s waveform; PGHI returns its
             integrated phase, Griffin-Lim the phase of its final coefficients.
         """
+        import librosa  # deferred: librosa loads numba and scipy on first use; start-up does not pay for it
+
         audio = self._invert(magnitude, stft, length)
         spec = librosa.stft(
             audio, n_fft=stft.n_fft, hop_length=stft.hop_length, win_length=stft.win_length, window="hann", center=True

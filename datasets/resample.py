@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 
 
@@ -12,6 +11,8 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     Returns ``(round(samples * sr_out / sr_in),)`` float32, contiguous; the input itself
     (as float32) when the rates are equal.
     """
+    import librosa  # deferred: librosa loads numba and scipy on first use; start-up does not pay for it
+
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     if int(sr_in) == int(sr_out):
         return audio

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import librosa
 import numpy as np
 import soundfile as sf
 import yaml
@@ -209,7 +208,7 @@ def _last_log_line(path: Path) -> str:
 
 
 def _count_parameters(model_state: dict) -> int:
-    import torch  # deferred: torch loads torch; start-up does not pay for it
+    import torch  # deferred: torch is slow to import; start-up does not pay for it
 
     return int(sum(v.numel() for v in model_state.values() if isinstance(v, torch.Tensor) and v.is_floating_point()))
 
@@ -353,6 +352,8 @@ def _load_sample(job: Job) -> None:
 def wav_log_mel(path: Path, n_mels: int = 64) -> np.ndarray:
     """``(frames, n_mels)`` log mel power (nats) of a WAV, for waveform models' samples (a
     1024-point STFT with hop 256, shorter for clips under 1024 samples)."""
+    import librosa  # deferred: librosa loads numba and scipy on first use; start-up does not pay for it
+
     audio, sr = sf.read(path, dtype="float32", always_2d=True)
     audio = audio.mean(axis=1)
     n_fft = 1024
