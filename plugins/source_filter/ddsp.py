@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from .filtered_noise import filtered_noise
+from .filtered_noise import filtered_noise, row_noise
 from .oscillator import exp_sigmoid, frames_to_samples, harmonic_oscillator, nyquist_mask
 from .reverb import LearnedReverb
 
@@ -31,7 +31,7 @@ def mlp(width_in: int, width: int, layers: int) -> torch.nn.Sequential:
 
 class DdspVocoder(torch.nn.Module):
     """``(log_mel (batch, frames, n_mels), f0 (batch, frames) Hz, voiced (batch, frames) in [0, 1],
-    noise (batch, frames · hop) in [-1, 1))`` → ``audio (batch, frames · hop)``.
+    seeds (batch,))`` → ``audio (batch, frames · hop)``; row ``b``'s noise is drawn from ``seeds[b]``.
 
     Args:
         n_mels: mel channels of the input.
@@ -72,7 +72,8 @@ class DdspVocoder(torch.nn.Module):
         noise_mag = exp_sigmoid(y[..., 1 + self.harmonics :] - 5.0)  # DDSP's initial bias −5: quiet noise at first
         return amplitude, dist, noise_mag
 
-    def forward(self, log_mel: torch.Tensor, f0: torch.Tensor, voiced: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def forward(self, log_mel: torch.Tensor, f0: torch.Tensor, voiced: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+        noise = row_noise(seeds, f0.shape[1] * self.hop, f0.device)
         amplitude, dist, noise_mag = self.controls(log_mel, f0)
         amps = frames_to_samples((amplitude * voiced)[..., None] * dist, self.hop)  # (batch, samples, K)
         harmonic = harmonic_oscillator(frames_to_samples(f0, self.hop), amps, self.sr)

@@ -39,3 +39,38 @@ class MultiScaleSpectralLoss(torch.nn.Module):
             total = total + torch.mean(torch.abs(s - t))
             total = total + self.log_weight * torch.mean(torch.abs(torch.log(s + self.eps) - torch.log(t + self.eps)))
         return total
+
+
+#: NSF's spectral amplitude distance (Wang et al. 2019, §III-C): (frame length, frame shift,
+#: FFT size) in samples at 16 kHz.
+NSF_RESOLUTIONS = ((320, 80, 512), (80, 40, 128), (1920, 640, 2048))
+
+
+class NsfSpectralLoss(torch.nn.Module):
+    """NSF's training criterion: for each resolution, ``½ Σ (log(|Ŷ|² + η) − log(|Y|² + η))²``
+    averaged over bins and frames (the paper sums; the mean keeps the scale independent of
+    the crop), summed over the resolutions; Hann windows, η = 1e-5.
+
+    Args:
+        resolutions: ``(window, hop, n_fft)`` triples.
+        eta: the floor η added to the power.
+    """
+
+    def __init__(self, resolutions=NSF_RESOLUTIONS, eta: float = 1e-5):
+        super().__init__()
+        self.resolutions, self.eta = tuple(tuple(int(v) for v in r) for r in resolutions), float(eta)
+        for win, _, _ in self.resolutions:
+            self.register_buffer(f"window_{win}", torch.hann_window(win), persistent=False)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``pred, target: (batch, samples)`` → the scalar loss."""
+        total = pred.new_zeros((), dtype=torch.float32)
+        for win, hop, n_fft in self.resolutions:
+            w = getattr(self, f"window_{win}")
+            p, t = (torch.stft(x.float(), n_fft, hop, win, w, center=True, return_complex=True).abs() ** 2 for x in (pred, target))
+            total = total + 0.5 * torch.mean((torch.log(p + self.eta) - torch.log(t + self.eta)) ** 2)
+        return total
+
+
+#: ``{name: loss class}`` selectable as ``inverter.spectral_loss``.
+SPECTRAL_LOSSES = {"ddsp": MultiScaleSpectralLoss, "nsf": NsfSpectralLoss}
