@@ -124,7 +124,7 @@ class SourceFilterLearner(Learner):
 
     def train_step(self, batch, ctx: StepContext) -> dict[str, float]:
         """One Adam step on ``spectral + f0_weight · f0_l1 + vuv_weight · vuv_bce``, the vocoder
-        following the labels."""
+        following the labels; also reports ``mel_l1`` of that audio (nats of mel magnitude)."""
         s, device = self.setup, ctx.placement.device
         rows, audio, seeds = batch
         mel, f0, voiced = self.split(rows.to(device))
@@ -134,6 +134,8 @@ class SourceFilterLearner(Learner):
                  **estimator_losses(log_f0.float(), logit.float(), f0, voiced)}
         loss = terms["spectral"] + s.f0_weight * terms["f0_l1"] + s.vuv_weight * terms["vuv_bce"]
         ctx.update("model", loss)
+        with torch.no_grad():  # the monitored figure, of the teacher-forced audio in training
+            terms["mel_l1"] = mel_l1_loss(0.5 * self.mel(fake.float())[:, : mel.shape[1]], 0.5 * mel.float())
         return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
     @torch.no_grad()
