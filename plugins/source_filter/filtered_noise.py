@@ -28,6 +28,7 @@ def frequency_sampling_fir(magnitudes: torch.Tensor) -> torch.Tensor:
         ``(…, 2 · (bands − 1))`` windowed, linear-phase impulse responses whose delay is
         ``bands − 1`` samples (half their length).
     """
+    magnitudes = magnitudes.float()
     ir = torch.fft.irfft(torch.complex(magnitudes, torch.zeros_like(magnitudes)), dim=-1)  # zero phase
     size = ir.shape[-1]
     ir = torch.roll(ir, size // 2, dims=-1)  # causal: the zero-phase peak moves to the centre
@@ -44,8 +45,9 @@ def framewise_convolve(audio: torch.Tensor, ir: torch.Tensor, hop: int) -> torch
         hop: samples per frame.
 
     Returns:
-        ``(batch, frames · hop)``.
+        ``(batch, frames · hop)`` float32.
     """
+    audio, ir = audio.float(), ir.float()  # FFTs in float32, also under a bf16 autocast
     batch, frames, taps = ir.shape
     n_fft = 1 << (hop + taps - 1 - 1).bit_length()
     chunks = audio.reshape(batch, frames, hop)

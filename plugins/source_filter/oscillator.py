@@ -60,8 +60,9 @@ def harmonic_oscillator(f0_samples: torch.Tensor, amplitudes: torch.Tensor, sr: 
         initial_phase: ``(batch,)`` phase offset in cycles (default 0).
 
     Returns:
-        ``(batch, samples)`` audio, the dtype of ``amplitudes``.
+        ``(batch, samples)`` float32 audio (whatever the dtype of ``amplitudes``).
     """
+    amplitudes = amplitudes.float()  # the phase needs float32 at least (bf16 would quantise it)
     k = torch.arange(1, amplitudes.shape[-1] + 1, device=amplitudes.device, dtype=torch.float64)
     cycles = phase_cycles(f0_samples, sr)
     if initial_phase is not None:

@@ -24,6 +24,7 @@ class LearnedReverb(torch.nn.Module):
         self.ir = torch.nn.Parameter(torch.randn(taps) * 1e-4)  # starts nearly dry
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        audio = audio.float()
         ir = torch.cat([self.ir.new_zeros(1), self.ir[1:]])
         n = audio.shape[-1] + ir.shape[-1] - 1
         n_fft = 1 << (n - 1).bit_length()
