@@ -353,3 +353,19 @@ def test_each_registered_name_defaults_to_what_its_config_file_says(name):
     regs = registries()
     assert regs.inverter.build({"name": name}).setup == regs.inverter.build(cfg).setup
     assert cfg["generator"] == name == cfg["spectral_loss"]
+
+
+@pytest.mark.parametrize("generator", ["ddsp", "nsf"])
+def test_the_training_pass_under_bf16_autocast_gives_float32_audio_near_fp32(generator):
+    from melforge.plugins.source_filter.setup import SourceFilterSetup
+
+    torch.manual_seed(0)
+    keys = {"hidden": 16, "mlp_layers": 1, "harmonics": 8} if generator == "ddsp" else {"channels": 8, "blocks": 1, "layers": 3}
+    model = SourceFilterSetup(generator=generator, vocoder_keys=keys, estimator_channels=8).build(12, SR, 256)
+    args = (torch.randn(2, 6, 12), torch.full((2, 6), 150.0), torch.ones(2, 6), torch.tensor([1, 2]))
+    with torch.no_grad():
+        full = model.teacher_forced(*args)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model.teacher_forced(*args)[0]
+    assert half.dtype == torch.float32 and torch.isfinite(half).all()
+    assert float((half - full).pow(2).mean()) < 0.01 * float(full.pow(2).mean())
