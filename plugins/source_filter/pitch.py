@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 import numpy as np
 
 from melforge.core.atomic import atomic_path
 from melforge.core.paths import cache_dir
+
+log = logging.getLogger("melforge.data")
 
 #: Speech F0 range of the labels (Hz): pyin's candidates lie between these.
 SPEECH_FMIN, SPEECH_FMAX = 50.0, 600.0
@@ -68,7 +71,9 @@ def cached_pyin_labels(audios: list[np.ndarray], sr: int, hop: int, frame_length
         with np.load(path) as data:
             flat, lengths = data["labels"], data["lengths"]
         return [np.ascontiguousarray(x) for x in np.split(flat, np.cumsum(lengths)[:-1])]
+    log.info(f"labelling F0 of {len(audios)} clips ({sum(len(a) for a in audios) / sr:.0f} s) with pyin…")
     labels = [np.stack(pyin_labels(a, sr, hop, frame_length, fmin, fmax), axis=1) for a in audios]
+    log.info(f"cached the pyin labels in {path}")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, labels=np.concatenate(labels), lengths=np.array([len(x) for x in labels], dtype=np.int64))
