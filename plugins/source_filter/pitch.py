@@ -73,10 +73,10 @@ def cached_pyin_labels(audios: list[np.ndarray], sr: int, hop: int, frame_length
         return [np.ascontiguousarray(x) for x in np.split(flat, np.cumsum(lengths)[:-1])]
     log.info(f"labelling F0 of {len(audios)} clips ({sum(len(a) for a in audios) / sr:.0f} s) with pyin…")
     labels = [np.stack(pyin_labels(a, sr, hop, frame_length, fmin, fmax), axis=1) for a in audios]
-    log.info(f"cached the pyin labels in {path}")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, labels=np.concatenate(labels), lengths=np.array([len(x) for x in labels], dtype=np.int64))
+    log.info(f"cached the pyin labels in {path}")
     return labels
 
 
