@@ -29,6 +29,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "melforge.plugins.wavenet.plugin",
     "melforge.plugins.pg_vocoder.plugin",
     "melforge.plugins.gan_vocoders.plugin",
+    "melforge.plugins.source_filter.plugin",
     "melforge.inverters.plugin",
     "melforge.datasets.plugin",
 )

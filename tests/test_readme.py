@@ -56,6 +56,12 @@ COMMANDS = {
     "melforge-train experiment=hifigan_tiny": "test_gan_vocoder_commands",
     "melforge-invert input=speech.wav output=out.wav inverter=hifigan "
     "inverter.checkpoint=runs/hifigan_tiny/.../checkpoints/last.pt": "test_gan_vocoder_commands",
+    "melforge-train experiment=ddsp_tiny": "test_source_filter_commands",
+    "melforge-train experiment=nsf_tiny": "test_source_filter_commands",
+    "melforge-invert input=speech.wav output=out.wav inverter=ddsp "
+    "inverter.checkpoint=runs/ddsp_tiny/.../checkpoints/last.pt": "test_source_filter_commands",
+    "melforge-invert input=speech.wav output=out.wav inverter=nsf "
+    "inverter.checkpoint=runs/nsf_tiny/.../checkpoints/last.pt": "test_source_filter_commands",
     "melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
     "inverter.checkpoint=runs/pg_vocoder_tiny/.../checkpoints/last.pt": "test_pg_vocoder_commands",
     "melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
@@ -210,3 +216,32 @@ def test_gan_vocoder_commands(tmp_path, speech_clips):
     proc = _run("invert", *args, cwd=tmp_path)
     out, sr = sf.read(tmp_path / "out.wav")
     assert sr == 16000 and np.isfinite(out).all() and "[hifigan, log_mel]" in proc.stdout
+
+
+TINY_SOURCE_FILTER = {
+    "ddsp": ("inverter.hidden=16", "inverter.mlp_layers=1", "inverter.harmonics=16"),
+    "nsf": ("inverter.channels=4", "inverter.blocks=1", "inverter.layers=3"),
+}
+
+
+@pytest.mark.parametrize("name", ["ddsp", "nsf"])
+def test_source_filter_commands(tmp_path, speech_clips, name):
+    folder = tmp_path / "speech"
+    folder.mkdir()
+    for k, clip in enumerate([c for c in speech_clips if len(c.audio) > c.sr][:6]):
+        sf.write(folder / f"{k}.wav", clip.audio[: 2 * clip.sr], clip.sr)
+    _run("train", *_args(f"melforge-train experiment={name}_tiny"), *TINY_SOURCE_FILTER[name],
+         "inverter.estimator_channels=8", "inverter.estimator_layers=2", "data.crop_frames=8", "data.valid_crops=2",
+         "data.valid_fraction=0.3", "train.batch_size=2", "train.max_steps=2", "train.valid_every=2",
+         "train.checkpoint_every=2", "threads=1", "dataset=audio_folder", f"dataset.root={folder}", "hydra.run.dir=sf",
+         cwd=tmp_path)
+    metrics = json.loads((tmp_path / "sf/metrics.json").read_text())
+    assert metrics["steps"] == 2 and 0 <= metrics["valid_vuv_accuracy"] <= 1 and metrics["valid_f0_cents"] >= 0
+    clip = next(c for c in speech_clips if len(c.audio) > c.sr)
+    sf.write(tmp_path / "speech.wav", clip.audio[: clip.sr], clip.sr)
+    command = (f"melforge-invert input=speech.wav output=out.wav inverter={name} "
+               f"inverter.checkpoint=runs/{name}_tiny/.../checkpoints/last.pt")
+    args = [a.replace(f"runs/{name}_tiny/.../checkpoints/last.pt", str(tmp_path / "sf/checkpoints/last.pt")) for a in _args(command)]
+    proc = _run("invert", *args, cwd=tmp_path)
+    out, sr = sf.read(tmp_path / "out.wav")
+    assert sr == 16000 and np.isfinite(out).all() and f"[{name}, log_mel]" in proc.stdout

@@ -28,6 +28,19 @@ from .mel import MelGeometry, TorchLogMel
 from .setup import GanSetup
 
 
+def mel_checkpoint_extras(cfg: Mapping[str, Any], representation, geometry: MelGeometry) -> dict:
+    """What a mel vocoder's checkpoint stores beside its weights, for its inverter to refuse
+    another geometry: the representation (``{"name", <keys>}``), the filterbank
+    ``mel_basis (n_mels, bins)``, the STFT geometry and the power floor."""
+    g = geometry
+    return {
+        "representation": {"name": cfg["representation"]["name"], **representation.config()},
+        "mel_basis": torch.from_numpy(g.mel_basis.copy()),
+        "stft": {"sr": g.stft.sr, "n_fft": g.stft.n_fft, "hop_length": g.stft.hop_length, "win_length": g.stft.win_length},
+        "floor": g.floor,
+    }
+
+
 class GanPair(torch.nn.Module):
     """The trained module: ``generator`` and ``discriminator`` as children (the checkpoint's
     ``model`` holds both; an inverter loads the ``generator.*`` weights)."""
@@ -189,13 +202,7 @@ class GanVocoderLearner(Learner):
     def checkpoint_extras(self) -> dict:
         """The analysis the vocoder was trained on (``representation``), the filterbank, the
         STFT geometry and the power floor."""
-        g = self.geometry
-        return {
-            "representation": {"name": self.parts.cfg["representation"]["name"], **self.representation.config()},
-            "mel_basis": torch.from_numpy(g.mel_basis.copy()),
-            "stft": {"sr": g.stft.sr, "n_fft": g.stft.n_fft, "hop_length": g.stft.hop_length, "win_length": g.stft.win_length},
-            "floor": g.floor,
-        }
+        return mel_checkpoint_extras(self.parts.cfg, self.representation, self.geometry)
 
     def summary(self, metrics: Mapping[str, Any], seconds: float) -> dict[str, Any]:
         return {

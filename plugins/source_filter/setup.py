@@ -1,0 +1,113 @@
+"""What a source-filter vocoder run fits, from the ``inverter`` config section: which vocoder
+(DDSP or hn-NSF) and its sizes, the F0 / voicing estimator's sizes, the pyin label range, the
+spectral loss and the weights of the estimator's terms. The vocoders are rows of a table
+(:data:`VOCODERS`), so both are one learner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .ddsp import DdspVocoder
+from .estimator import F0Estimator
+from .model import SourceFilterModel
+from .nsf import NsfVocoder
+from .spectral_loss import SPECTRAL_LOSSES
+
+#: The keys that size each vocoder (``None``: the vocoder's default, its paper's size).
+VOCODER_KEYS = {
+    "ddsp": ("hidden", "mlp_layers", "harmonics", "noise_bands", "reverb_taps"),
+    "nsf": ("channels", "blocks", "layers", "sines", "voiced_cutoff", "unvoiced_cutoff"),
+}
+
+
+def _ddsp(keys: Mapping[str, Any], n_mels: int, sr: int, hop: int) -> torch.nn.Module:
+    return DdspVocoder(n_mels, sr, hop, **keys)
+
+
+def _nsf(keys: Mapping[str, Any], n_mels: int, sr: int, hop: int) -> torch.nn.Module:
+    return NsfVocoder(n_mels, sr, hop, **keys)
+
+
+#: ``{name: build(keys, n_mels, sr, hop) → module (log_mel, f0, voiced, seeds) → audio}``.
+VOCODERS: dict[str, Callable[[Mapping[str, Any], int, int, int], torch.nn.Module]] = {"ddsp": _ddsp, "nsf": _nsf}
+
+
+@dataclass(frozen=True)
+class SourceFilterSetup:
+    """A source-filter vocoder's parts and loss weights.
+
+    Attributes:
+        generator: a :data:`VOCODERS` name (``ddsp`` or ``nsf``); ``vocoder_keys`` its sizes
+            (:data:`VOCODER_KEYS`).
+        estimator_channels, estimator_layers, estimator_kernel: the F0 / voicing estimator.
+        fmin, fmax: the F0 range (Hz) of the pyin labels and of the estimator.
+        pyin_frame: pyin's window (samples).
+        spectral_loss: ``ddsp`` (multi-scale, FFT 2048 … 64) or ``nsf`` (3 resolutions).
+        f0_weight: weight of the estimator's log-F0 L1 (voiced frames).
+        vuv_weight: weight of its voicing cross-entropy.
+
+    Raises:
+        ValueError: an unknown choice, a negative weight or a bad F0 range (names the key).
+    """
+
+    generator: str = "ddsp"
+    vocoder_keys: dict = field(default_factory=dict)
+    estimator_channels: int = 64
+    estimator_layers: int = 4
+    estimator_kernel: int = 5
+    fmin: float = 50.0
+    fmax: float = 600.0
+    pyin_frame: int = 1024
+    spectral_loss: str = "ddsp"
+    f0_weight: float = 1.0
+    vuv_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key, table in (("generator", VOCODERS), ("spectral_loss", SPECTRAL_LOSSES)):
+            if getattr(self, key) not in table:
+                raise ValueError(f"inverter.{key}={getattr(self, key)!r}: expected one of {', '.join(table)}")
+        for key in ("f0_weight", "vuv_weight"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"inverter.{key}={getattr(self, key)!r}: expected a number >= 0")
+        if not 0 < self.fmin < self.fmax:
+            raise ValueError(f"inverter.fmin={self.fmin}, inverter.fmax={self.fmax}: expected 0 < fmin < fmax")
+
+    @classmethod
+    def from_config(cls, icfg: Mapping[str, Any]) -> "SourceFilterSetup":
+        """From an ``inverter`` section (keys it lacks take the defaults above)."""
+        d = cls()
+        generator = str(icfg.get("generator", d.generator))
+        keys = VOCODER_KEYS.get(generator, ())
+        return cls(
+            generator=generator,
+            vocoder_keys={k: icfg[k] for k in keys if icfg.get(k) is not None},
+            **{k: type(getattr(d, k))(icfg.get(k, getattr(d, k))) for k in (
+                "estimator_channels", "estimator_layers", "estimator_kernel", "fmin", "fmax", "pyin_frame",
+                "spectral_loss", "f0_weight", "vuv_weight")},
+        )
+
+    def build(self, n_mels: int, sr: int, hop: int) -> torch.nn.Module:
+        """The :class:`.model.SourceFilterModel` (estimator + vocoder) for ``n_mels`` channels at
+        ``sr`` Hz and ``hop`` samples per frame.
+
+        Raises:
+            ValueError: bad sizes (named by the part).
+        """
+        estimator = F0Estimator(n_mels, self.estimator_channels, self.estimator_layers, self.estimator_kernel,
+                                self.fmin, self.fmax)
+        return SourceFilterModel(estimator, VOCODERS[self.generator](self.vocoder_keys, n_mels, sr, hop))
+
+    def build_loss(self) -> torch.nn.Module:
+        """The spectral loss module (``pred, target (batch, samples) → scalar``)."""
+        return SPECTRAL_LOSSES[self.spectral_loss]()
+
+
+#: The keys each registered name sets (its config file says the same).
+PRESETS: dict[str, dict[str, Any]] = {
+    "ddsp": {"generator": "ddsp", "spectral_loss": "ddsp"},
+    "nsf": {"generator": "nsf", "spectral_loss": "nsf"},
+}
