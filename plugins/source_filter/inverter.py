@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from melforge.core.checkpoint import load_checkpoint
 from melforge.core.inverter import InverterTrainingParts
 from melforge.core.stft import StftParams
 from melforge.plugins.gan_vocoders.inverter import HifiGan, TrainedGenerator
@@ -28,8 +29,6 @@ def load_trained(path: str | Path) -> TrainedGenerator:
         CheckpointError: missing, unreadable or not plain data (names the file).
         ValueError: a checkpoint of another run (names ``inverter.checkpoint`` and what it trained).
     """
-    from melforge.core.checkpoint import load_checkpoint  # deferred: only a trained vocoder reads checkpoints
-
     state = load_checkpoint(path)
     cfg = state["config"]
     icfg = cfg.get("inverter") or {}
