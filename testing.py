@@ -32,50 +32,5 @@ What is checked (float64, on copies; the caller's modules are untouched):
   config, is an instance of the registry's base class, and ``melforge-plugins`` lists it.
 """
 
-from melforge.core.conformance import (
-    ConformanceReport,
-    InverterReport,
-    LearnerReport,
-    RepresentationReport,
-    check_draw,
-    check_inverter,
-    check_learner,
-    check_one_step,
-    check_representation,
-    check_resume,
-    first_difference,
-    check_padding,
-    check_backbone_and_samplers,
-    check_causality,
-    check_head_log_prob,
-    check_head_sampling,
-    check_registered,
-    check_sampler_log_prob,
-    check_sampler_matches_reference,
-    check_samples_finite,
-    row_major_order,
-)
-
-__all__ = [
-    "check_padding",
-    "ConformanceReport",
-    "InverterReport",
-    "LearnerReport",
-    "RepresentationReport",
-    "check_draw",
-    "check_inverter",
-    "check_learner",
-    "check_one_step",
-    "check_representation",
-    "check_resume",
-    "first_difference",
-    "check_backbone_and_samplers",
-    "check_causality",
-    "check_head_log_prob",
-    "check_head_sampling",
-    "check_registered",
-    "check_sampler_log_prob",
-    "check_sampler_matches_reference",
-    "check_samples_finite",
-    "row_major_order",
-]
+from melforge.core.conformance import *  # noqa: F403 - the kit's public names, listed once in its __all__
+from melforge.core.conformance import __all__  # noqa: F401

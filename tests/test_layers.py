@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("support", ("atomic", "paths", "progress", "plotting", "declared", "config_options")),
     ("contracts", ("config_schema", "validation", "stft", "masking", "normalization", "tiers", "speakers",
                    "representation", "dataset", "backbone", "head", "sampler", "model", "multiscale", "inverter",
-                   "mel_inversion", "learner")),
+                   "mel_inversion", "learner", "mel_vocoder")),
     ("signal", ("dsp", "metrics", "vector_maths")),
     ("registries", ("registry", "hookspecs", "plugins", "plugin_listing", "listing_cache", "config_search")),
     ("build", ("audio_io", "features", "crops", "clips", "experiment", "inversion")),

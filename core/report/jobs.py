@@ -1,22 +1,5 @@
-"""Reading the jobs of a run or sweep directory for ``melforge-report`` (:mod:`melforge.core.report`).
-
-What is read, per job (a run directory):
-
-- ``metrics.json`` (a finished run): its monitored figure (``monitor``: a model's NLL, a
-  vocoder's loss) at the end, steps, wall time, the first sample's speed;
-- ``tensorboard/`` event files: the ``train/<monitor>`` and ``valid/<monitor>`` (and
-  ``valid/nll_tier<g>``) curves, the best validation value, and the latest values of runs
-  without ``metrics.json``;
-- ``checkpoints/last.pt`` (read with :func:`~melforge.core.checkpoint.load_checkpoint`, no code
-  run): the number of parameters, and the step of an unfinished run;
-- ``samples/sample_000.{npy,wav,png}``; ``.hydra/overrides.yaml`` (else the keys of
-  ``config.yaml`` that differ between the jobs); ``*.log`` (the last line of a failed run);
-- ``.melforge.lock``: a run without ``metrics.json`` whose lock is held by a live process is
-  *running*; otherwise it *failed*.
-
-Nothing a job lacks (a failed or running job, an empty event file, NaN metrics) stops the
-report: the value is left empty and the job's status says why.
-"""
+"""Reading the jobs of a run or sweep directory for ``melforge-report``: what is read from each
+run directory, and how a failed or unfinished one is told apart, is in :mod:`melforge.core.report`."""
 
 from __future__ import annotations
 

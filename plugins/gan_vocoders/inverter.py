@@ -15,22 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from melforge.core.checkpoint import load_checkpoint
-from melforge.core.inverter import (
-    InverterTrainingParts,
-    TrainableInverter,
-    signal_length,
-)
+from melforge.core.inverter import InverterTrainingParts
+from melforge.core.mel_vocoder import TrainedMelVocoder, check_vocoder_checkpoint
 from melforge.core.stft import StftParams
-from melforge.core.validation import check_magnitude
 from torch.nn.utils import parametrize
 
 from .learner import GanVocoderLearner
 from .setup import GENERATORS, GanSetup
-
-
-def describe_geometry(stft: StftParams, n_mels: int) -> str:
-    """``"sr 22050 Hz, n_fft 1024, hop 256, window 1024, 80 mels"``."""
-    return f"sr {stft.sr} Hz, n_fft {stft.n_fft}, hop {stft.hop_length}, window {stft.win_length}, {n_mels} mels"
 
 
 def fold_weight_norm(module: torch.nn.Module) -> torch.nn.Module:
@@ -70,14 +61,11 @@ class TrainedGenerator:
             ValueError: a checkpoint of another run (names ``inverter.checkpoint`` and what it trained).
         """
         state = load_checkpoint(path)
-        cfg = state["config"]
-        icfg = cfg.get("inverter") or {}
-        if cfg.get("trains") != "inverter" or icfg.get("generator") not in GENERATORS or "mel_basis" not in state:
-            what = f"inverter {icfg.get('name')}" if cfg.get("trains") == "inverter" else f"a {(cfg.get('backbone') or {}).get('name')} model"
-            raise ValueError(
-                f"inverter.checkpoint={str(path)!r}: not a GAN vocoder checkpoint (its run trained {what}); "
-                "train one with melforge-train experiment=hifigan_tiny"
-            )
+        check_vocoder_checkpoint(
+            path, state, lambda cfg: cfg.get("trains") == "inverter" and (cfg.get("inverter") or {}).get("generator") in GENERATORS,
+            "GAN vocoder", "melforge-train experiment=hifigan_tiny",
+        )
+        icfg = state["config"]["inverter"]
         mel_basis = state["mel_basis"].numpy().astype(np.float32)
         generator = GanSetup.from_config(icfg).build_generator(mel_basis.shape[0])
         prefix = "generator."
@@ -86,11 +74,8 @@ class TrainedGenerator:
         stft = StftParams(**{k: int(v) for k, v in state["stft"].items()})
         return cls(generator, stft, mel_basis, float(state["floor"]), dict(state["representation"]), str(path))
 
-    def describe(self) -> str:
-        return describe_geometry(self.stft, self.mel_basis.shape[0])
 
-
-class HifiGan(TrainableInverter):
+class HifiGan(TrainedMelVocoder):
     """A GAN vocoder: HiFi-GAN (Kong et al. 2020) and, by its ``setup``, MelGAN or iSTFTNet.
 
     Args:
@@ -108,9 +93,9 @@ class HifiGan(TrainableInverter):
         """A :class:`.learner.GanVocoderLearner` of :attr:`setup` on the run's mels."""
         return GanVocoderLearner(parts, self.setup, self.inference_keys)
 
-    def representation_config(self) -> dict | None:
-        """The checkpoint's representation (``None`` before training)."""
-        return dict(self.trained.representation) if self.trained is not None else None
+    @property
+    def vocoder_name(self) -> str:
+        return self.setup.generator
 
     def _require(self) -> TrainedGenerator:
         if self.trained is None:
@@ -119,51 +104,6 @@ class HifiGan(TrainableInverter):
                 "(written by melforge-train experiment=hifigan_tiny)"
             )
         return self.trained
-
-    def check_geometry(self, mel_basis: np.ndarray | None, stft: StftParams) -> None:
-        """Raise unless ``stft`` (and the filterbank ``mel_basis (n_mels, bins)``, when given) are
-        the checkpoint's.
-
-        Raises:
-            ValueError: names both geometries (and the checkpoint).
-        """
-        t = self._require()
-        n_mels = mel_basis.shape[0] if mel_basis is not None else t.mel_basis.shape[0]
-        same = stft == t.stft and (
-            mel_basis is None
-            or (mel_basis.shape == t.mel_basis.shape and np.allclose(mel_basis, t.mel_basis, rtol=1e-4, atol=1e-7))
-        )
-        if not same:
-            other = "" if mel_basis is None or mel_basis.shape != t.mel_basis.shape else " (another mel filterbank: fmin/fmax differ)"
-            raise ValueError(
-                f"{self.setup.generator}: the checkpoint {t.source} was trained on mels of {t.describe()}, but these "
-                f"have {describe_geometry(stft, n_mels)}{other}; use a vocoder trained on this representation"
-            )
-
-    def invert(self, magnitude: np.ndarray, stft: StftParams, *, length: int | None = None) -> np.ndarray:
-        """Invert a linear magnitude ``(frames, n_fft // 2 + 1)`` via its mel (``|X|² Bᵀ``): the
-        generator sees only the mel, as after sampling.
-
-        Raises:
-            ValueError: another geometry than the checkpoint's, or a bad magnitude / length.
-        """
-        self.check_geometry(None, stft)
-        magnitude = check_magnitude(magnitude, stft)
-        return self._invert(magnitude, stft, signal_length(stft, magnitude.shape[0], length))
-
-    def invert_mel(self, mel_power, mel_basis, stft, *, length=None) -> np.ndarray:
-        """Check the geometry against the checkpoint's, then :meth:`Inverter.invert_mel`.
-
-        Raises:
-            ValueError: another geometry (names both); see :meth:`Inverter.invert_mel`.
-        """
-        self.check_geometry(np.asarray(mel_basis), stft)
-        return super().invert_mel(mel_power, mel_basis, stft, length=length)
-
-    def _invert(self, magnitude: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
-        t = self._require()
-        mel_power = magnitude**2 @ t.mel_basis.T.astype(np.float64)  # (frames, n_mels)
-        return self._invert_mel(mel_power, t.mel_basis, stft, length)
 
     def _invert_mel(self, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
         """Generator on ``log max(mel_power, floor)``: ``(length,)`` float32."""

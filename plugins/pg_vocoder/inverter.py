@@ -14,19 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from melforge.core.checkpoint import load_checkpoint
-from melforge.core.inverter import InverterTrainingParts, TrainableInverter, signal_length
-from melforge.core.stft import StftParams
-from melforge.core.validation import check_magnitude
 from melforge.core.dsp import stft_kernels as K
 from melforge.core.dsp.phase_integration import integrate_phase
+from melforge.core.inverter import InverterTrainingParts
+from melforge.core.mel_vocoder import TrainedMelVocoder, check_vocoder_checkpoint
+from melforge.core.stft import StftParams
 
 from .harmonic_fit import apply_harmonic_combs, fit_harmonic_combs
 from .learner import PGVocoderLearner
 from .losses import LossWeights
-from .partial_refinement import refine_frequency_offsets
 from .network import NetworkSpec, PhaseGradientNet
+from .partial_refinement import refine_frequency_offsets
 from .warp import mel_warp
 
 #: Integrators of §3.2: seed 002's (``pg``) or PGHI's heap fed the predicted gradient (``pghi``).
@@ -90,16 +89,10 @@ class TrainedVocoder:
             ValueError: a checkpoint of another run (names ``inverter.checkpoint`` and what it trained).
         """
         state = load_checkpoint(path)
-        cfg = state["config"]
-        if cfg.get("trains") == "inverter":
-            what = f"inverter {(cfg.get('inverter') or {}).get('name')}"
-        else:
-            what = f"a {(cfg.get('backbone') or {}).get('name')} model"
-        if what != "inverter pg_vocoder" or "mel_basis" not in state:
-            raise ValueError(
-                f"inverter.checkpoint={str(path)!r}: not a pg_vocoder checkpoint (its run trained {what}); "
-                "train one with melforge-train experiment=pg_vocoder_tiny"
-            )
+        check_vocoder_checkpoint(
+            path, state, lambda cfg: cfg.get("trains") == "inverter" and (cfg.get("inverter") or {}).get("name") == "pg_vocoder",
+            "pg_vocoder", "melforge-train experiment=pg_vocoder_tiny",
+        )
         icfg = state["config"]["inverter"]
         spec = NetworkSpec(int(icfg["layers"]), int(icfg["channels"]), int(icfg["kernel_size"]), float(icfg["beta"]))
         mel_basis = state["mel_basis"].numpy().astype(np.float32)
@@ -109,16 +102,8 @@ class TrainedVocoder:
         network.eval()
         return cls(network, stft, mel_basis, float(state["floor"]), dict(state["representation"]), str(path))
 
-    def describe(self) -> str:
-        return describe_geometry(self.stft, self.mel_basis.shape[0])
 
-
-def describe_geometry(stft: StftParams, n_mels: int) -> str:
-    """``"sr 22050 Hz, n_fft 1024, hop 256, window 1024, 80 mels"``."""
-    return f"sr {stft.sr} Hz, n_fft {stft.n_fft}, hop {stft.hop_length}, window {stft.win_length}, {n_mels} mels"
-
-
-class PGVocoder(TrainableInverter):
+class PGVocoder(TrainedMelVocoder):
     """Seed 002's phase-gradient vocoder.
 
     Args:
@@ -140,11 +125,9 @@ class PGVocoder(TrainableInverter):
         """A :class:`.learner.PGVocoderLearner` of :attr:`spec` on the run's mels."""
         return PGVocoderLearner(parts, self.spec, self.weights, self.inference_keys)
 
-    def representation_config(self) -> dict | None:
-        """The checkpoint's representation (``None`` before training)."""
-        return dict(self.trained.representation) if self.trained is not None else None
-
     # --- inversion -----------------------------------------------------------------------------
+
+    vocoder_name = "pg_vocoder"
 
     def _require(self) -> TrainedVocoder:
         if self.trained is None:
@@ -153,51 +136,6 @@ class PGVocoder(TrainableInverter):
                 "(written by melforge-train experiment=pg_vocoder_tiny)"
             )
         return self.trained
-
-    def check_geometry(self, mel_basis: np.ndarray | None, stft: StftParams) -> None:
-        """Raise unless ``stft`` (and the filterbank ``mel_basis (n_mels, bins)``, when given) are
-        the checkpoint's.
-
-        Raises:
-            ValueError: names both geometries (and the checkpoint).
-        """
-        t = self._require()
-        n_mels = mel_basis.shape[0] if mel_basis is not None else t.mel_basis.shape[0]
-        same = stft == t.stft and (
-            mel_basis is None
-            or (mel_basis.shape == t.mel_basis.shape and np.allclose(mel_basis, t.mel_basis, rtol=1e-4, atol=1e-7))
-        )
-        if not same:
-            other = "" if mel_basis is None or mel_basis.shape != t.mel_basis.shape else " (another mel filterbank: fmin/fmax differ)"
-            raise ValueError(
-                f"pg_vocoder: the checkpoint {t.source} was trained on mels of {t.describe()}, but these have "
-                f"{describe_geometry(stft, n_mels)}{other}; use a vocoder trained on this representation"
-            )
-
-    def invert(self, magnitude: np.ndarray, stft: StftParams, *, length: int | None = None) -> np.ndarray:
-        """Invert a linear magnitude ``(frames, n_fft // 2 + 1)`` via its mel (``|X|² Bᵀ``): the
-        network sees only the mel, as after sampling.
-
-        Raises:
-            ValueError: another geometry than the checkpoint's, or a bad magnitude / length.
-        """
-        self.check_geometry(None, stft)
-        magnitude = check_magnitude(magnitude, stft)
-        return self._invert(magnitude, stft, signal_length(stft, magnitude.shape[0], length))
-
-    def invert_mel(self, mel_power, mel_basis, stft, *, length=None) -> np.ndarray:
-        """Check the geometry against the checkpoint's, then :meth:`Inverter.invert_mel`.
-
-        Raises:
-            ValueError: another geometry (names both); see :meth:`Inverter.invert_mel`.
-        """
-        self.check_geometry(np.asarray(mel_basis), stft)
-        return super().invert_mel(mel_power, mel_basis, stft, length=length)
-
-    def _invert(self, magnitude: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
-        t = self._require()
-        mel_power = magnitude**2 @ t.mel_basis.T.astype(np.float64)  # (frames, n_mels)
-        return self._invert_mel(mel_power, t.mel_basis, stft, length)
 
     def predict(self, mel_power: np.ndarray, *, refine: bool | None = None, harmonic: bool | None = None) -> dict[str, np.ndarray]:
         """The network's outputs for ``mel_power (frames, n_mels)``: ``{"magnitude", "dm", "dn",

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from melforge.core.checkpoint import load_checkpoint
 from melforge.core.inverter import InverterTrainingParts
+from melforge.core.mel_vocoder import check_vocoder_checkpoint
 from melforge.core.stft import StftParams
 from melforge.plugins.gan_vocoders.inverter import HifiGan, TrainedGenerator
 
@@ -30,14 +30,11 @@ def load_trained(path: str | Path) -> TrainedGenerator:
         ValueError: a checkpoint of another run (names ``inverter.checkpoint`` and what it trained).
     """
     state = load_checkpoint(path)
-    cfg = state["config"]
-    icfg = cfg.get("inverter") or {}
-    if cfg.get("trains") != "inverter" or icfg.get("generator") not in VOCODERS or "mel_basis" not in state:
-        what = f"inverter {icfg.get('name')}" if cfg.get("trains") == "inverter" else f"a {(cfg.get('backbone') or {}).get('name')} model"
-        raise ValueError(
-            f"inverter.checkpoint={str(path)!r}: not a source-filter vocoder checkpoint (its run trained {what}); "
-            "train one with melforge-train experiment=ddsp_tiny (or nsf_tiny)"
-        )
+    check_vocoder_checkpoint(
+        path, state, lambda cfg: cfg.get("trains") == "inverter" and (cfg.get("inverter") or {}).get("generator") in VOCODERS,
+        "source-filter vocoder", "melforge-train experiment=ddsp_tiny (or nsf_tiny)",
+    )
+    icfg = state["config"]["inverter"]
     mel_basis = state["mel_basis"].numpy().astype(np.float32)
     stft = StftParams(**{k: int(v) for k, v in state["stft"].items()})
     model = SourceFilterSetup.from_config(icfg).build(mel_basis.shape[0], stft.sr, stft.hop_length)
