@@ -173,8 +173,8 @@ def _check_sweep_keys(prog: str, config_name: str, searchpath: list[str], argv: 
         fail(prog, _explained(exc, config_name, searchpath, first))
 
 
-def _first_value(value: str) -> str:
-    """The first element of a ``a,b,c`` sweep value (commas inside brackets or quotes kept)."""
+def _top_level_comma(value: str) -> int | None:
+    """The index of the first comma of ``value`` outside brackets and quotes (``None``: none)."""
     depth, quote = 0, ""
     for i, ch in enumerate(value):
         if quote:
@@ -186,8 +186,14 @@ def _first_value(value: str) -> str:
         elif ch in "]})":
             depth -= 1
         elif ch == "," and depth == 0:
-            return value[:i]
-    return value
+            return i
+    return None
+
+
+def _first_value(value: str) -> str:
+    """The first element of a ``a,b,c`` sweep value (commas inside brackets or quotes kept)."""
+    i = _top_level_comma(value)
+    return value if i is None else value[:i]
 
 
 def compose_plain(config_name: str, searchpath: list[str], overrides: list[str], with_choices: bool = False):
@@ -250,21 +256,7 @@ def sweep_name(argv: list[str], config_name: str, searchpath: list[str]) -> str:
 def _is_sweep(value: str) -> bool:
     """Whether an override's value sweeps (``a,b``, ``range(…)``, ``choice(…)``, ``glob(…)``)
     rather than sets one value (a list ``[1,2]`` or a quoted string with commas is one value)."""
-    if value.startswith(("range(", "choice(", "glob(", "interval(")):
-        return True
-    depth, quote = 0, ""
-    for ch in value:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "[{(":
-            depth += 1
-        elif ch in "]})":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            return True
-    return False
+    return value.startswith(("range(", "choice(", "glob(", "interval(")) or _top_level_comma(value) is not None
 
 
 def _job_name_overrides(argv: list[str]) -> list[str]:

@@ -22,6 +22,20 @@ SLOPE = 0.1
 Judgement = list[tuple[torch.Tensor, list[torch.Tensor]]]
 
 
+def judge(
+    convs: torch.nn.ModuleList, conv_post: torch.nn.Module, x: torch.Tensor, slope: float = SLOPE,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A sub-discriminator's convolutions (each followed by a LeakyReLU of ``slope``) and its output
+    convolution on ``x: (batch, 1, ...)``: ``(score (batch, n), the activations after every layer)``."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), slope)
+        features.append(x)
+    x = conv_post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(torch.nn.Module):
     """One sub-discriminator of the MPD: the audio reshaped to ``(samples / p, p)`` (reflect-
     padded to a multiple of ``p``) and 2-D convolutions with ``(k, 1)`` kernels, channels
@@ -47,13 +61,7 @@ class PeriodDiscriminator(torch.nn.Module):
         pad = (-t) % self.period
         x = F.pad(audio[:, None], (0, pad), mode="reflect") if pad else audio[:, None]
         x = x.view(b, 1, (t + pad) // self.period, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return judge(self.convs, self.conv_post, x)
 
 
 class ScaleDiscriminator(torch.nn.Module):
@@ -79,13 +87,7 @@ class ScaleDiscriminator(torch.nn.Module):
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``audio: (batch, samples)`` → ``(score (batch, n), features)``."""
         x = audio[:, None]
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return judge(self.convs, self.conv_post, x)
 
 
 class MultiPeriodDiscriminator(torch.nn.Module):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .discriminators import judge
 from .layers import weight_norm
 
 #: LeakyReLU slope of MelGAN (§2.1, Appendix A: 0.2).
@@ -110,13 +111,7 @@ class WindowDiscriminator(torch.nn.Module):
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``audio: (batch, samples)`` → ``(score (batch, n), features)``."""
         x = audio[:, None]
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return judge(self.convs, self.conv_post, x, SLOPE)  # MelGAN's slope, 0.2
 
 
 class MelGanDiscriminator(torch.nn.Module):
