@@ -1,4 +1,5 @@
-"""Render MIDI to audio with FluidSynth and the General-MIDI soundfont FluidR3_GM (Debian).
+"""Render MIDI to audio with FluidSynth and a General-MIDI soundfont from Debian: FluidR3_GM (the
+training soundfont, default) or MuseScore General Lite (:data:`SOUNDFONTS`).
 
 ``fluidsynth -ni -q -g 0.6 -r <sr> -F out.wav FluidR3_GM.sf2 in.mid``: stereo output, mixed to
 mono here (``-R 0 -C 0`` added with ``effects=False``: reverb and chorus off). MIDI files are read
@@ -21,10 +22,19 @@ from melforge.core.dataset import DatasetError
 
 from .system_packages import ensure_debian_packages
 
-#: The sampled General-MIDI soundfont of ``fluid-soundfont-gm``.
+#: The sampled General-MIDI soundfont of ``fluid-soundfont-gm``: every training set renders with it.
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 #: Debian packages providing the synthesizer and the soundfont.
 PACKAGES = ("fluidsynth", "fluid-soundfont-gm")
+#: General-MIDI soundfonts by name: ``(file, Debian package)``. ``timgm6mb`` (TimGM6mb, MuseScore
+#: 1.3's own samples) is the held-out test soundfont of ``benchmarks/vocoders.py``: no training data
+#: renders with it. ``musescore`` (MuseScore General Lite) is not held out in sound: it derives from
+#: FluidR3 Mono, and its renders of the N+C notes correlate 0.98-0.9997 with FluidR3's.
+SOUNDFONTS = {
+    "fluidr3": (SOUNDFONT, "fluid-soundfont-gm"),
+    "musescore": (Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"), "musescore-general-soundfont-small"),
+    "timgm6mb": (Path("/usr/share/sounds/sf2/TimGM6mb.sf2"), "timgm6mb-soundfont"),
+}
 #: FluidSynth master gain (keeps dense chords below full scale).
 GAIN = 0.6
 #: MIDI channel reserved for drums (0-based), left untouched by :func:`set_program`.
@@ -34,13 +44,26 @@ TEMPO = 500_000
 TICKS_PER_BEAT = 480
 
 
-def ensure_fluidsynth() -> None:
-    """Install FluidSynth and the FluidR3_GM soundfont on first use.
+def soundfont_path(soundfont: str = "fluidr3") -> Path:
+    """The file of General-MIDI soundfont ``soundfont`` (a key of :data:`SOUNDFONTS`).
 
     Raises:
+        ValueError: an unknown name (names the known ones).
+    """
+    if soundfont not in SOUNDFONTS:
+        raise ValueError(f"unknown soundfont {soundfont!r}; known: {sorted(SOUNDFONTS)}")
+    return SOUNDFONTS[soundfont][0]
+
+
+def ensure_fluidsynth(soundfont: str = "fluidr3") -> None:
+    """Install FluidSynth and the soundfont ``soundfont`` (:data:`SOUNDFONTS`) on first use.
+
+    Raises:
+        ValueError: an unknown soundfont.
         DatasetError: they are missing and cannot be installed (gives the command to run).
     """
-    ensure_debian_packages(list(PACKAGES), needed_path=SOUNDFONT)
+    path = soundfont_path(soundfont)
+    ensure_debian_packages(["fluidsynth", SOUNDFONTS[soundfont][1]], needed_path=path)
     if shutil.which("fluidsynth") is None:
         ensure_debian_packages(["fluidsynth"], needed_path="/usr/bin/fluidsynth")
 
@@ -62,13 +85,14 @@ def set_program(midi_in: str | Path, midi_out: str | Path, program: int = 0) -> 
     midi.save(str(midi_out))
 
 
-def render_midi_file(midi_path: str | Path, sr: int, *, effects: bool = True) -> np.ndarray:
+def render_midi_file(midi_path: str | Path, sr: int, *, effects: bool = True, soundfont: str = "fluidr3") -> np.ndarray:
     """Render a MIDI file with FluidSynth at ``sr`` Hz.
 
     Args:
         midi_path: the MIDI file.
         sr: output sample rate, Hz.
         effects: False turns FluidSynth's reverb and chorus off (``-R 0 -C 0``).
+        soundfont: a key of :data:`SOUNDFONTS`.
 
     Returns:
         ``audio: (samples,)`` float32 mono (mean of FluidSynth's two channels), unnormalised.
@@ -77,13 +101,13 @@ def render_midi_file(midi_path: str | Path, sr: int, *, effects: bool = True) ->
         DatasetError: FluidSynth is missing and cannot be installed, or fails on this file
             (names it and gives FluidSynth's message).
     """
-    ensure_fluidsynth()
+    ensure_fluidsynth(soundfont)
     with tempfile.TemporaryDirectory(prefix="melforge-fluidsynth-") as tmp:
         out = Path(tmp) / "out.wav"
         cmd = [
             "fluidsynth", "-ni", "-q", "-g", str(GAIN), "-r", str(int(sr)),
             *([] if effects else ["-R", "0", "-C", "0"]),
-            "-F", str(out), str(SOUNDFONT), str(midi_path),
+            "-F", str(out), str(soundfont_path(soundfont)), str(midi_path),
         ]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0 or not out.exists() or out.stat().st_size == 0:
@@ -166,6 +190,7 @@ def render_note_sequence(
     release: float = 0.5,
     silence: float = 1.0,
     effects: bool = True,
+    soundfont: str = "fluidr3",
 ) -> np.ndarray:
     """Render many notes or chords of one General-MIDI instrument in a single FluidSynth run.
 
@@ -182,6 +207,7 @@ def render_note_sequence(
         release: time kept after each note-off, seconds.
         silence: time between one chord's kept release and the next chord, seconds (not kept).
         effects: False turns FluidSynth's reverb and chorus off.
+        soundfont: a key of :data:`SOUNDFONTS`.
 
     Returns:
         ``(chords, round((seconds + release) · sr))`` float32 mono, one row per chord.
@@ -224,7 +250,7 @@ def render_note_sequence(
     midi.tracks.append(track)
 
     n = int(round((seconds + release) * sr))
-    audio = _render_midi(midi, sr, effects=effects)  # (samples,)
+    audio = _render_midi(midi, sr, effects=effects, soundfont=soundfont)  # (samples,)
     out = np.zeros((len(chords), n), dtype=np.float32)
     for k in range(len(chords)):
         start = int(round(mido.tick2second(tick(k * slot), TICKS_PER_BEAT, TEMPO) * sr))
@@ -282,13 +308,13 @@ def truncate_midi(midi_in: str | Path, midi_out: str | Path, seconds: float) -> 
 TEMPO_DEFAULT = 500_000
 
 
-def _render_midi(midi, sr: int, *, effects: bool = True) -> np.ndarray:
+def _render_midi(midi, sr: int, *, effects: bool = True, soundfont: str = "fluidr3") -> np.ndarray:
     """An in-memory ``mido.MidiFile`` rendered by :func:`render_midi_file` (through a temporary
     file): ``(samples,)`` float32 at ``sr`` Hz."""
     with tempfile.TemporaryDirectory(prefix="melforge-notes-") as tmp:
         path = Path(tmp) / "notes.mid"
         midi.save(str(path))
-        return render_midi_file(path, sr, effects=effects)
+        return render_midi_file(path, sr, effects=effects, soundfont=soundfont)
 
 
 def _absolute_ticks(track) -> list[int]:

@@ -1,6 +1,7 @@
 """The N+C evaluation set of seed 002 §4.2: one-second notes and chords from C2 to C7.
 
-Four General-MIDI sounds rendered with FluidSynth (FluidR3_GM, reverb and chorus off): a Rhodes
+Four General-MIDI sounds rendered with FluidSynth (FluidR3_GM by default, or another soundfont of
+:data:`~melforge.datasets.fluidsynth.SOUNDFONTS`; reverb and chorus off): a Rhodes
 piano (Electric Piano 1, program 4), a church organ (19), a string ensemble (String Ensemble 1,
 48) and a nylon guitar (24). Each sound plays every single note from C2 (MIDI 36) to C7 (96)
 and, on every root whose top note stays at or below C7, the six combinations of §4.2 / Fig. 4b
@@ -41,7 +42,7 @@ import numpy as np
 from melforge.core.atomic import atomic_write
 from melforge.core.paths import cache_dir
 
-from .fluidsynth import GAIN, render_note_sequence
+from .fluidsynth import GAIN, render_note_sequence, soundfont_path
 
 #: Bumped when rendering changes; part of the cache folder.
 RENDER_VERSION = 1
@@ -163,25 +164,28 @@ def nc_items(
     return items
 
 
-def _cache_path(items: Sequence[NCItem], sr: int) -> Path:
+def _cache_path(items: Sequence[NCItem], sr: int, soundfont: str = "fluidr3") -> Path:
     """Cache file of one instrument's items at ``sr``: keyed on their ids and the settings."""
-    key = repr((RENDER_VERSION, GAIN, NOTE_SECONDS, RELEASE, SILENCE, VELOCITY, [i.id for i in items]))
+    settings = (RENDER_VERSION, GAIN, NOTE_SECONDS, RELEASE, SILENCE, VELOCITY, [i.id for i in items])
+    key = repr(settings if soundfont == "fluidr3" else (*settings, soundfont))
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     folder = cache_dir("notes_chords", f"v{RENDER_VERSION}-sr{sr}")
     return folder / f"{items[0].instrument}-{len(items)}-{digest}.npy"
 
 
-def render_items(items: Sequence[NCItem], sr: int) -> list[NCItem]:
-    """The items with their audio at ``sr`` Hz (rendered with FluidSynth on first use, one run per
-    instrument, then read from the cache), in the given order.
+def render_items(items: Sequence[NCItem], sr: int, soundfont: str = "fluidr3") -> list[NCItem]:
+    """The items with their audio at ``sr`` Hz (rendered with FluidSynth and ``soundfont``, a key of
+    :data:`~melforge.datasets.fluidsynth.SOUNDFONTS`, on first use, one run per instrument, then
+    read from the cache), in the given order.
 
     Returns:
         copies of ``items`` with ``audio (samples,)`` float32 and ``sr`` set.
 
     Raises:
-        ValueError: ``sr`` not positive.
+        ValueError: ``sr`` not positive, or an unknown soundfont.
         DatasetError: FluidSynth is missing and cannot be installed, or a render fails.
     """
+    soundfont_path(soundfont)  # an unknown name fails before any work
     if sr <= 0:
         raise ValueError(f"notes_chords: sr must be positive, got {sr}")
     by_instrument: dict[str, list[NCItem]] = {}
@@ -189,16 +193,16 @@ def render_items(items: Sequence[NCItem], sr: int) -> list[NCItem]:
         by_instrument.setdefault(item.instrument, []).append(item)
     audio: dict[str, np.ndarray] = {}
     for instrument, group in by_instrument.items():
-        path = _cache_path(group, sr)
+        path = _cache_path(group, sr, soundfont)
         if not path.exists():
             print(
-                f"melforge: rendering {len(group)} N+C items of {instrument} with FluidSynth into "
+                f"melforge: rendering {len(group)} N+C items of {instrument} with FluidSynth ({soundfont}) into "
                 f"{path.parent} (first use)…",
                 file=sys.stderr,
             )
             rendered = render_note_sequence(
                 [i.midi for i in group], NOTE_SECONDS, INSTRUMENTS[instrument], sr,
-                velocity=VELOCITY, release=RELEASE, silence=SILENCE, effects=False,
+                velocity=VELOCITY, release=RELEASE, silence=SILENCE, effects=False, soundfont=soundfont,
             )  # (items, samples)
 
             def write(tmp: Path, rendered=rendered) -> None:
@@ -217,14 +221,16 @@ def notes_chords(
     chords: Sequence[str] | None = None,
     *,
     root_step: int = 1,
+    soundfont: str = "fluidr3",
 ) -> list[NCItem]:
-    """The N+C set with audio at ``sr`` Hz: :func:`nc_items` then :func:`render_items`.
+    """The N+C set with audio at ``sr`` Hz: :func:`nc_items` then :func:`render_items` with
+    ``soundfont`` (``"fluidr3"``, the training soundfont, or ``"musescore"``, held out).
 
     Raises:
         ValueError: see :func:`nc_items`, :func:`render_items`.
         DatasetError: FluidSynth is missing and cannot be installed, or a render fails.
     """
-    return render_items(nc_items(instruments, chords, root_step=root_step), sr)
+    return render_items(nc_items(instruments, chords, root_step=root_step), sr, soundfont)
 
 
 def subset(items: Sequence[NCItem], name: str) -> list[NCItem]:

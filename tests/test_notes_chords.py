@@ -115,3 +115,26 @@ def test_harmonic_error_sum_and_per_partial_mean_are_both_labelled():
     e = metrics.HarmonicError(1.0, 1.0, per)
     np.testing.assert_array_equal(e.partial_sum, [[4.0, 5.0, np.nan]])
     assert e.sum_mean == 4.5 and e.sum_max == 5.0
+
+
+def test_the_held_out_soundfont_renders_other_samples_at_the_same_pitch(monkeypatch, tmp_path):
+    """N+C items rendered with TimGM6mb (the vocoder benchmark's test soundfont) are other sounds
+    than FluidR3's (the training soundfont): low waveform and spectral correlation, while the
+    pitch is the item's within half a semitone; they are cached apart from FluidR3's renders;
+    an unknown soundfont is named."""
+    import librosa
+
+    monkeypatch.setenv("MELFORGE_CACHE", str(tmp_path))
+    sr = 22050
+    specs = [i for i in nc.nc_items(chords=["note"]) if i.id in ("church_organ/note/C4", "nylon_guitar/note/C3")]
+    held_out = nc.render_items(specs, sr, soundfont="timgm6mb")
+    training = nc.render_items(specs, sr)
+    for a, b in zip(held_out, training):
+        assert a.id == b.id and a.audio.shape == b.audio.shape
+        assert abs(np.corrcoef(a.audio, b.audio)[0, 1]) < 0.5, a.id
+        spec_a, spec_b = (np.abs(librosa.stft(x)).ravel() for x in (a.audio, b.audio))
+        assert np.corrcoef(spec_a, spec_b)[0, 1] < 0.9, a.id
+        assert abs(1200 * np.log2(measured_f0(a.audio, sr, a.hz[0]) / a.hz[0])) < 50, a.id
+    assert len(list(tmp_path.rglob("*.npy"))) == 4  # two instruments × two soundfonts
+    with pytest.raises(ValueError, match="unknown soundfont 'nope'.*fluidr3"):
+        nc.render_items(specs, sr, soundfont="nope")
