@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                    "mel_inversion", "learner", "mel_vocoder")),
     ("signal", ("dsp", "metrics", "vector_maths")),
     ("registries", ("registry", "hookspecs", "plugins", "plugin_listing", "listing_cache", "config_search")),
-    ("build", ("audio_io", "features", "crops", "clips", "experiment", "inversion")),
+    ("build", ("audio_io", "listening_set", "features", "crops", "clips", "experiment", "inversion")),
     ("run", ("device", "precision", "distributed", "divergence", "checkpoint", "run_dir", "optim", "reporting",
              "training")),
     ("learners", ("samples", "model_learner", "learners")),

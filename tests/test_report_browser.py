@@ -2,7 +2,8 @@
 report of a tiny sweep (two finished jobs, a failed one, a running one) at 1400 px. The table,
 the images and the audio players render with no console errors, every audio element has a
 playable duration (its WAV's), and each job's player sits under its spectrogram, on screen. A
-screenshot is saved in the test's temp dir. ``.ci/run`` installs chromium so that CI runs it."""
+screenshot is saved in the test's temp dir. The listening page of a small listening set loads one
+player per card, each with its WAV's duration. ``.ci/run`` installs chromium so that CI runs it."""
 
 from __future__ import annotations
 
@@ -117,3 +118,49 @@ def test_a_screenshot_is_saved(sweep, report, tmp_path):  # noqa: F811
     proc = _chromium(f"--screenshot={shot}", "--hide-scrollbars", (sweep / "report.html").as_uri())
     assert shot.is_file() and shot.read_bytes().startswith(b"\x89PNG"), proc.stderr[-2000:]
     print(f"screenshot: {shot}")
+
+
+#: Injected last into the listening page's <body>: once every player has its metadata (or
+#: failed), writes each card's player duration and error, and whether its image drew.
+_LISTEN_PROBE = """<script>
+window.addEventListener('load', () => {
+  const audios = [...document.querySelectorAll('audio')];
+  Promise.all(audios.map(a => a.readyState >= 1 ? null : new Promise(ok => {
+    a.addEventListener('loadedmetadata', ok); a.addEventListener('error', ok); }))).then(() => {
+    const cards = [...document.querySelectorAll('div.card')].map(c => {
+      const a = c.querySelector('audio'), i = c.querySelector('img');
+      return {label: c.dataset.label, duration: a ? a.duration : null, error: a && a.error ? a.error.code : null,
+              img: i ? i.complete && i.naturalWidth > 50 : false};
+    });
+    const out = document.createElement('pre');
+    out.id = 'probe';
+    out.textContent = JSON.stringify({cards, audios: audios.length, errors: window.__errors});
+    document.body.appendChild(out);
+  });
+});
+</script>"""
+
+
+def test_the_listening_page_players_load(tmp_path):
+    """listening.html of a two-clip set: one player per card, each with its WAV's duration."""
+    import html
+
+    import numpy as np
+
+    from melforge.core.listening_set import ListeningClip, write_listening_set
+    from melforge.core.report import write_report
+
+    noise = np.random.default_rng(0).uniform(-0.3, 0.3, 4000).astype(np.float32)
+    write_listening_set(tmp_path, 8000, [ListeningClip("a", "held out", noise, {"x": noise, "y": noise[:2000]}),
+                                         ListeningClip("b", "generated", None, {"x": noise[:3000]})])
+    page = write_report(tmp_path)[1]["listening.html"].read_text()
+    probe_page = tmp_path / "probe.html"
+    probe_page.write_text(page.replace("<head>", "<head>" + _WATCH, 1).replace("</body>", _LISTEN_PROBE + "</body>", 1))
+    proc = _chromium("--virtual-time-budget=20000", "--dump-dom", probe_page.as_uri())
+    found = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
+    assert found, f"the probe did not run: {proc.stderr[-3000:]}"
+    result = json.loads(html.unescape(found.group(1)))
+    assert result["errors"] == [] and result["audios"] == 4, result
+    assert [c["label"] for c in result["cards"]] == ["reference", "x", "y", "x"]
+    for card, seconds in zip(result["cards"], (0.5, 0.5, 0.25, 0.375)):
+        assert card["error"] is None and card["img"] and card["duration"] == pytest.approx(seconds, abs=0.01), card

@@ -1,11 +1,12 @@
 """``melforge-report DIR``: a run or sweep directory → ``report.md``, ``report.csv``,
 ``curves.png``, ``samples.png`` and a self-contained ``report.html`` (audio players included),
-written into DIR.
+written into DIR; and ``listening.html`` when listening sets (``listening.json``, the same clips
+through several vocoders) lie at or below DIR, alone when DIR holds no run.
 
     melforge-report multirun/2025-01-01_12-00-00     # a sweep: one row per job
     melforge-report runs/speech_tiny/2025-01-01_12-00-00
 
-Errors (no run in DIR, …) end it with exit status 2 and one line on stderr.
+Errors (neither a run nor a listening set in DIR, a broken listening set, …) end it with exit status 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ def main(argv: list[str] | None = None) -> None:
         prog="melforge-report",
         description="Summarise a melforge run directory or sweep directory (melforge-train -m) into report.md, "
         "report.csv, curves.png, samples.png and report.html, written into DIR. Jobs that failed or are "
-        "still running are shown with their status.",
+        "still running are shown with their status. Listening sets (listening.json) at or below DIR become "
+        "listening.html: every clip through every vocoder, with players and spectrograms.",
     )
-    parser.add_argument("dir", metavar="DIR", help="a run directory (holds metrics.json or checkpoints/) or a sweep directory")
+    parser.add_argument("dir", metavar="DIR", help="a run directory (holds metrics.json or checkpoints/), a sweep directory, or a folder of listening sets")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the paths written")
     args = parser.parse_args(argv)
 

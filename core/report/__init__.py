@@ -17,6 +17,11 @@ What is read, per job (a run directory):
 
 Nothing a job lacks (a failed or running job, an empty event file, NaN metrics) stops the
 report: the value is left empty and the job's status says why.
+
+Every listening set at or below the directory (``listening.json``, written by
+:func:`~melforge.core.listening_set.write_listening_set`: the same clips through several
+vocoders) becomes ``listening.html`` (:mod:`melforge.core.report.listening`), linked from
+``report.html``. A directory holding listening sets and no run gets the listening page alone.
 """
 
 from __future__ import annotations
@@ -25,26 +30,56 @@ import os
 from pathlib import Path
 
 from ..atomic import atomic_path
+from ..listening_set import MANIFEST, ListeningSet, find_listening_sets, read_listening_set
 from .jobs import OUTPUTS, Curve, Job, NoRunsFound, collect, find_jobs, read_job
+from .listening import LISTENING_PAGE, write_listening_page
 from .page import write_html
 from .plots import colour_scales, plot_curves, plot_samples
 from .tables import monitor_of, table_rows, write_csv, write_markdown
 
-__all__ = ["OUTPUTS", "Curve", "Job", "NoRunsFound", "collect", "find_jobs", "read_job", "write_report"]
+__all__ = ["LISTENING_PAGE", "OUTPUTS", "Curve", "Job", "NoRunsFound", "collect", "find_jobs", "read_job", "write_report"]
 
 
 def write_report(root: str | os.PathLike) -> tuple[list[Job], dict[str, Path]]:
     """Read the run or sweep directory ``root`` and write ``report.md``, ``report.csv``,
-    ``curves.png``, ``samples.png`` and ``report.html`` into it.
+    ``curves.png``, ``samples.png`` and ``report.html`` into it; and ``listening.html`` when
+    listening sets lie at or below it (with no run, only that).
 
     Returns:
-        The jobs read, and ``{output name: path}``.
+        The jobs read (``[]`` for listening sets alone), and ``{output name: path}``.
 
     Raises:
-        NoRunsFound: ``root`` holds no run.
+        NoRunsFound: ``root`` holds neither a run nor a listening set.
+        ~melforge.core.listening_set.ListeningSetError: a listening set's manifest is unreadable or names a missing or
+            unreadable WAV (names the file); nothing is written then.
     """
     root = Path(root)
-    jobs, common = collect(root)
+    sets = [read_listening_set(m) for m in find_listening_sets(root)]
+    jobs, common = _collect(root, sets)
+    paths = _write_runs(root, jobs, common, {"listening page": LISTENING_PAGE} if sets else {}) if jobs else {}
+    if sets:
+        paths[LISTENING_PAGE] = write_listening_page(root / LISTENING_PAGE, root, sets)
+    return jobs, paths
+
+
+def _collect(root: Path, sets: list[ListeningSet]) -> tuple[list[Job], list[str]]:
+    """:func:`collect`, or no jobs when ``root`` holds no run but listening sets.
+
+    Raises:
+        NoRunsFound: neither runs nor ``sets``.
+    """
+    try:
+        return collect(root)
+    except NoRunsFound as exc:
+        if sets:
+            return [], []
+        if root.is_dir():
+            raise NoRunsFound(f"{exc}; nor any listening set ({MANIFEST}) below it") from None
+        raise
+
+
+def _write_runs(root: Path, jobs: list[Job], common: list[str], links: dict[str, str]) -> dict[str, Path]:
+    """Write the run report's :data:`OUTPUTS` into ``root``; ``{name: path}``."""
     headers, rows = table_rows(jobs, root)
     scales = colour_scales(jobs)
     paths = {name: root / name for name in OUTPUTS}
@@ -58,5 +93,6 @@ def write_report(root: str | os.PathLike) -> tuple[list[Job], dict[str, Path]]:
         plot_samples(tmp, jobs, scales)
     with atomic_path(paths["report.html"]) as tmp:
         write_html(tmp, root, jobs, common, headers, rows, scales,
-                   {f"{monitor_of(jobs)[1]} against step": paths["curves.png"], "first sample of every job": paths["samples.png"]})
-    return jobs, paths
+                   {f"{monitor_of(jobs)[1]} against step": paths["curves.png"], "first sample of every job": paths["samples.png"]},
+                   links)
+    return paths

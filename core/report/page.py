@@ -13,7 +13,10 @@ from .jobs import DONE, FAILED, RUNNING, Job
 from .plots import sample_png_bytes
 from .tables import _fmt, _rel, _short_job, _shown, monitor_of
 
-def _data_uri(mime: str, data: bytes) -> str:
+
+def data_uri(mime: str, data: bytes) -> str:
+    """``data`` as a base64 ``data:`` URI of type ``mime`` (``"audio/wav"``, ``"image/png"``): an
+    embedded resource, so the page needs no file beside it (base64 makes it 4/3 the bytes)."""
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
@@ -51,9 +54,9 @@ def _sample_cell(job: Job, root: Path, scale: tuple[float, float] | None) -> str
     """``job``'s spectrogram with its audio player right below it, both embedded."""
     e = html.escape
     png = sample_png_bytes(job, scale)
-    parts = [f"<img alt=\"sample of {e(job.name)}\" src=\"{_data_uri('image/png', png)}\">" if png else "no sample"]
+    parts = [f"<img alt=\"sample of {e(job.name)}\" src=\"{data_uri('image/png', png)}\">" if png else "no sample"]
     if job.sample_wav is not None:
-        parts.append(f"<audio controls preload=\"metadata\" src=\"{_data_uri('audio/wav', job.sample_wav.read_bytes())}\"></audio>"
+        parts.append(f"<audio controls preload=\"metadata\" src=\"{data_uri('audio/wav', job.sample_wav.read_bytes())}\"></audio>"
                      f"<div class=\"small\">{e(_rel(job.sample_wav, root))}</div>")
     else:
         parts.append("<div class=\"small\">no audio</div>")
@@ -61,9 +64,10 @@ def _sample_cell(job: Job, root: Path, scale: tuple[float, float] | None) -> str
 
 
 def write_html(path: Path, root: Path, jobs: list[Job], common: list[str], headers: list[str], rows: list[list[Any]],
-               scales: dict[str, tuple[float, float]], figures: dict[str, Path]) -> None:
+               scales: dict[str, tuple[float, float]], figures: dict[str, Path], links: dict[str, str] | None = None) -> None:
     """The table with each job's spectrogram and an audio player, every image and sound
-    embedded (base64 data URIs): one file that opens from disk."""
+    embedded (base64 data URIs): one file that opens from disk. ``links``: ``{text: href}`` of
+    sibling pages (the listening page), linked under the title."""
     e = html.escape
     _, label, units = monitor_of(jobs)
     cols = [(i, name) for i, name in _shown(headers, label) if headers[i] != "sample_wav"]
@@ -71,6 +75,8 @@ def write_html(path: Path, root: Path, jobs: list[Job], common: list[str], heade
            f"<style>{_CSS}</style></head><body>", f"<h1>melforge report: {e(root.resolve().name)}</h1>"]
     counts = ", ".join(f"{sum(j.status == s for j in jobs)} {s}" for s in (DONE, RUNNING, FAILED))
     out.append(f"<p>{len(jobs)} job(s): {counts}. {e(label)} in {e(units or 'the learner’s units')}.</p>")
+    for text, href in (links or {}).items():
+        out.append(f"<p><a href=\"{e(href)}\">{e(text)}</a></p>")
     if common:
         out.append(f"<p>Overrides common to every job: <code>{e(' '.join(common))}</code></p>")
     # Each job's spectrogram and audio player share one cell, right after the job's name, so the
@@ -89,6 +95,6 @@ def write_html(path: Path, root: Path, jobs: list[Job], common: list[str], heade
         out.append("<ul>" + "".join(f"<li><code>{e(j.name)}</code>: {e(n)}</li>" for j, n in notes) + "</ul>")
     for title, fig in figures.items():
         if fig.is_file():
-            out.append(f"<h2>{e(title)}</h2><img class=\"figure\" alt=\"{e(title)}\" src=\"{_data_uri('image/png', fig.read_bytes())}\">")
+            out.append(f"<h2>{e(title)}</h2><img class=\"figure\" alt=\"{e(title)}\" src=\"{data_uri('image/png', fig.read_bytes())}\">")
     out.append("</body></html>")
     atomic_write(path, lambda tmp: tmp.write_text("\n".join(out) + "\n"))

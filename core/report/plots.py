@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -49,20 +50,26 @@ def plot_curves(path: Path, jobs: list[Job]) -> None:
     plt.close(fig)
 
 
+def shared_scale(images: Iterable[np.ndarray]) -> tuple[float, float] | None:
+    """One ``(vmin, vmax)`` over the finite values of every image (``None``: none has any), so
+    that images drawn with it compare by colour."""
+    lo, hi = np.inf, -np.inf
+    for image in images:
+        finite = image[np.isfinite(image)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    if lo > hi:
+        return None
+    return lo, hi if hi > lo else lo + 1e-6
+
+
 def colour_scales(jobs: list[Job]) -> dict[str, tuple[float, float]]:
     """One ``(vmin, vmax)`` per kind of sample image, over every job's finite values."""
-    scales: dict[str, tuple[float, float]] = {}
+    kinds: dict[str, list[np.ndarray]] = {}
     for j in jobs:
-        if j.sample_image is None:
-            continue
-        finite = j.sample_image[np.isfinite(j.sample_image)]
-        if not finite.size:
-            continue
-        lo, hi = float(finite.min()), float(finite.max())
-        if j.sample_kind in scales:
-            lo, hi = min(lo, scales[j.sample_kind][0]), max(hi, scales[j.sample_kind][1])
-        scales[j.sample_kind] = (lo, hi if hi > lo else lo + 1e-6)
-    return scales
+        if j.sample_image is not None:
+            kinds.setdefault(j.sample_kind, []).append(j.sample_image)
+    return {kind: scale for kind, images in kinds.items() if (scale := shared_scale(images)) is not None}
 
 
 def plot_samples(path: Path, jobs: list[Job], scales: dict[str, tuple[float, float]]) -> None:
@@ -104,21 +111,27 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
+def spectrogram_png_bytes(image: np.ndarray, scale: tuple[float, float]) -> bytes:
+    """A PNG of ``image: (frames, bins)`` (frames on x, bins upwards) drawn from ``scale[0]`` to
+    ``scale[1]`` with a colour bar: a report card's spectrogram."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 2.6), dpi=90, layout="constrained")
+    im = ax.imshow(image.T, origin="lower", aspect="auto", cmap="magma", vmin=scale[0], vmax=scale[1],
+                   interpolation="nearest")
+    ax.set_xlabel("frame", fontsize=8)
+    ax.tick_params(labelsize=7)
+    fig.colorbar(im, ax=ax).ax.tick_params(labelsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def sample_png_bytes(job: Job, scale: tuple[float, float] | None) -> bytes | None:
     """A PNG of the job's sample on the common colour scale of its kind (else its own
     ``samples/sample_000.png``; ``None`` when it has neither)."""
     if job.sample_image is not None and scale is not None:
-        plt = _pyplot()
-        fig, ax = plt.subplots(figsize=(4.2, 2.6), dpi=90, layout="constrained")
-        im = ax.imshow(job.sample_image.T, origin="lower", aspect="auto", cmap="magma", vmin=scale[0], vmax=scale[1],
-                       interpolation="nearest")
-        ax.set_xlabel("frame", fontsize=8)
-        ax.tick_params(labelsize=7)
-        fig.colorbar(im, ax=ax).ax.tick_params(labelsize=7)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        return buf.getvalue()
+        return spectrogram_png_bytes(job.sample_image, scale)
     if job.sample_png is not None:
         return job.sample_png.read_bytes()
     return None
