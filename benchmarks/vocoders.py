@@ -162,7 +162,7 @@ def table(rows: list[Row], results: dict, rtf: dict[int, dict], columns) -> list
 
 def listening(folder: Path, domain: str, items: list[Item], rows: list[Row], kept: dict, melnet: np.ndarray | None) -> None:
     """Write the listening set of one domain into ``folder/domain`` (``melforge-report`` renders it)."""
-    from melforge.core.report.listening_set import ListeningClip, write_listening_set
+    from melforge.core.listening_set import ListeningClip, write_listening_set
 
     clips = [ListeningClip(item.id, f"{domain}, {item.subset}, held-out split", item.audio,
                            {row.label: kept[row.label][k] for row in rows}) for k, item in enumerate(items[:3])]
