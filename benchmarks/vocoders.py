@@ -15,8 +15,8 @@ inverted from its mel power by every row:
 - ``pghi`` and ``pghi → griffin-lim 32``: PGHI on the NNLS magnitude, alone and refined;
 - ``gradient``: melforge's ``gradient`` inverter as configured (PGHI → fast GL 50 → L-BFGS 50 on
   the mel), our best classical inverter from the mel;
-- ``pg_vocoder (pg)``, ``pg_vocoder (pghi)``: the trained network, then seed 002's integrator
-  (§3.2) or PGHI's heap fed the predicted gradient; the same two with ``refine_partials``: the
+- ``pg_vocoder (pg)``, ``pg_vocoder (pghi)``: the trained network, then our interpretation of
+  seed 002's integrator (§3.2) or PGHI's heap fed the predicted gradient; the same two with ``refine_partials``: the
   predicted partial frequencies refined against the input mel first
   (:mod:`melforge.plugins.pg_vocoder.partial_refinement`, not in seed 002); with ``harmonic_prior``,
   alone and with the refinement: harmonic combs fitted to the bands below 1 kHz rewrite those
