@@ -13,8 +13,9 @@ integrated with the trapezoid rule from the largest coefficient outwards, always
 the largest coefficient already reached (Algorithm 1 of the paper; its max-heap is a bucket
 queue with 0.01-nat buckets here). Coefficients below
 ``tol`` times the maximum get a random phase. The heap loop is a Numba kernel,
-:func:`melforge.core.dsp.heap.heap_integrate_directed`, which seed 002's integrators share
-(:mod:`melforge.core.dsp.phase_integration`: per-bin directions, eq. 3/4 steps, random restarts).
+:func:`melforge.core.dsp.heap.heap_integrate_directed`, which our
+interpretation of seed 002 §3.2's integrator shares (:mod:`melforge.core.dsp.phase_integration`:
+per-bin directions, eq. 3/4 steps, random restarts).
 
 PGHI is not iterative; refiners start from it by composition: ``GriffinLim(initializer=PGHI())``
 (fast GL from the PGHI phase), ``GradientInversion(PGHI())`` (L-BFGS from the PGHI signal).

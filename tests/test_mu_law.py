@@ -45,6 +45,25 @@ def test_agrees_with_librosa_companding():
     assert np.abs(rep.level_values(ours) - companded).max() <= 1 / 255 + 1e-12
 
 
+def test_not_equal_to_librosa_mu_compress_except_at_the_ends_and_zero():
+    """What the README says: same companding and the same 256 levels (librosa's integer + 128 is
+    our ``k``), but librosa's ``quantize=True`` takes the next level up where ours takes the
+    nearest, so the two differ by one level for about half of all inputs, and for 127 of the
+    256 levels' own float32 audio values (round-off puts librosa's companded value a hair above
+    the level); they agree at -1, 0 and +1."""
+    rep = MuLaw()
+    edges = np.array([-1.0, 0.0, 1.0])
+    assert np.array_equal(librosa.mu_compress(edges, mu=255, quantize=True) + 128, rep.encode(edges))
+    assert rep.encode(edges).tolist() == [0, 128, 255]
+    audio = rep.decode(LEVELS).astype(np.float64)  # each level's own audio value
+    assert np.array_equal(rep.encode(audio), LEVELS)
+    theirs = librosa.mu_compress(audio, mu=255, quantize=True) + 128
+    assert set(np.unique(theirs - LEVELS)) == {0, 1} and int((theirs != LEVELS).sum()) == 127
+    x = np.random.default_rng(1).uniform(-1, 1, 100_000)
+    differ = np.mean(rep.encode(x) != librosa.mu_compress(x, mu=255, quantize=True) + 128)
+    assert 0.45 < differ < 0.55
+
+
 def test_real_speech_lies_on_the_grid(speech_audio):
     audio, sr = speech_audio
     rep = MuLaw(sr=sr)

@@ -1,4 +1,4 @@
-"""Phase integration from bin offsets (seed 002 §3.2) and PGHI's heap fed a given gradient."""
+"""Phase integration from bin offsets (our interpretation of seed 002 §3.2) and PGHI's heap fed a given gradient."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def test_oracle_integration_on_real_music(piano, method, step):
 
 def test_pg_integration_of_a_decaying_note_with_an_onset():
     """A sinusoid switched on at 0.3 s and decaying: the onset frames are impulsive, the rest
-    sinusoidal; seed 002's integrator rebuilds it to SC ≤ 0.05 (measured 0.028)."""
+    sinusoidal; our §3.2 integrator rebuilds it to SC ≤ 0.05 (measured 0.028)."""
     sr = STFT.sr
     t = np.arange(sr) / sr
     x = np.where(t > 0.3, np.sin(2 * np.pi * 440.3 * t), 0.0) * np.exp(-t)

@@ -1,8 +1,8 @@
 """The heap integration of phase derivatives (Průša, Balazs & Søndergaard 2017, Algorithm 1):
-Numba kernels shared by PGHI (:mod:`melforge.inverters.pghi`) and seed 002's phase-gradient
-vocoder (:mod:`melforge.core.dsp.phase_integration`). The phase is integrated with the trapezoid
-rule from the largest coefficient outwards, always continuing from the largest coefficient
-already reached; the max-heap is a bucket queue of :data:`QUANTUM`-nat buckets."""
+Numba kernels shared by PGHI (:mod:`melforge.inverters.pghi`) and our interpretation of seed
+002 §3.2's integrator (:mod:`melforge.core.dsp.phase_integration`). The phase is integrated with
+the trapezoid rule from the largest coefficient outwards, always continuing from the largest
+coefficient already reached; the max-heap is a bucket queue of :data:`QUANTUM`-nat buckets."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def heap_integrate_directed(
     Coefficients are reached in the same priority order, but the phase passes between time
     neighbours ``i`` and ``j`` only where ``time_ok[i] or time_ok[j]``, and between frequency
     neighbours only where ``freq_ok[i] or freq_ok[j]`` (seed 002 §3.2 propagates along time on
-    sinusoidal bins, along frequency on impulsive ones). A coefficient that no reached neighbour
+    sinusoidal bins, along frequency on impulsive ones; "either" is our reading). A coefficient that no reached neighbour
     may feed waits until it is the largest one not reached, and then starts a new region
     (restart).
 

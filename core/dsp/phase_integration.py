@@ -1,21 +1,31 @@
-"""Phase from a magnitude and a phase gradient given as bin offsets (seed 002 §3.2).
+"""Phase from a magnitude and a phase gradient given as bin offsets (seed 002 §3.2, as we read it).
 
 Two integrators share PGHI's bucket-queue heap
-(:func:`melforge.inverters.pghi.heap_integrate_directed`): coefficients are visited from the
+(:func:`melforge.core.dsp.heap.heap_integrate_directed`): coefficients are visited from the
 largest magnitude down, each new coefficient taking its phase from the largest neighbour
 already reached.
 
-* ``method="pg"`` (seed 002 §3.2): the phase passes along time (eq. 3,
-  ``φ[m, n+1] = φ[m, n] + R φ'_i[m, n]``) between two time neighbours of which one is sinusoidal
-  (``λ > λ^S``), and along frequency (eq. 4, ``φ[m+1, n] = φ[m, n] + φ'_m[m, n]``) between two
-  frequency neighbours of which one is impulsive (``λ < λ^I``). A bin that no such pair reaches
-  (a noise bin, ``λ^I ≤ λ ≤ λ^S``, among noise bins, or the first bin of a region) takes a
-  random phase, from which the region grows. The paper does not say whether the class of the
-  bin sending or of the bin receiving the phase decides; "either" keeps regions connected
-  through the transients that start notes and is the reading chosen here (the measured
-  alternatives are in ``benchmarks/RESULTS.md``). ``step="trapezoid"`` (default) uses the mean
-  of the two bins' gradients for each step; ``step="euler"`` the gradient at the lower index,
-  as eq. 3 and 4 are written.
+* ``method="pg"``: our interpretation of seed 002 §3.2. The paper gives the rule only: the phase
+  propagates along time (eq. 3, ``φ[m, n+1] = φ[m, n] + R φ'_i[m, n]``) where ``λ > λ^S``, along
+  frequency (eq. 4, ``φ[m+1, n] = φ[m, n] + φ'_m[m, n]``) where ``λ < λ^I``, and is "set to a
+  random value otherwise", with λ computed by eq. 12 from the phase gradient. What it leaves
+  open, and what we chose:
+
+  - *the order of the bins*: not given; we borrow PGHI's heap (largest magnitude first, each bin
+    continuing from its largest reached neighbour);
+  - *whose class decides a step*: not given; a time step is taken between two time neighbours
+    of which *either* is sinusoidal (``λ > λ^S``), a frequency step between two frequency
+    neighbours of which either is impulsive (``λ < λ^I``), which keeps regions connected
+    through the transients that start notes (the measured alternatives are in
+    ``benchmarks/RESULTS.md``);
+  - *the step*: ``step="trapezoid"`` (default, not the paper's) uses the mean of the two bins'
+    gradients; ``step="euler"`` the gradient at the lower index, as eq. 3 and 4 are written;
+  - *"a random value"*: a bin that no such pair reaches (a noise bin, ``λ^I ≤ λ ≤ λ^S``, among
+    noise bins, or the first bin of a region) takes a random phase, from which the region
+    grows;
+  - *which λ*: whatever the caller passes. The targets' λ is eq. 12 of the true offsets
+    (:func:`melforge.core.dsp.phase_targets.classification`); the phase-gradient vocoder passes
+    its network's learned λ channel, not eq. 12 of its predicted offsets as the paper does.
 * ``method="pghi"``: PGHI's integration (Průša et al. 2017, Algorithm 1) fed the given gradient:
   every bin takes its phase from any reached neighbour with trapezoidal steps, regions restart
   at phase 0, λ is not used.
@@ -83,7 +93,7 @@ def _checked_inputs(
     arrays = {"magnitude": magnitude, "dm": dm, "dn": dn}
     if method == "pg":
         if lam is None:
-            raise ValueError("integrate_phase: method='pg' needs lam (the λ of eq. 12)")
+            raise ValueError("integrate_phase: method='pg' needs lam (the classification λ of §3.2)")
         arrays["lam"] = lam
     arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
     shape = arrays["magnitude"].shape
@@ -117,10 +127,12 @@ def integrate_phase(
         magnitude: ``(frames, bins)`` non-negative linear STFT magnitude (the priority).
         dm: ``(frames, bins)`` frequency offsets Δm in bins (eq. 6).
         dn: ``(frames, bins)`` time offsets Δn in frames (eq. 6).
-        lam: ``(frames, bins)`` classification λ (eq. 12); required for ``method="pg"``,
-            ignored (may be None) for ``"pghi"``.
+        lam: ``(frames, bins)`` classification λ ∈ [0, 1] (eq. 12 of true offsets, or a
+            vocoder's learned λ channel); required for ``method="pg"``, ignored (may be None)
+            for ``"pghi"``.
         stft: the analysis geometry (``bins == stft.n_bins``).
-        method: ``"pg"`` (seed 002 §3.2) or ``"pghi"`` (PGHI's heap fed this gradient).
+        method: ``"pg"`` (our interpretation of seed 002 §3.2) or ``"pghi"`` (PGHI's heap
+            fed this gradient).
         lam_time: λ^S; bins with ``λ > lam_time`` propagate along time (eq. 3).
         lam_freq: λ^I; bins with ``λ < lam_freq`` propagate along frequency (eq. 4).
         seed: seed of the random phases.

@@ -1,4 +1,5 @@
-"""Harmonic combs fitted to the low mel bands (a harmonic prior for the bottom register).
+"""Harmonic combs fitted to the low mel bands (a harmonic prior for the bottom register): a
+melforge addition to the phase-gradient vocoder, not in seed 002, off by default.
 
 Below about 1 kHz a Slaney mel of 80–96 bands has one band every 41 Hz, about 1.9 STFT bins at
 22,050 Hz / 1024 (or 44,100 Hz / 2048). A note near C2 has a partial every 65 Hz, so each partial
@@ -45,8 +46,9 @@ At 1 kHz and the twin's geometry (22,050 Hz, 1024, 80 Slaney bands; the paper's 
 it is fitted by no comb (a comb at ``2·f0`` misses its odd partials), and two notes whose combs
 are not one (a fifth on C2, a triad) fail ``tau`` and keep the vocoder's estimate.
 
-Not in seed 002: its network learns such a prior from 13 h of music at 1536 channels; the CPU
-twin does not. Measured effect and speed: ``benchmarks/RESULTS.md``, *Learned inversion*.
+Not in seed 002, which has no step between the network and the integration (its network, of
+1536 channels trained on 13 h of music, may or may not learn what the CPU twin cannot). Measured
+effect and speed: ``benchmarks/RESULTS.md``, *Learned inversion*.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """The phase-gradient vocoder as an inverter (seed 002, Fig. 1): mel → network → magnitude,
-bin offsets and λ → phase integration (§3.2) → inverse STFT.
+bin offsets and a learned λ → phase integration (our interpretation of §3.2) → inverse STFT.
+Two optional steps before the integration, the partial refinement and the harmonic prior, are
+melforge additions, not in seed 002.
 
 A vocoder is loaded from a checkpoint that ``melforge-train experiment=pg_vocoder[_tiny]`` wrote;
 it inverts only mels of the geometry it was trained on (sample rate, FFT size, hop, window,
@@ -28,7 +30,8 @@ from .network import NetworkSpec, PhaseGradientNet
 from .partial_refinement import refine_frequency_offsets
 from .warp import mel_warp
 
-#: Integrators of §3.2: seed 002's (``pg``) or PGHI's heap fed the predicted gradient (``pghi``).
+#: Integrators: our interpretation of seed 002 §3.2 (``pg``) or PGHI's heap fed the predicted
+#: gradient (``pghi``); :mod:`melforge.core.dsp.phase_integration` says what ``pg`` interprets.
 INTEGRATORS = ("pg", "pghi")
 
 
@@ -40,7 +43,8 @@ class Integration:
     against the input mel (``refine_partials``,
     :func:`melforge.plugins.pg_vocoder.partial_refinement.refine_frequency_offsets`) and whether harmonic
     combs fitted to the low mel bands rewrite the bins below 1 kHz where they fit
-    (``harmonic_prior``, :mod:`melforge.plugins.pg_vocoder.harmonic_fit`); both are not in seed 002.
+    (``harmonic_prior``, :mod:`melforge.plugins.pg_vocoder.harmonic_fit`); neither is in seed 002:
+    both are melforge additions.
 
     Raises:
         ValueError: an unknown method, or thresholds outside ``0 <= lam_freq <= lam_time <= 1``.
@@ -104,7 +108,8 @@ class TrainedVocoder:
 
 
 class PGVocoder(TrainedMelVocoder):
-    """Seed 002's phase-gradient vocoder.
+    """Seed 002's phase-gradient vocoder, with a learned λ channel (:mod:`.network`) and our
+    interpretation of its §3.2 integrator.
 
     Args:
         trained: the loaded network and its geometry, or ``None`` for one still to be trained.
@@ -139,7 +144,8 @@ class PGVocoder(TrainedMelVocoder):
 
     def predict(self, mel_power: np.ndarray, *, refine: bool | None = None, harmonic: bool | None = None) -> dict[str, np.ndarray]:
         """The network's outputs for ``mel_power (frames, n_mels)``: ``{"magnitude", "dm", "dn",
-        "lam"}``, ``(frames, bins)`` float64 (linear magnitude, bins, frames, λ). With ``harmonic``
+        "lam"}``, ``(frames, bins)`` float64 (linear magnitude, bins, frames, the learned λ). Two melforge
+        additions, not in seed 002, may follow. With ``harmonic``
         (default: the configured ``harmonic_prior``) harmonic combs are fitted to the low bands
         of ``mel_power`` (:func:`melforge.plugins.pg_vocoder.harmonic_fit.fit_harmonic_combs`) and
         rewrite the magnitude, Δm and λ below their top in the frames they fit. With ``refine``
@@ -164,7 +170,7 @@ class PGVocoder(TrainedMelVocoder):
         return pred
 
     def _invert_mel(self, mel_power: np.ndarray, mel_basis: np.ndarray, stft: StftParams, length: int) -> np.ndarray:
-        """Network → phase integration (§3.2) → ISTFT: ``(length,)`` float32."""
+        """Network → phase integration (:attr:`integration`) → ISTFT: ``(length,)`` float32."""
         p = self.predict(mel_power)
         i = self.integration
         phase = integrate_phase(p["magnitude"], p["dm"], p["dn"], p["lam"], stft, method=i.method,
@@ -188,22 +194,27 @@ def build_pg_vocoder(
     refine_partials: bool = False,
     harmonic_prior: bool = False,
 ) -> PGVocoder:
-    """Seed 002's phase-gradient vocoder, trained (``checkpoint``) or to be trained.
+    """Seed 002's phase-gradient vocoder (learned λ channel; our reading of §3.2), trained
+    (``checkpoint``) or to be trained.
 
     Args:
         checkpoint: a ``.pt`` of a ``pg_vocoder`` training run; its network size and geometry
             override ``layers`` … ``beta``. ``None``: an untrained vocoder (for training).
-        integrator: ``"pg"`` (§3.2) or ``"pghi"`` (PGHI's heap fed the predicted gradient).
+        integrator: ``"pg"`` (our interpretation of §3.2) or ``"pghi"`` (PGHI's heap fed the
+            predicted gradient).
         lam_time, lam_freq: λ^S and λ^I of §3.2.
         seed: seed of the random phases.
-        layers, channels, kernel_size, beta: the network to train (§3.1: 8, 1536, 3, 5).
+        layers, channels, kernel_size, beta: the network to train (§3.1: 8, 1536, 3, 5; with
+            the λ channel and 1025 bins that is 61.8 M parameters, not Table 1's 28 M: see
+            ``configs/experiment/pg_vocoder.yaml``).
         alpha_lfcc, n_lfcc: α₂ and the LFCC count of eq. 8 and 11.
         refine_partials: refine the predicted frequency offsets of the magnitude's peaks against
-            the input mel before integrating (:mod:`melforge.plugins.pg_vocoder.partial_refinement`; an
-            addition to seed 002).
+            the input mel before integrating (:mod:`melforge.plugins.pg_vocoder.partial_refinement`; a
+            melforge addition, not in seed 002).
         harmonic_prior: fit harmonic combs to the mel bands below 1 kHz and let them rewrite
-            those bins where they fit (:mod:`melforge.plugins.pg_vocoder.harmonic_fit`; an addition to
-            seed 002 for the bottom register, where the bands cannot resolve single partials).
+            those bins where they fit (:mod:`melforge.plugins.pg_vocoder.harmonic_fit`; a melforge
+            addition, not in seed 002, for the bottom register, where the bands cannot resolve
+            single partials).
 
     Raises:
         ValueError, CheckpointError: bad values or checkpoint (named).

@@ -13,7 +13,9 @@ divided by its mean over the batch so that the weights average 1 whatever the si
     L  = L1 + α₂ L2 + L3 + L4,  α₂ = 0.1                                 eq. 11
 
 ``⟨·⟩`` is the mean over batch, frames and bins (coefficients for L2); ``w = |X|² / mean |X|²``.
-Offsets are in bins (Δm) and frames (Δn), as eq. 6 defines them.
+Offsets are in bins (Δm) and frames (Δn), as eq. 6 defines them. λ is the target's eq. 12 of the
+true offsets; λ̂ in L4 is the network's learned λ channel (the paper's λ̂ is eq. 12 of the
+predicted offsets, so its L4 also trains Δm̂ and Δn̂; ours does not).
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ def offset_loss(
 
 
 def lambda_loss(pred_lam: torch.Tensor, lam: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Eq. 10: the power-weighted squared error of the classification λ ∈ [0, 1]."""
+    """Eq. 10: the power-weighted squared error of the classification λ ∈ [0, 1] (``pred_lam``:
+    the network's λ channel, not eq. 12 of its offsets as in the paper)."""
     return torch.mean(weight * (pred_lam - lam) ** 2)
 
 

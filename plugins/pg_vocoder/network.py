@@ -1,8 +1,8 @@
-"""The phase-gradient vocoder's network (seed 002 §3.1, Fig. 3).
+"""The phase-gradient vocoder's network (seed 002 §3.1, Fig. 3), with a fourth output channel.
 
 A stack of 1-D convolutions along time (8 layers of 1536 channels, kernel 3, ReLU in the paper)
 maps the log-mel spectrogram ``(batch, frames, n_mels)`` to four linear-frequency channels,
-each ``(batch, frames, bins)``:
+each ``(batch, frames, bins)`` (the paper's three, then λ):
 
 - ``logmag``: the log-magnitude ``log|X|`` (nats). A direct path adds the mel→linear warp of the
   input (:mod:`.warp`, standardised with the target statistics) to the network's output; the
@@ -10,9 +10,12 @@ each ``(batch, frames, bins)``:
   offset of the training targets.
 - ``dm``, ``dn``: the frequency and time bin offsets of eq. 6 (bins, frames); linear outputs
   with the per-bin scale and offset of the training targets.
-- ``lam``: the classification λ of eq. 12, through a sigmoid. (The paper computes λ̂ from the
-  estimated gradient with eq. 12; here it is a fourth channel, trained by the same eq. 10 loss
-  and used by the integrator directly.)
+- ``lam``: a learned estimate of the classification λ, through a sigmoid: a fourth output
+  channel, not in the paper, trained by eq. 10 against the target λ (eq. 12 of the true
+  offsets) and passed to the integrator as it is. The paper has no such channel: it computes
+  λ̂ with eq. 12 from the predicted offsets Δm̂, Δn̂, for both eq. 10 and the integration.
+  The channel costs ``kernel · channels · bins + bins`` parameters of the output layer
+  (4.72 M at the paper's size).
 
 The input bins are standardised per mel with the training set's mean and deviation (§3.1). All
 statistics are buffers, so they travel in the checkpoint with the weights.
@@ -123,5 +126,7 @@ class PhaseGradientNet(nn.Module):
         }
 
     def parameter_count(self) -> int:
-        """Trainable parameters."""
+        """Trainable parameters: with ``L`` layers, ``C`` channels, kernel ``k`` and ``B`` bins,
+        ``(k·n_mels·C + C) + (L − 2)(k·C² + C) + (k·C·4B + 4B)`` (input, hidden and output
+        convolutions; the warp and statistics are buffers)."""
         return sum(p.numel() for p in self.parameters())

@@ -1,4 +1,5 @@
-"""Partial frequencies refined against the mel they came from (analysis by synthesis).
+"""Partial frequencies refined against the mel they came from (analysis by synthesis): a melforge
+addition to the phase-gradient vocoder, not in seed 002, off by default.
 
 A vocoder that predicts the frequency offsets Δm (seed 002 eq. 6) from a mel spectrogram gets a
 partial's frequency only roughly: after the twin's training the power-weighted error is about
@@ -342,7 +343,7 @@ def refine_frequency_offsets(
             ``floor_db`` dB of the frame's largest are the peaks refined.
         dm: ``(frames, bins)`` estimated frequency offsets Δm, bins (seed 002 eq. 6); a peak
             starts at ``m + dm[m]``.
-        lam: ``(frames, bins)`` estimated classification λ (eq. 12); only peaks with
+        lam: ``(frames, bins)`` estimated classification λ (the vocoder's λ channel); only peaks with
             ``λ > lam_min`` at their maximum move (the others stay in the fit as estimated), and
             only bins with ``λ > lam_min`` take a refined offset.
         stft: the analysis geometry (Hann window of ``win_length``; ``bins == stft.n_bins``).
