@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                    "representation", "dataset", "backbone", "head", "sampler", "model", "multiscale", "inverter",
                    "mel_inversion", "learner", "mel_vocoder")),
     ("signal", ("dsp", "metrics", "vector_maths", "audio_pair", "crepe", "pitch_decoding", "loudness", "periodicity",
-                "speech_quality")),
+                "speech_quality", "spectral_distance")),
     ("registries", ("registry", "hookspecs", "plugins", "plugin_listing", "listing_cache", "config_search")),
     ("build", ("audio_io", "features", "crops", "clips", "experiment", "inversion")),
     ("run", ("device", "precision", "distributed", "divergence", "checkpoint", "run_dir", "optim", "reporting",

