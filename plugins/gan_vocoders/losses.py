@@ -13,12 +13,9 @@ from collections.abc import Sequence
 
 import torch
 
-Judgement = Sequence[tuple[torch.Tensor, Sequence[torch.Tensor]]]
+from melforge.core.spectral_distance import MRSTFT_FFT, MRSTFT_HOP, MRSTFT_WIN, multi_resolution_stft_loss
 
-#: Multi-resolution STFT of Parallel WaveGAN (Table 1): FFT sizes, hops and window lengths.
-MRSTFT_FFT = (1024, 2048, 512)
-MRSTFT_HOP = (120, 240, 50)
-MRSTFT_WIN = (600, 1200, 240)
+Judgement = Sequence[tuple[torch.Tensor, Sequence[torch.Tensor]]]
 
 
 def lsgan_discriminator_loss(real: Judgement, fake: Judgement) -> torch.Tensor:
@@ -69,8 +66,8 @@ def mel_l1_loss(pred_log_mel: torch.Tensor, target_log_mel: torch.Tensor) -> tor
 class MultiResolutionStftLoss(torch.nn.Module):
     """Parallel WaveGAN's auxiliary loss: spectral convergence plus log-magnitude L1, averaged
     over the resolutions of :data:`MRSTFT_FFT` / :data:`MRSTFT_HOP` / :data:`MRSTFT_WIN` (Hann
-    windows). Computed by ``auraloss.freq.MultiResolutionSTFTLoss`` (Steinmetz & Reiss 2020),
-    whose defaults are exactly these resolutions.
+    windows), by :func:`melforge.core.spectral_distance.multi_resolution_stft_loss` (auraloss),
+    the same loss the benchmark's ``multi_resolution_stft_distance`` reports.
 
     Args:
         fft_sizes, hop_sizes, win_lengths: the resolutions (shorter audio than a window is
@@ -79,9 +76,7 @@ class MultiResolutionStftLoss(torch.nn.Module):
 
     def __init__(self, fft_sizes=MRSTFT_FFT, hop_sizes=MRSTFT_HOP, win_lengths=MRSTFT_WIN):
         super().__init__()
-        import auraloss  # deferred: only training and benchmarking need it, and it imports scipy.signal
-
-        self.loss = auraloss.freq.MultiResolutionSTFTLoss(list(fft_sizes), list(hop_sizes), list(win_lengths))
+        self.loss = multi_resolution_stft_loss(fft_sizes, hop_sizes, win_lengths)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``pred, target: (batch, samples)`` → the scalar loss (dimensionless)."""
