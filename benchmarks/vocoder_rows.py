@@ -46,9 +46,10 @@ class Row:
 
 
 def librosa_rows(representation, iterations=(32, 100, 500)) -> list[Row]:
-    """``librosa.feature.inverse.mel_to_audio`` with ``n`` iterations for each ``n``: librosa's
-    NNLS mel → STFT magnitude, then its Griffin-Lim with momentum 0.99 (Perraudin et al. 2013's fast
-    Griffin-Lim) from a seeded random phase. With 500 iterations this is seed 002's ``griffin-lim``
+    """``librosa.feature.inverse.mel_to_audio`` with ``n`` iterations for each ``n``, called as its
+    two steps so that the random initial phase is seeded: librosa's NNLS mel → STFT magnitude
+    (``mel_to_stft``), then its Griffin-Lim with momentum 0.99 (``griffinlim``, Perraudin et al.
+    2013's fast Griffin-Lim) from a random phase of seed 0. With 500 iterations this is seed 002's ``griffin-lim``
     baseline (§4.3: the mel's frequency axis and values warped to a magnitude, then [17]'s fast
     Griffin-Lim for 500 iterations)."""
     import librosa
@@ -57,10 +58,11 @@ def librosa_rows(representation, iterations=(32, 100, 500)) -> list[Row]:
 
     def run(n_iter: int):
         def invert(mel_power: np.ndarray, length: int) -> np.ndarray:
-            audio = librosa.feature.inverse.mel_to_audio(
-                np.asarray(mel_power, dtype=np.float32).T, sr=stft.sr, n_fft=stft.n_fft, hop_length=stft.hop_length,
-                win_length=stft.win_length, power=2.0, n_iter=n_iter, length=length, fmin=mel.fmin, fmax=mel.fmax,
-                momentum=0.99, random_state=0)  # fmt: skip
+            magnitude = librosa.feature.inverse.mel_to_stft(
+                np.asarray(mel_power, dtype=np.float32).T, sr=stft.sr, n_fft=stft.n_fft, power=2.0, fmin=mel.fmin,
+                fmax=mel.fmax)  # (bins, frames): librosa's NNLS
+            audio = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=stft.hop_length, win_length=stft.win_length,
+                                       n_fft=stft.n_fft, length=length, momentum=0.99, random_state=0)
             return audio.astype(np.float32)
         return invert
 

@@ -16,10 +16,11 @@ Rows (``benchmarks/vocoder_rows.py``): ``librosa mel_to_audio`` with 32, 100 and
 ``griffin_lim``, ``pghi`` and ``gradient`` at their defaults, and one row per ``--vocoder`` whose
 mel geometry is the domain's (16 kHz / 64 mels for speech, 22,050 Hz / 80 mels for music).
 
-Columns, means over the split's clips (``core/vocoder_metrics.py``, ``core/periodicity.py``):
+Columns, means over the split's clips (``core/spectral_distance.py``, ``core/periodicity.py``,
+``core/speech_quality.py``):
 multi-resolution STFT distance (auraloss, Parallel WaveGAN's three resolutions), mel L1 (natural
 log of the domain's mel power), LSD (dB); speech: periodicity RMSE and V/UV F1 (Vocos's / CARGAN's
-CREPE recipe), PESQ (wide-band) and STOI; music: H_err (seed 002 eq. 13, semitones; Σ over five
+CREPE recipe, with CREPE tiny instead of full: :data:`PITCH`), PESQ (wide-band) and STOI; music: H_err (seed 002 eq. 13, semitones; Σ over five
 partials and the per-partial mean) on the notes and on the chords. Then per row: × real time on
 one thread and on two (inversion only, after a warm-up, the first ``--rtf-items`` clips),
 parameters and the twin's training wall time. ``--batching``: the batched GAN generators' time
@@ -35,9 +36,16 @@ import os
 import sys
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+from melforge.core.metrics import harmonic_error
+from melforge.core.periodicity import VOCOS, compare_tracks, track_pitch
+from melforge.core.spectral_distance import log_spectral_distance_audio, mel_l1, multi_resolution_stft_distance
+from melforge.core.speech_quality import pesq_wb, stoi
+from melforge.core.stft import StftParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -56,33 +64,46 @@ def set_threads(n: int) -> None:
     threadpool_limits(n)
 
 
-def item_metrics(item: Item, estimate: np.ndarray, mel_cfg: dict) -> dict:
-    """The quality figures of one clip (see the module docstring)."""
-    from melforge.core import metrics, vocoder_metrics
-    from melforge.core.periodicity import periodicity_metrics
-    from melforge.core.stft import StftParams
+#: The pitch tracking of the periodicity columns: Vocos's recipe with CREPE ``tiny`` instead of
+#: ``full`` (``full`` costs about 10 s per second of speech on this CPU, ``tiny`` about 0.4 s).
+PITCH = replace(VOCOS, capacity="tiny")
 
+
+class References:
+    """Each reference clip's analysis, computed once for all rows: its pitch track (speech)."""
+
+    def __init__(self):
+        self._tracks: dict[str, object] = {}
+
+    def track(self, item: Item):
+        if item.id not in self._tracks:
+            self._tracks[item.id] = track_pitch(item.audio, item.sr, PITCH)
+        return self._tracks[item.id]
+
+
+def item_metrics(item: Item, estimate: np.ndarray, mel_cfg: dict, refs: References) -> dict:
+    """The quality figures of one clip (see the module docstring)."""
     ref, sr = item.audio, item.sr
     stft = StftParams(sr=sr, n_fft=mel_cfg["n_fft"], hop_length=mel_cfg["hop_length"], win_length=mel_cfg["win_length"])
     out = {
-        "mrstft": vocoder_metrics.multi_resolution_stft_distance(ref, estimate),
-        "mel_l1": vocoder_metrics.mel_l1(ref, estimate, sr, mel_cfg["n_fft"], mel_cfg["hop_length"], mel_cfg["n_mels"],
-                                         mel_cfg["fmin"], mel_cfg["fmax"]),
-        "lsd": metrics.log_spectral_distance(metrics.stft_magnitude(ref, stft), metrics.stft_magnitude(estimate, stft)),
+        "mrstft": multi_resolution_stft_distance(ref, estimate),
+        "mel_l1": mel_l1(ref, estimate, sr, mel_cfg["n_fft"], mel_cfg["hop_length"], mel_cfg["n_mels"], mel_cfg["fmin"],
+                         mel_cfg["fmax"]),
+        "lsd": log_spectral_distance_audio(ref, estimate, stft),
     }
     if item.subset == "speech":
-        p = periodicity_metrics(ref, estimate, sr)
-        out.update(periodicity=p.periodicity_rmse, vuv_f1=p.vuv_f1, pesq=vocoder_metrics.pesq_wb(ref, estimate, sr),
-                   stoi=vocoder_metrics.stoi(ref, estimate, sr))
+        p = compare_tracks(refs.track(item), track_pitch(estimate, sr, PITCH))
+        out.update(periodicity=p.periodicity_rmse, vuv_f1=p.vuv_f1, pesq=pesq_wb(ref, estimate, sr, item.id),
+                   stoi=stoi(ref, estimate, sr, clip=item.id))
     else:
-        h = metrics.harmonic_error(ref, estimate, sr, list(item.f0s_hz))
+        h = harmonic_error(ref, estimate, sr, list(item.f0s_hz))
         out.update({f"herr_sum_{item.subset}": h.sum_mean, f"herr_mean_{item.subset}": h.mean})
     return out
 
 
 def score(rows: list[Row], items: list[Item], representation, mel_cfg: dict, keep: int) -> tuple[dict, dict]:
     """Every row on every item: ``({label: {figure: mean}}, {label: [first keep estimates]})``."""
-    results, kept = {}, {}
+    results, kept, refs = {}, {}, References()
     for row in rows:
         figures, kept[row.label] = defaultdict(list), []
         start = time.perf_counter()
@@ -91,7 +112,7 @@ def score(rows: list[Row], items: list[Item], representation, mel_cfg: dict, kee
             estimate = np.asarray(row.invert(mel_power, len(item.audio)), dtype=np.float32)
             if len(kept[row.label]) < keep:
                 kept[row.label].append(estimate)
-            for key, value in item_metrics(item, estimate, mel_cfg).items():
+            for key, value in item_metrics(item, estimate, mel_cfg, refs).items():
                 figures[key].append(value)
         results[row.label] = {k: float(np.nanmean(v)) for k, v in figures.items()}
         print(f"  {row.label}: {time.perf_counter() - start:.0f} s, "
@@ -168,20 +189,20 @@ def listening(folder: Path, domain: str, items: list[Item], rows: list[Row], kep
                            {row.label: kept[row.label][k] for row in rows}) for k, item in enumerate(items[:3])]
     if melnet is not None:
         mel_power = np.exp(melnet.astype(np.float64))
-        length = len(melnet) * DOMAINS[domain]["hop_length"]
+        length = (len(melnet) - 1) * DOMAINS[domain]["hop_length"]  # F frames of a centred STFT
         clips.append(ListeningClip("melnet_sample", "a MelNet sample (no reference audio)", None,
                                    {row.label: row.invert(mel_power, length) for row in rows}))
     write_listening_set(folder / domain, items[0].sr, clips)
 
 
-def domain_rows(domain: str, vocoders: list[str], pg_additions: bool) -> tuple[object, list[Row]]:
+def domain_rows(domain: str, vocoders: list[str], pg_additions: bool, learned_only: bool = False) -> tuple[object, list[Row]]:
     """The domain's representation and rows (learned rows of another geometry are left out, with
     the reason on stderr)."""
     from melforge.core.plugins import registries
 
     cfg = DOMAINS[domain]
     representation = registries().representation.build(cfg)
-    rows = librosa_rows(representation) + classical_rows(cfg)
+    rows = [] if learned_only else librosa_rows(representation) + classical_rows(cfg)
     for spec in vocoders:
         variants = [{}] + ([{"harmonic_prior": True, "refine_partials": True}] if pg_additions and spec.startswith("pg_vocoder:") else [])
         for overrides in variants:
@@ -194,7 +215,7 @@ def domain_rows(domain: str, vocoders: list[str], pg_additions: bool) -> tuple[o
 
 def run_domain(domain: str, args) -> list[str]:
     """Score, time and (optionally) listen to every row of one domain; the markdown lines."""
-    representation, rows = domain_rows(domain, args.vocoder, args.pg_additions)
+    representation, rows = domain_rows(domain, args.vocoder, args.pg_additions, args.learned_only)
     if domain == "speech":
         items, columns = speech_items(args.split, args.speech_clips), SPEECH_COLUMNS
     else:
@@ -225,6 +246,7 @@ def main() -> None:
     parser.add_argument("--rtf-items", type=int, default=4, help="clips timed per row (0: no timing columns)")
     parser.add_argument("--pg-additions", action="store_true", help="also pg_vocoder with the harmonic prior and refinement")
     parser.add_argument("--batching", action="store_true")
+    parser.add_argument("--learned-only", action="store_true", help="only the --vocoder rows (the dev split's checkpoint choices)")
     parser.add_argument("--listen", default=None, help="write a listening set into this folder")
     parser.add_argument("--melnet-sample", default=None, help="a MelNet sample (.npy log-mel) of the speech geometry")
     parser.add_argument("--out", default=None, help="also write the tables to this markdown file")

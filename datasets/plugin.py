@@ -13,3 +13,4 @@ def melforge_register_dataset(registry):
     registry.register("audio_folder", "melforge.datasets.audio_folder:AudioFolder")
     registry.register("bach_piano", "melforge.datasets.piano:BachChoralesPiano")
     registry.register("gm_music", "melforge.datasets.gm_music:GMMusic")
+    registry.register("gm_notes", "melforge.datasets.gm_notes:GMNotes")
