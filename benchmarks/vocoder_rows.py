@@ -148,7 +148,7 @@ def learned_row(spec: str, representation_cfg: dict, **overrides) -> Row:
     for key, value in representation_cfg.items():
         if key in ("sr", "n_mels", "hop_length", "n_fft") and representation.config().get(key) != value:
             raise ValueError(f"{spec}: its {key} is {representation.config().get(key)}, the domain's is {value}")
-    run = Path(path).parent.parent.name
+    run = f"{Path(path).parent.parent.name}, {Path(path).stem}"  # run folder and checkpoint: rows never share a label
     extra = "".join(f", {k}={v}" for k, v in overrides.items())
     return Row(f"{name} ({run}{extra})", _via(representation, inverter), _parameters(path),
                train_minutes(Path(path)), name, inverter)

@@ -240,8 +240,9 @@ def test_the_builtin_datasets_load_without_importing_their_modules():
     import sys
 
     code = ("import sys\nfrom melforge.core.plugins import load_registries\nregs = load_registries(entry_points=[])\n"
-            "assert regs.dataset.names() == ['asterisk_prompts', 'audio_folder', 'bach_piano', 'gm_music']\n"
-            "print([m for m in ('melforge.datasets.asterisk', 'melforge.datasets.gm_music', 'melforge.datasets.piano') "
+            "assert regs.dataset.names() == ['asterisk_prompts', 'audio_folder', 'bach_piano', 'gm_music', 'gm_notes']\n"
+            "print([m for m in ('melforge.datasets.asterisk', 'melforge.datasets.gm_music', 'melforge.datasets.gm_notes', "
+            "'melforge.datasets.piano') "
             "if m in sys.modules])\n"
             "regs.dataset.check_config({'name': 'audio_folder', 'root': '/tmp'})\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
