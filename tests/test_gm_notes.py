@@ -3,6 +3,11 @@ pitch its id names."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import librosa
 import numpy as np
 import pytest
@@ -38,3 +43,16 @@ def test_each_clip_sounds_the_pitch_its_id_names(tmp_path, monkeypatch):
         f0 = librosa.yin(clip.audio[: int(0.5 * sr)], fmin=100, fmax=1200, sr=sr, frame_length=2048)
         assert abs(librosa.hz_to_midi(np.median(f0)) - midi) < 0.5, clip.id
     assert len(list(tmp_path.rglob("*.npy"))) == 2  # one cached render per program
+
+
+def test_the_music_ddsp_twin_trains_on_gm_notes_through_melforge_train(tmp_path):
+    # the README's `melforge-train experiment=ddsp_music_tiny threads=1`, with tiny overrides
+    args = ["experiment=ddsp_music_tiny", "threads=1", "dataset.programs=[73]", "dataset.notes=6", "inverter.hidden=16",
+            "inverter.mlp_layers=1", "inverter.harmonics=16", "inverter.estimator_channels=8", "inverter.estimator_layers=2",
+            "data.crop_frames=8", "data.valid_crops=2", "data.valid_fraction=0.3", "train.batch_size=2",
+            "train.max_steps=2", "train.valid_every=2", "train.checkpoint_every=2", "hydra.run.dir=run"]
+    proc = subprocess.run([sys.executable, "-m", "melforge.core.cli.train", *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env=dict(os.environ, MELFORGE_CACHE=str(tmp_path / "cache")))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "run/metrics.json").read_text())["steps"] == 2
+    assert (tmp_path / "run/checkpoints/last.pt").is_file()
