@@ -78,6 +78,29 @@ def test_the_estimator_losses_and_f0_range():
         F0Estimator(12, kernel=4)
 
 
+def test_the_estimators_front_end_reads_levels_relative_to_each_frames_loudest_band():
+    from melforge.plugins.source_filter.estimator import F0Estimator
+
+    torch.manual_seed(0)
+    est = F0Estimator(12, channels=8, layers=2, front_channels=4, front_layers=2)
+    log_mel = torch.randn(2, 9, 12)
+    log_f0, logit = est(log_mel)
+    assert log_f0.shape == logit.shape == (2, 9)
+    # a gain (a constant in log-mel, per frame) changes nothing; a change of spectral shape does
+    gain = torch.linspace(-3.0, 2.0, 9)[None, :, None]
+    louder_f0, louder_logit = est(log_mel + gain)
+    torch.testing.assert_close(louder_f0, log_f0, rtol=0, atol=1e-5)
+    torch.testing.assert_close(louder_logit, logit, rtol=0, atol=1e-5)
+    assert not torch.allclose(est(log_mel.flip(-1))[0], log_f0, atol=1e-3)
+    # the front end is part of the stored model: its weights are in the state dict
+    assert any(k.startswith("front.") for k in est.state_dict())
+    assert not any(k.startswith("front.") for k in F0Estimator(12, channels=8, layers=2).state_dict())
+    with pytest.raises(ValueError, match="estimator_front_channels"):
+        F0Estimator(12, front_channels=-1)
+    with pytest.raises(ValueError, match="odd"):
+        F0Estimator(12, front_channels=4, front_kernel=(6, 3))
+
+
 # --- DDSP ----------------------------------------------------------------------------------------
 
 def test_one_harmonic_at_440_hz_is_a_unit_sinusoid_at_440_hz():

@@ -85,6 +85,8 @@ def build_source_filter_vocoder(
     estimator_channels: int = 64,
     estimator_layers: int = 4,
     estimator_kernel: int = 5,
+    estimator_front_channels: int = 0,
+    estimator_front_layers: int = 3,
     fmin: float = 50.0,
     fmax: float = 600.0,
     pyin_frame: int = 1024,

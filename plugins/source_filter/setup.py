@@ -43,7 +43,9 @@ class SourceFilterSetup:
     Attributes:
         generator: a :data:`VOCODERS` name (``ddsp`` or ``nsf``); ``vocoder_keys`` its sizes
             (:data:`VOCODER_KEYS`).
-        estimator_channels, estimator_layers, estimator_kernel: the F0 / voicing estimator.
+        estimator_channels, estimator_layers, estimator_kernel: the F0 / voicing estimator's
+            1-D stack; estimator_front_channels, estimator_front_layers: its 2-D front end over
+            mel bands × frames (0 channels: none; see :class:`.estimator.F0Estimator`).
         fmin, fmax: the F0 range (Hz) of the pyin labels and of the estimator.
         pyin_frame: pyin's window (samples).
         spectral_loss: ``ddsp`` (multi-scale, FFT 2048 … 64) or ``nsf`` (3 resolutions).
@@ -59,6 +61,8 @@ class SourceFilterSetup:
     estimator_channels: int = 64
     estimator_layers: int = 4
     estimator_kernel: int = 5
+    estimator_front_channels: int = 0
+    estimator_front_layers: int = 3
     fmin: float = 50.0
     fmax: float = 600.0
     pyin_frame: int = 1024
@@ -86,7 +90,8 @@ class SourceFilterSetup:
             generator=generator,
             vocoder_keys={k: icfg[k] for k in keys if icfg.get(k) is not None},
             **{k: type(getattr(d, k))(icfg.get(k, getattr(d, k))) for k in (
-                "estimator_channels", "estimator_layers", "estimator_kernel", "fmin", "fmax", "pyin_frame",
+                "estimator_channels", "estimator_layers", "estimator_kernel", "estimator_front_channels",
+                "estimator_front_layers", "fmin", "fmax", "pyin_frame",
                 "spectral_loss", "f0_weight", "vuv_weight")},
         )
 
@@ -98,7 +103,7 @@ class SourceFilterSetup:
             ValueError: bad sizes (named by the part).
         """
         estimator = F0Estimator(n_mels, self.estimator_channels, self.estimator_layers, self.estimator_kernel,
-                                self.fmin, self.fmax)
+                                self.fmin, self.fmax, self.estimator_front_channels, self.estimator_front_layers)
         return SourceFilterModel(estimator, VOCODERS[self.generator](self.vocoder_keys, n_mels, sr, hop))
 
     def build_loss(self) -> torch.nn.Module:
