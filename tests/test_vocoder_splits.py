@@ -51,3 +51,14 @@ def test_speech_dev_and_test_clips_come_from_their_own_speakers():
     assert all(len(i.audio) >= 2 * i.sr and i.sr == 16000 for i in test + dev)
     with pytest.raises(ValueError, match="speech split must be 'dev' or 'test'"):
         vocoder_sets.speech_items("train", 4)
+
+
+def test_the_f0_estimator_ablation_uses_the_music_twins_data_labels_and_split(compose_train):
+    import f0_estimator
+
+    cfg = compose_train("experiment=ddsp_music_tiny")
+    inv, data = cfg["inverter"], cfg["data"]
+    assert (inv["fmin"], inv["fmax"], inv["pyin_frame"]) == (f0_estimator.FMIN, f0_estimator.FMAX, f0_estimator.PYIN_FRAME)
+    assert (data["valid_fraction"], data["trim_db"]) == (f0_estimator.VALID_FRACTION, f0_estimator.TRIM_DB)
+    assert cfg["dataset"]["name"] == "gm_notes" and inv["estimator_front_channels"] in f0_estimator.DEFAULT_FRONT
+    assert (inv["estimator_channels"], inv["estimator_layers"], inv["estimator_kernel"]) == f0_estimator.STACK
