@@ -154,7 +154,7 @@ def batching(rows: list[Row], items: list[Item], representation, batch: int = 8,
         invert = row.inverter.invert_mel_batch
         calls = {"single": lambda: [invert(mels[k:k + 1]) for k in range(batch)], "together": lambda: invert(mels)}
         best = {key: float("inf") for key in calls}
-        for key, call in calls.items():
+        for call in calls.values():
             call()  # warm-up of the shape
         for _ in range(repeats):
             for key, call in calls.items():
