@@ -34,6 +34,8 @@ SOUNDFONTS = {
     "fluidr3": (SOUNDFONT, "fluid-soundfont-gm"),
     "musescore": (Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"), "musescore-general-soundfont-small"),
     "timgm6mb": (Path("/usr/share/sounds/sf2/TimGM6mb.sf2"), "timgm6mb-soundfont"),
+    "csound": (Path("/usr/share/sounds/sf2/sf_GMbank.sf2"), "csound-soundfont"),
+    "opl3": (Path("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"), "opl3-soundfont"),
 }
 #: FluidSynth master gain (keeps dense chords below full scale).
 GAIN = 0.6

@@ -70,7 +70,8 @@ class RenderedScores(AudioDataset):
     (:meth:`program`), where the renders are kept (:meth:`cache_folder`, :meth:`cache_file`) and
     how clips are named (:meth:`clip_id`). Each score is written to MIDI by music21, every
     non-drum part is set to its program (:func:`melforge.datasets.fluidsynth.set_program`) and
-    rendered with FluidSynth (FluidR3_GM) at ``sr_render`` Hz into a mono float wav.
+    rendered with FluidSynth at ``sr_render`` Hz into a mono float wav, on FluidR3_GM unless
+    :meth:`soundfont` names another.
 
     Args:
         sr_render: FluidSynth's sample rate, Hz; ``None`` renders at the rate :meth:`clips` asks
@@ -116,6 +117,11 @@ class RenderedScores(AudioDataset):
         """Semitones score ``name`` is transposed by before it is rendered (default 0)."""
         return 0
 
+    def soundfont(self, name: str) -> str:
+        """The soundfont that renders score ``name``: a key of
+        :data:`melforge.datasets.fluidsynth.SOUNDFONTS` (default ``"fluidr3"``)."""
+        return "fluidr3"
+
     def render_seconds(self) -> float | None:
         """Seconds of each score given to FluidSynth (the MIDI is cut there first); ``None``
         (default) renders whole scores, so one cache serves every ``seconds``."""
@@ -144,7 +150,7 @@ class RenderedScores(AudioDataset):
             if self.render_seconds() is not None:
                 truncate_midi(raw, raw, self.render_seconds())
             set_program(raw, played, program=self.program(name))
-            audio = render_midi_file(played, sr)  # (samples,)
+            audio = render_midi_file(played, sr, soundfont=self.soundfont(name))  # (samples,)
         if not np.any(audio):
             raise DatasetError(f"FluidSynth rendered score {name} as silence")
 

@@ -119,3 +119,34 @@ def test_transpositions_shift_the_rendered_pitch(monkeypatch, tmp_path):
     assert list(shifts)[int(np.argmax(score))] == 12
     with pytest.raises(ValueError, match="transpositions"):
         gm_music.GMMusic(transpositions=())
+
+
+def test_programs_and_soundfonts_cycle_and_render(monkeypatch, tmp_path):
+    """``programs`` and ``soundfonts`` (gm_music_mixed): the i-th candidate plays
+    programs[i % P] on soundfonts[(i // P) % S], so every soundfont plays every program; ids,
+    cache files and fingerprints name a soundfont other than FluidR3, which renders differently."""
+    monkeypatch.setenv("MELFORGE_CACHE", str(tmp_path))
+    ds = gm_music.GMMusic(pieces=8, seconds=2.0, programs=(0, 40), soundfonts=("fluidr3", "opl3"))
+    names = ds.names()
+    assert names == gm_music.GMMusic(pieces=8).names()  # the same pieces, whatever the sounds
+    assert [ds.program(n) for n in names] == [0, 40] * 4
+    assert [ds.soundfont(n) for n in names] == ["fluidr3"] * 2 + ["opl3"] * 2 + ["fluidr3"] * 2 + ["opl3"] * 2
+    assert ds.clip_id(names[1]).endswith("@violin") and "+" not in ds.clip_id(names[1])
+    assert ds.clip_id(names[2]) == f"gm/{gm_music.Path(names[2]).with_suffix('').as_posix()}+opl3@piano"
+    # FluidR3 pieces keep gm_music's ids, cache files and fingerprint
+    plain = gm_music.GMMusic(pieces=1, seconds=2.0)
+    assert ds.cache_file(names[0], 22050) == plain.cache_file(names[0], 22050)
+    assert gm_music.GMMusic(pieces=1, seconds=2.0, soundfonts=("fluidr3", "opl3")).fingerprint() == plain.fingerprint()
+    assert ds.fingerprint() != gm_music.GMMusic(pieces=8, seconds=2.0, programs=(0, 40)).fingerprint()
+    assert ds.cache_file(names[2], 22050).name.endswith(".p0.opl3.s2.wav")
+
+    fm = gm_music.GMMusic(pieces=1, seconds=2.0, soundfonts=("opl3",))
+    (a,), (b,) = list(plain.clips(22050)), list(fm.clips(22050))
+    assert a.id != b.id and a.speaker == b.speaker == "piano" and b.audio.shape == a.audio.shape
+    assert np.sqrt(np.mean(b.audio**2)) > 0.01
+    assert abs(np.corrcoef(a.audio, b.audio)[0, 1]) < 0.5  # another instrument's sound, not a copy
+
+    with pytest.raises(ValueError, match="soundfonts"):
+        gm_music.GMMusic(soundfonts=("nosuch",))
+    with pytest.raises(ValueError, match="programs"):
+        gm_music.GMMusic(programs=(128,))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from melforge.core.features import in_valid_split
@@ -16,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import vocoder_sets  # noqa: E402
 
 SPEECH_TWINS = ("hifigan_tiny", "istftnet_tiny", "melgan_tiny", "ddsp_tiny", "nsf_tiny")
-MUSIC_TWINS = ("ddsp_music_tiny", "pg_vocoder_tiny")
+MUSIC_TWINS = ("ddsp_music_tiny", "pg_vocoder_tiny", "pg_vocoder_mixed_tiny")
 MUSIC_DATASETS = ("gm_music", "gm_notes")
 
 
@@ -36,11 +37,44 @@ def test_music_twins_train_on_the_training_soundfont_only_at_the_music_geometry(
     assert cfg["dataset"]["name"] in MUSIC_DATASETS
     geometry = {k: cfg["representation"][k] for k in ("sr", "n_fft", "hop_length", "n_mels", "fmax")}
     assert geometry == {k: vocoder_sets.MUSIC_MEL[k] for k in geometry}
-    # gm_music renders through render_midi_file with its default soundfont: FluidR3, not the test one
+    # every piece renders with a soundfont that is neither the test one nor a copy of it
+    # (gm_notes and gm_music by default: render_midi_file's default, FluidR3)
     import inspect
 
+    from melforge.core.plugins import load_registries
+
     assert inspect.signature(fluidsynth.render_midi_file).parameters["soundfont"].default == vocoder_sets.TRAIN_SOUNDFONT
-    assert vocoder_sets.TEST_SOUNDFONT != vocoder_sets.TRAIN_SOUNDFONT
+    held_out = {vocoder_sets.TEST_SOUNDFONT, *vocoder_sets.TEST_SOUNDFONT_COPIES}
+    assert vocoder_sets.TRAIN_SOUNDFONT not in held_out
+    if cfg["dataset"]["name"] == "gm_music":
+        regs = load_registries(builtins=("melforge.datasets.plugin",), entry_points=(), strict=True)
+        ds = regs.dataset.build(cfg["dataset"])
+        assert not {ds.soundfont(n) for n in ds.names()} & held_out
+
+
+def test_training_soundfonts_are_not_copies_of_the_test_soundfont():
+    """The same notes (C3, C4) on each soundfont the music twins train on against the test
+    soundfont, for the four N+C programs: their magnitude spectrograms correlate well below a copy's
+    (csound-soundfont's sf_GMbank shares TimGM6mb's samples: >= 0.99 on some programs, hence
+    TEST_SOUNDFONT_COPIES)."""
+    import librosa
+
+    def spectrogram(soundfont, program):
+        audio = fluidsynth.render_note_sequence([[60], [48]], 1.0, program, 22050, effects=False, soundfont=soundfont)
+        return np.abs(librosa.stft(audio.ravel(), n_fft=1024))
+
+    def corr(a, b):
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    from melforge.datasets.notes_chords import INSTRUMENTS
+
+    programs = tuple(INSTRUMENTS.values())  # the N+C programs: Rhodes, church organ, strings, nylon guitar
+    test = {p: spectrogram(vocoder_sets.TEST_SOUNDFONT, p) for p in programs}
+    for soundfont in ("fluidr3", "musescore", "opl3"):
+        worst = max(corr(spectrogram(soundfont, p), test[p]) for p in programs)
+        assert worst < 0.97, (soundfont, worst)
+    copies = [corr(spectrogram(vocoder_sets.TEST_SOUNDFONT_COPIES[0], p), test[p]) for p in programs]
+    assert max(copies) > 0.99, copies
 
 
 def test_speech_dev_and_test_clips_come_from_their_own_speakers():
