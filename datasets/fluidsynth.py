@@ -1,5 +1,5 @@
 """Render MIDI to audio with FluidSynth and a General-MIDI soundfont from Debian: FluidR3_GM (the
-training soundfont, default) or MuseScore General Lite (:data:`SOUNDFONTS`).
+training soundfont, default) or another of :data:`SOUNDFONTS`.
 
 ``fluidsynth -ni -q -g 0.6 -r <sr> -F out.wav FluidR3_GM.sf2 in.mid``: stereo output, mixed to
 mono here (``-R 0 -C 0`` added with ``effects=False``: reverb and chorus off). MIDI files are read
@@ -29,7 +29,10 @@ PACKAGES = ("fluidsynth", "fluid-soundfont-gm")
 #: General-MIDI soundfonts by name: ``(file, Debian package)``. ``timgm6mb`` (TimGM6mb, MuseScore
 #: 1.3's own samples) is the held-out test soundfont of ``benchmarks/vocoders.py``: no training data
 #: renders with it. ``musescore`` (MuseScore General Lite) is not held out in sound: it derives from
-#: FluidR3 Mono, and its renders of the N+C notes correlate 0.98-0.9997 with FluidR3's.
+#: FluidR3 Mono, and its renders of the N+C notes correlate 0.98-0.9997 with FluidR3's. ``opl3``
+#: (the OPL-3 FM bank of ``opl3-soundfont``) is synthesised, unlike the sampled others; ``csound``
+#: (``csound-soundfont``'s sf_GMbank) shares TimGM6mb's piano, Rhodes, organ and guitar samples, so
+#: no training data may use it either (``benchmarks/vocoder_sets.py``).
 SOUNDFONTS = {
     "fluidr3": (SOUNDFONT, "fluid-soundfont-gm"),
     "musescore": (Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"), "musescore-general-soundfont-small"),
