@@ -242,6 +242,14 @@ def test_batched_inversion_equals_one_clip_at_a_time_and_other_geometries_are_re
     for k in range(3):
         one = vocoder.invert_mel(mels[k], rep.mel_basis, rep.stft)
         np.testing.assert_allclose(one, batch[k, : 11 * 256], atol=1e-5)
+    # chunked (inverter.batch_samples): 2 · 12 · 256 samples a call is chunks of 2 clips, then 1
+    chunked = build_gan_vocoder(checkpoint=str(trained[0] / "straight/checkpoints/last.pt"), batch_samples=2 * 12 * 256 + 100)
+    calls = []
+    chunked.trained.generator.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    np.testing.assert_allclose(chunked.invert_mel_batch(mels).numpy(), batch, atol=1e-5)
+    assert calls == [2, 1]
+    with pytest.raises(ValueError, match="batch_samples"):
+        build_gan_vocoder(batch_samples=0)
     # a magnitude goes through its mel
     mag = np.sqrt(g.uniform(0, 1e-2, size=(12, 513)))
     assert vocoder.invert(mag, rep.stft).shape == (11 * 256,)

@@ -81,13 +81,25 @@ class HifiGan(TrainedMelVocoder):
     Args:
         trained: the loaded generator and its geometry, or ``None`` for one still to be trained.
         setup: what a training run fits (a loaded one's generator is its checkpoint's).
+        batch_samples: when inverting a batch, the most output samples (all clips together) one
+            generator call makes: the batch runs in chunks of ``max(1, batch_samples // (frames ·
+            hop))`` clips. On a CPU the audio-rate activations of a whole batch overflow the cache,
+            and one call on 8 clips can cost more than 8 calls on one (benchmarks/RESULTS.md,
+            *Vocoder benchmark*); chunks keep them in cache while the early, frame-rate layers still
+            run batched. ``None``: the whole batch in one call. The output is the same either way.
+
+    Raises:
+        ValueError: ``batch_samples`` below 1.
     """
 
     #: How a trained vocoder inverts; a training run resumes across changes to these keys.
-    inference_keys = ("checkpoint",)
+    inference_keys = ("checkpoint", "batch_samples")
 
-    def __init__(self, trained: TrainedGenerator | None, setup: GanSetup):
+    def __init__(self, trained: TrainedGenerator | None, setup: GanSetup, batch_samples: int | None = None):
+        if batch_samples is not None and batch_samples < 1:
+            raise ValueError(f"inverter.batch_samples must be >= 1 or null, got {batch_samples}")
         self.trained, self.setup = trained, setup
+        self.batch_samples = None if batch_samples is None else int(batch_samples)
 
     def learner(self, parts: InverterTrainingParts) -> GanVocoderLearner:
         """A :class:`.learner.GanVocoderLearner` of :attr:`setup` on the run's mels."""
@@ -122,7 +134,9 @@ class HifiGan(TrainedMelVocoder):
         """
         t = self._require()
         mel = torch.as_tensor(np.asarray(mel_power), dtype=torch.float32) if not torch.is_tensor(mel_power) else mel_power.float()
-        return t.generator(torch.log(torch.clamp(mel, min=t.floor))).cpu()
+        log_mel = torch.log(torch.clamp(mel, min=t.floor))
+        clips = len(log_mel) if self.batch_samples is None else max(1, self.batch_samples // max(1, log_mel.shape[1] * t.stft.hop_length))
+        return torch.cat([t.generator(chunk) for chunk in torch.split(log_mel, clips)]).cpu()
 
 
 def build_gan_vocoder(
@@ -147,6 +161,7 @@ def build_gan_vocoder(
     stft_weight: float = 0.0,
     warmup_stft_weight: float = 1.0,
     adversarial_start: int = 0,
+    batch_samples: int | None = None,
 ) -> HifiGan:
     """A GAN vocoder, trained (``checkpoint``) or to be trained; the keys are
     :class:`.setup.GanSetup`'s (see ``configs/inverter/hifigan.yaml``).
@@ -156,7 +171,8 @@ def build_gan_vocoder(
     """
     keys = dict(locals())
     keys.pop("checkpoint")
+    keys.pop("batch_samples")
     setup = GanSetup.from_config(keys)
     setup.build_generator(8)  # sizes are checked now, not at the first training step
     trained = TrainedGenerator.load(checkpoint) if checkpoint else None
-    return HifiGan(trained, setup)
+    return HifiGan(trained, setup, batch_samples)
