@@ -53,6 +53,7 @@ COMMANDS = {
     "melforge-train -m hydra/launcher=submitit_local backbone.hidden_size=8,16":
         "test_distributed.py::test_submitit_local_launcher_runs_a_two_job_sweep",
     "melforge-train experiment=pg_vocoder_tiny": "test_pg_vocoder_commands",
+    "melforge-train experiment=pg_vocoder_mixed_tiny": "test_pg_vocoder_mixed_command",
     "melforge-train experiment=hifigan_tiny": "test_gan_vocoder_commands",
     "melforge-invert input=speech.wav output=out.wav inverter=hifigan "
     "inverter.checkpoint=runs/hifigan_tiny/.../checkpoints/last.pt": "test_gan_vocoder_commands",
@@ -193,6 +194,16 @@ def test_pg_vocoder_commands(tmp_path, speech_audio):
         assert out_sr == 22050 and np.isfinite(out).all() and "[pg_vocoder, log_mel]" in proc.stdout
         outputs.append(out)
     assert outputs[0].shape == outputs[1].shape == outputs[2].shape
+
+
+def test_pg_vocoder_mixed_command(tmp_path):
+    """The mixed-soundfont twin trains on pieces of its programs rendered with its soundfonts (the
+    four tiny pieces: programs 0 and 4 on MuseScore Lite, then on the OPL-3 bank)."""
+    _run("train", *_args("melforge-train experiment=pg_vocoder_mixed_tiny"), *TINY_PG, "dataset.programs=[0,4]",
+         "dataset.soundfonts=[musescore,opl3]", "hydra.run.dir=pgm", cwd=tmp_path)
+    assert json.loads((tmp_path / "pgm/metrics.json").read_text())["steps"] == 2
+    cfg = (tmp_path / "pgm/config.yaml").read_text()
+    assert "gm_music" in cfg and "opl3" in cfg and "max_steps: 2" in cfg
 
 
 TINY_GAN = ("inverter.initial_channels=16", "inverter.discriminator_width=0.0625", "inverter.adversarial_start=1",
