@@ -161,7 +161,7 @@ def build_gan_vocoder(
     stft_weight: float = 0.0,
     warmup_stft_weight: float = 1.0,
     adversarial_start: int = 0,
-    batch_samples: int | None = None,
+    batch_samples: int | None = 131072,
 ) -> HifiGan:
     """A GAN vocoder, trained (``checkpoint``) or to be trained; the keys are
     :class:`.setup.GanSetup`'s (see ``configs/inverter/hifigan.yaml``).
