@@ -2,7 +2,7 @@
 2-D front end, trained alone on ``gm_notes`` and scored on ``gm_notes``' validation notes.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/f0_estimator.py [--notes 100] [--steps 6000] \\
-        [--front 0 16] [--seed 0]
+        [--front 0 16] [--seed 0] [--lr 1e-3] [--every 0]
 
 This is a *dev* experiment: it chose ``ddsp_music_tiny``'s ``inverter.estimator_front_channels``.
 The data, labels and split are exactly those of a ``ddsp_music_tiny`` run (music geometry:
@@ -67,23 +67,29 @@ def score(estimator: F0Estimator, valid: list[np.ndarray]) -> dict[str, float]:
     return f0_figures(e[:, 0], e[:, 1], e[:, 2], e[:, 3])
 
 
-def train(front: int, crops: AlignedCrops, steps: int, seed: int) -> tuple[F0Estimator, float]:
+def train(front: int, crops: AlignedCrops, steps: int, seed: int, lr: float = 1e-3,
+          on_step=None) -> tuple[F0Estimator, float]:
     """An estimator (``ddsp_music_tiny``'s sizes, ``front`` front-end maps) after ``steps`` Adam
-    steps on the estimator's two losses; and the seconds they took."""
+    steps (learning rate ``lr``) on the estimator's two losses; and the seconds they took
+    (``on_step(step, estimator)``, if given, runs after every step, outside the timing)."""
     torch.manual_seed(seed)
     estimator = F0Estimator(MUSIC_MEL["n_mels"], *STACK, FMIN, FMAX, front_channels=front)
-    opt = torch.optim.Adam(estimator.parameters(), 1e-3)
+    opt = torch.optim.Adam(estimator.parameters(), lr)
     generator = torch.Generator().manual_seed(seed)
     n = MUSIC_MEL["n_mels"]
-    start = time.perf_counter()
-    for _ in range(steps):
+    elapsed = 0.0
+    for step in range(1, steps + 1):
+        start = time.perf_counter()
         rows, _ = crops.draw(8, generator)
         log_f0, logit = estimator(rows[..., :n])
         terms = estimator_losses(log_f0, logit, rows[..., n], rows[..., n + 1])
         opt.zero_grad()
         (terms["f0_l1"] + terms["vuv_bce"]).backward()
         opt.step()
-    return estimator, time.perf_counter() - start
+        elapsed += time.perf_counter() - start
+        if on_step is not None:
+            on_step(step, estimator)
+    return estimator, elapsed
 
 
 def main() -> None:
@@ -92,22 +98,33 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--front", type=int, nargs="+", default=list(DEFAULT_FRONT), help="front-end maps of each row (0: none)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
+    parser.add_argument("--every", type=int, default=0, help="also score every N steps (0: only at the end)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     train_rows, train_audio, valid = labelled(args.notes)
     crops = AlignedCrops(train_rows, train_audio, MUSIC_MEL["hop_length"], 32)
     print(f"gm_notes, {args.notes} notes a program: {len(train_rows)} training clips, {len(valid)} validation clips; "
-          f"{args.steps} steps, batch 8, one thread\n")
+          f"{args.steps} steps, batch 8, Adam lr {args.lr:g}, one thread\n")
     print("| front-end maps | parameters | training (s) | median cents | mean cents | V/UV accuracy | median / first row |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    reference = None
+    reference, trajectory = None, []
+
+    def track(step: int, estimator: F0Estimator) -> None:
+        if args.every and step % args.every == 0:
+            trajectory.append((step, score(estimator, valid)))
+
     for front in args.front:
-        estimator, seconds = train(front, crops, args.steps, args.seed)
+        trajectory.clear()
+        estimator, seconds = train(front, crops, args.steps, args.seed, args.lr, track)
         f = score(estimator, valid)
         reference = reference or f["f0_cents"]
         params = sum(p.numel() for p in estimator.parameters())
         print(f"| {front} | {params:,} | {seconds:.0f} | {f['f0_cents']:.1f} | {f['f0_cents_mean']:.1f} | "
               f"{f['vuv_accuracy']:.3f} | {f['f0_cents'] / reference:.2f} |", flush=True)
+        if trajectory:
+            print(f"\n  front {front}, every {args.every} steps (median / mean cents): "
+                  + ", ".join(f"{k}: {t['f0_cents']:.0f} / {t['f0_cents_mean']:.0f}" for k, t in trajectory) + "\n", flush=True)
 
 
 if __name__ == "__main__":
