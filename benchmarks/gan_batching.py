@@ -16,26 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 import torch
 import vocoder_sets
+from vocoder_rows import time_batched
 from melforge.core.plugins import registries
 from melforge.plugins.gan_vocoders.inverter import build_gan_vocoder
 
 #: Settings of ``inverter.batch_samples`` tried (None: the whole batch in one call).
 SETTINGS = (None, 32768, 65536, 131072, 262144)
-
-
-def best_time(call, repeats: int) -> float:
-    """Fastest of ``repeats`` runs of ``call()``, seconds."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def measure(spec: str, mels: np.ndarray, repeats: int) -> list[str]:
@@ -44,17 +34,10 @@ def measure(spec: str, mels: np.ndarray, repeats: int) -> list[str]:
     lines = []
     for setting in SETTINGS:
         vocoder = build_gan_vocoder(checkpoint=path, batch_samples=setting)  # the generator is the checkpoint's
-        single = lambda: [vocoder.invert_mel_batch(mels[k:k + 1]) for k in range(len(mels))]  # noqa: E731
-        together = lambda: vocoder.invert_mel_batch(mels)  # noqa: E731
-        single(), together()  # each shape once before timing
-        times = {"single": [], "together": []}
-        for _ in range(repeats):  # alternating, so that a busy moment hits both
-            times["single"].append(best_time(single, 1))
-            times["together"].append(best_time(together, 1))
-        s, t = min(times["single"]), min(times["together"])
-        clips = len(mels) if setting is None else max(1, setting // (mels.shape[1] * vocoder.trained.stft.hop_length))
+        single, together = time_batched(vocoder.invert_mel_batch, mels, repeats)
         label = "whole" if setting is None else f"{setting}"
-        lines.append(f"| {name} | {label} | {min(clips, len(mels))} | {s:.3f} | {t:.3f} | {t / s:.2f} |")
+        lines.append(f"| {name} | {label} | {vocoder.clips_per_call(*mels.shape[:2])} | {single:.3f} | {together:.3f} "
+                     f"| {together / single:.2f} |")
     return lines
 
 

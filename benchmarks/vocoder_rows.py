@@ -11,6 +11,7 @@ is left out of that domain with the message.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -162,3 +163,20 @@ def _parameters(checkpoint: str) -> int:
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
     return int(sum(t.numel() for k, t in state.items() if torch.is_tensor(t) and not k.startswith("discriminator")))
+
+
+def time_batched(invert_mel_batch: Callable, mels: np.ndarray, repeats: int) -> tuple[float, float]:
+    """``(single, together)`` seconds: ``mels (clips, frames, n_mels)`` inverted by one call per
+    clip against one call on all. Both shapes run once before timing (oneDNN builds its kernels on
+    a shape's first call), then each is timed ``repeats`` times, alternating; the fastest of each."""
+    calls = {"single": lambda: [invert_mel_batch(mels[k:k + 1]) for k in range(len(mels))],
+             "together": lambda: invert_mel_batch(mels)}
+    best = {key: float("inf") for key in calls}
+    for call in calls.values():
+        call()  # warm-up of the shape
+    for _ in range(repeats):
+        for key, call in calls.items():
+            start = time.perf_counter()
+            call()
+            best[key] = min(best[key], time.perf_counter() - start)
+    return best["single"], best["together"]

@@ -49,7 +49,7 @@ from melforge.core.stft import StftParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vocoder_rows import BATCHED, Row, classical_rows, learned_row, librosa_rows  # noqa: E402
+from vocoder_rows import BATCHED, Row, classical_rows, learned_row, librosa_rows, time_batched  # noqa: E402
 from vocoder_sets import DOMAINS, Item, music_items, speech_items  # noqa: E402
 
 
@@ -151,17 +151,8 @@ def batching(rows: list[Row], items: list[Item], representation, batch: int = 8,
     for row in rows:
         if row.name not in BATCHED:
             continue
-        invert = row.inverter.invert_mel_batch
-        calls = {"single": lambda: [invert(mels[k:k + 1]) for k in range(batch)], "together": lambda: invert(mels)}
-        best = {key: float("inf") for key in calls}
-        for call in calls.values():
-            call()  # warm-up of the shape
-        for _ in range(repeats):
-            for key, call in calls.items():
-                start = time.perf_counter()
-                call()
-                best[key] = min(best[key], time.perf_counter() - start)
-        lines.append(f"| {row.label} | {best['single']:.3f} | {best['together']:.3f} | {best['together'] / best['single']:.2f} |")
+        single, together = time_batched(row.inverter.invert_mel_batch, mels, repeats)
+        lines.append(f"| {row.label} | {single:.3f} | {together:.3f} | {together / single:.2f} |")
     return lines
 
 

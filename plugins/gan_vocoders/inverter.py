@@ -135,8 +135,14 @@ class HifiGan(TrainedMelVocoder):
         t = self._require()
         mel = torch.as_tensor(np.asarray(mel_power), dtype=torch.float32) if not torch.is_tensor(mel_power) else mel_power.float()
         log_mel = torch.log(torch.clamp(mel, min=t.floor))
-        clips = len(log_mel) if self.batch_samples is None else max(1, self.batch_samples // max(1, log_mel.shape[1] * t.stft.hop_length))
-        return torch.cat([t.generator(chunk) for chunk in torch.split(log_mel, clips)]).cpu()
+        return torch.cat([t.generator(chunk) for chunk in torch.split(log_mel, self.clips_per_call(*log_mel.shape[:2]))]).cpu()
+
+    def clips_per_call(self, clips: int, frames: int) -> int:
+        """How many of a batch's ``clips`` of ``frames`` frames one generator call inverts
+        (``batch_samples``; all of them when it is ``None``)."""
+        if self.batch_samples is None:
+            return clips
+        return min(clips, max(1, self.batch_samples // max(1, frames * self._require().stft.hop_length)))
 
 
 def build_gan_vocoder(
