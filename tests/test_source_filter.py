@@ -63,19 +63,77 @@ def test_cents_figures_of_a_known_offset_are_exact():
 
 
 def test_the_estimator_losses_and_f0_range():
-    from melforge.plugins.source_filter.estimator import F0Estimator, estimator_losses
+    from melforge.plugins.source_filter.estimator import F0Estimator
 
     est = F0Estimator(12, channels=8, layers=2)
     log_f0, logit = est(torch.randn(3, 7, 12))
     assert log_f0.shape == logit.shape == (3, 7)
     assert float(est.f0_hz(torch.tensor(100.0))) == pytest.approx(600.0) and float(est.f0_hz(torch.tensor(-5.0))) == pytest.approx(50.0)
     label = torch.tensor([[100.0, 200.0]])
-    terms = estimator_losses(torch.log(torch.tensor([[100.0 * math.e, 1.0]])), torch.tensor([[0.0, 0.0]]), label,
-                             torch.tensor([[1.0, 0.0]]))
-    assert float(terms["f0_l1"]) == pytest.approx(1.0)  # one nat off on the voiced frame; the unvoiced one ignored
+    centre = 0.5 * (math.log(50.0) + math.log(600.0))
+    y = torch.tensor([[[math.log(100.0 * math.e) - centre, 1.0 - centre]], [[0.0, 0.0]]]).transpose(0, 1)  # (1, 2, 2)
+    terms = est.losses(y, label, torch.tensor([[1.0, 0.0]]))
+    assert float(terms["f0_l1"]) == pytest.approx(1.0, abs=1e-6)  # one nat off on the voiced frame; the unvoiced one ignored
     assert float(terms["vuv_bce"]) == pytest.approx(math.log(2))
+    assert float(est.losses(y, label, torch.zeros(1, 2))["f0_l1"]) == 0.0  # no voiced frame: no F0 term
     with pytest.raises(ValueError, match="odd kernel"):
         F0Estimator(12, kernel=4)
+
+
+def test_the_pitch_bin_head_decodes_to_the_cents_of_its_distribution_and_scores_the_label():
+    from melforge.plugins.source_filter.pitch_heads import PitchBinHead
+
+    head = PitchBinHead(50.0, 800.0, bin_cents=20.0)
+    assert head.outputs == 1 + 4 * 60 + 1  # four octaves of 20-cent bins, both ends included
+    # a Gaussian over the bins centred between two of them decodes to its centre (CREPE's local mean;
+    # within 4 bins of an end of the range the window is one-sided, so the mean is pulled inwards)
+    for f0 in (61.7, 200.0, 433.3, 700.0):
+        c = head.cents(torch.tensor(f0))
+        logits = -0.5 * ((head.centres - c) / 25.0) ** 2
+        y = torch.cat([torch.tensor([3.0]), logits])[None, :, None]  # (1, 1 + bins, 1)
+        log_f0, vuv = head.decode(y)
+        assert float(torch.exp(log_f0)) == pytest.approx(f0, rel=2 ** (1.0 / 1200) - 1)  # within a cent
+        assert float(vuv) == 3.0
+    # the cross-entropy is lowest when the logits are the label's own Gaussian, and only voiced frames count
+    label = torch.tensor([[220.0, 330.0]])
+    voiced = torch.tensor([[True, False]])
+    good = torch.cat([torch.zeros(1), -0.5 * ((head.centres - head.cents(torch.tensor(220.0))) / 25.0) ** 2])
+    off = torch.cat([torch.zeros(1), -0.5 * ((head.centres - head.cents(torch.tensor(233.1))) / 25.0) ** 2])
+    y_good, y_off = (torch.stack([v, torch.zeros_like(v)], dim=1)[None] for v in (good, off))  # (1, 1 + bins, 2)
+    assert head.f0_loss(y_good, label, voiced).shape == (1,)
+    assert float(head.f0_loss(y_good, label, voiced)) < float(head.f0_loss(y_off, label, voiced))
+    with pytest.raises(ValueError, match="estimator_bin_cents"):
+        PitchBinHead(50.0, 800.0, bin_cents=0.0)
+
+
+def test_an_estimator_with_pitch_bins_learns_a_pitch_and_old_checkpoints_keep_the_regression_head():
+    from melforge.plugins.source_filter.setup import SourceFilterSetup
+
+    setup = SourceFilterSetup.from_config({"generator": "ddsp", "hidden": 8, "mlp_layers": 1, "harmonics": 4,
+                                           "estimator_channels": 16, "estimator_layers": 2, "estimator_head": "bins"})
+    est = setup.build(12, SR, 256).estimator
+    assert est.head.loss_name == "f0_ce" and est.out.out_channels == est.head.outputs
+    # a config without the key (every checkpoint written before the key existed) builds the regression head
+    old = SourceFilterSetup.from_config({"generator": "ddsp", "hidden": 8, "mlp_layers": 1, "harmonics": 4}).build(12, SR, 256)
+    assert old.estimator.head.loss_name == "f0_l1" and old.estimator.out.out_channels == 2
+    with pytest.raises(ValueError, match="estimator_head"):
+        SourceFilterSetup.from_config({"estimator_head": "crepe"})
+    # it fits two pitches told apart by which mel band is loudest, to within a few cents
+    torch.manual_seed(0)
+    mels = torch.full((2, 5, 12), -5.0)
+    mels[0, :, 3], mels[1, :, 7] = 0.0, 0.0
+    f0 = torch.tensor([[110.0] * 5, [347.0] * 5])
+    voiced = torch.ones(2, 5)
+    opt = torch.optim.Adam(est.parameters(), 1e-2)
+    for _ in range(300):
+        terms = est.losses(est.outputs(mels), f0, voiced)
+        opt.zero_grad()
+        (terms["f0_ce"] + terms["vuv_bce"]).backward()
+        opt.step()
+    with torch.no_grad():
+        log_f0, logit = est(mels)
+    err = 1200 * torch.log2(est.f0_hz(log_f0) / f0).abs()
+    assert float(err.max()) < 10.0 and bool((logit > 0).all())
 
 
 def test_the_estimators_front_end_reads_levels_relative_to_each_frames_loudest_band():

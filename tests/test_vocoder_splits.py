@@ -96,3 +96,4 @@ def test_the_f0_estimator_ablation_uses_the_music_twins_data_labels_and_split(co
     assert (data["valid_fraction"], data["trim_db"]) == (f0_estimator.VALID_FRACTION, f0_estimator.TRIM_DB)
     assert cfg["dataset"]["name"] == "gm_notes" and inv["estimator_front_channels"] in f0_estimator.DEFAULT_FRONT
     assert (inv["estimator_channels"], inv["estimator_layers"], inv["estimator_kernel"]) == f0_estimator.STACK
+    assert inv["estimator_head"] == "bins" and inv["estimator_bin_cents"] == f0_estimator.BIN_CENTS

@@ -1,12 +1,14 @@
 """The F0 / voicing estimator: log-mel frames → log-F0 and a voiced/unvoiced logit per frame,
-trained on pyin labels (:mod:`.pitch`) with an L1 on log-F0 in voiced frames and a binary
-cross-entropy on voicing. MelNet generates mels only, so at inversion this network supplies the
-F0 and voicing that a source-filter vocoder needs.
+trained on pyin labels (:mod:`.pitch`) with its head's F0 loss in voiced frames (an L1 on log-F0,
+or CREPE's pitch-bin cross-entropy: :mod:`.pitch_heads`) and a binary cross-entropy on voicing.
+MelNet generates mels only, so at inversion this network supplies the F0 and voicing that a
+source-filter vocoder needs.
 
 Two parts: an optional 2-D *front end* (convolutions over mel bands × frames of each frame's
 level relative to its loudest band, so that a harmonic pattern is recognised wherever it lies on
 the mel axis and at any loudness), then a 1-D stack over frames whose channels are the mel bands
-(or the front end's feature maps of every band), ending in a 1×1 convolution to two channels."""
+(or the front end's feature maps of every band), ending in a 1×1 convolution to the head's
+channels."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import math
 import torch
 
 from .pitch import SPEECH_FMAX, SPEECH_FMIN
+from .pitch_heads import RegressionHead
 
 
 def frequency_front_end(channels: int, layers: int, kernel: tuple[int, int]) -> torch.nn.Sequential:
@@ -44,8 +47,10 @@ class F0Estimator(torch.nn.Module):
     relative to its loudest band (``log_mel − max over mels``, nats), passed through
     :func:`frequency_front_end` (``front_layers`` 2-D convolutions of ``front_kernel`` (mel bands,
     frames), ``front_channels`` maps), and the 1-D stack reads the ``front_channels · n_mels``
-    features of every frame. Log-F0 is predicted around the log of the geometric centre of
-    ``[fmin, fmax]`` and clamped to that range at inference.
+    features of every frame. The last 1×1 convolution gives ``head``'s channels, which the head
+    decodes to log-F0 and the voicing logit (default: a :class:`.pitch_heads.RegressionHead`
+    around the log of the geometric centre of ``[fmin, fmax]``); F0 is clamped to that range at
+    inference.
 
     Raises:
         ValueError: ``layers < 1``, ``channels < 1``, an even ``kernel``, ``front_channels < 0``
@@ -54,7 +59,7 @@ class F0Estimator(torch.nn.Module):
 
     def __init__(self, n_mels: int, channels: int = 64, layers: int = 4, kernel: int = 5,
                  fmin: float = SPEECH_FMIN, fmax: float = SPEECH_FMAX, front_channels: int = 0,
-                 front_layers: int = 3, front_kernel: tuple[int, int] = (7, 3)):
+                 front_layers: int = 3, front_kernel: tuple[int, int] = (7, 3), head: torch.nn.Module | None = None):
         super().__init__()
         if layers < 1 or channels < 1 or kernel % 2 == 0:
             raise ValueError(f"inverter.estimator: layers {layers} ≥ 1, channels {channels} ≥ 1 and an odd kernel "
@@ -67,9 +72,9 @@ class F0Estimator(torch.nn.Module):
             convs += [torch.nn.Conv1d(width, channels, kernel, padding=kernel // 2), torch.nn.LeakyReLU(0.1)]
             width = channels
         self.body = torch.nn.Sequential(*convs)
-        self.out = torch.nn.Conv1d(channels, 2, 1)
+        self.head = head if head is not None else RegressionHead(fmin, fmax)
+        self.out = torch.nn.Conv1d(channels, self.head.outputs, 1)
         self.log_fmin, self.log_fmax = math.log(fmin), math.log(fmax)
-        self.centre = 0.5 * (self.log_fmin + self.log_fmax)
 
     def features(self, log_mel: torch.Tensor) -> torch.Tensor:
         """``log_mel (batch, frames, n_mels)`` → the 1-D stack's input ``(batch, width, frames)``."""
@@ -79,22 +84,25 @@ class F0Estimator(torch.nn.Module):
         relative = x - x.amax(dim=1, keepdim=True)  # each frame's level under its loudest band
         return self.front(relative.unsqueeze(1)).flatten(1, 2)  # (batch, front_channels · n_mels, frames)
 
+    def outputs(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """``log_mel (batch, frames, n_mels)`` → the head's channels ``(batch, head.outputs, frames)``."""
+        return self.out(self.body(self.features(log_mel)))
+
     def forward(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        y = self.out(self.body(self.features(log_mel)))  # (batch, 2, frames)
-        return self.centre + y[:, 0], y[:, 1]
+        """``log_mel (batch, frames, n_mels)`` → ``(log_f0 (batch, frames), vuv_logit (batch, frames))``."""
+        return self.head.decode(self.outputs(log_mel))
+
+    def losses(self, y: torch.Tensor, label_f0: torch.Tensor, label_voiced: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The head's F0 term (named ``head.loss_name``: ``f0_l1`` in nats of Hz, ``f0_ce`` in nats;
+        mean over labelled-voiced frames, 0 when none is voiced) and ``vuv_bce``, the voicing
+        binary cross-entropy over every frame, of ``y = outputs(log_mel)`` against the labels
+        ``label_f0 (batch, frames)`` Hz and ``label_voiced (batch, frames)`` in {0, 1}."""
+        v = label_voiced > 0.5
+        f0_term = self.head.f0_loss(y.float(), label_f0, v)
+        vuv = torch.nn.functional.binary_cross_entropy_with_logits(self.head.decode(y.float())[1], label_voiced.float())
+        return {self.head.loss_name: f0_term.mean() if f0_term.numel() else y.sum() * 0.0, "vuv_bce": vuv}
 
     def f0_hz(self, log_f0: torch.Tensor) -> torch.Tensor:
         """``exp(log_f0)`` clamped to ``[fmin, fmax]`` Hz."""
         return torch.exp(torch.clamp(log_f0, self.log_fmin, self.log_fmax))
 
-
-def estimator_losses(log_f0: torch.Tensor, vuv_logit: torch.Tensor, label_f0: torch.Tensor,
-                     label_voiced: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``f0_l1``: mean |log_f0 − log label_f0| over labelled-voiced frames (nats; 0 when none is
-    voiced); ``vuv_bce``: binary cross-entropy of the voicing logit against the labels, every
-    frame. All tensors ``(batch, frames)``; ``label_f0`` in Hz."""
-    v = label_voiced > 0.5
-    diff = torch.abs(log_f0 - torch.log(label_f0))
-    f0_l1 = diff[v].mean() if bool(v.any()) else diff.sum() * 0.0
-    vuv = torch.nn.functional.binary_cross_entropy_with_logits(vuv_logit, label_voiced.float())
-    return {"f0_l1": f0_l1, "vuv_bce": vuv}

@@ -87,6 +87,8 @@ def build_source_filter_vocoder(
     estimator_kernel: int = 5,
     estimator_front_channels: int = 0,
     estimator_front_layers: int = 3,
+    estimator_head: str = "regression",
+    estimator_bin_cents: float = 20.0,
     fmin: float = 50.0,
     fmax: float = 600.0,
     pyin_frame: int = 1024,

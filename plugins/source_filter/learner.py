@@ -25,7 +25,6 @@ from melforge.plugins.gan_vocoders.learner import mel_checkpoint_extras
 from melforge.plugins.gan_vocoders.losses import mel_l1_loss
 from melforge.plugins.gan_vocoders.mel import MelGeometry, TorchLogMel
 
-from .estimator import estimator_losses
 from .pitch import cached_pyin_labels, f0_figures
 from .setup import SourceFilterSetup
 
@@ -123,16 +122,17 @@ class SourceFilterLearner(Learner):
         return rows[..., :n], rows[..., n], rows[..., n + 1]
 
     def train_step(self, batch, ctx: StepContext) -> dict[str, float]:
-        """One Adam step on ``spectral + f0_weight · f0_l1 + vuv_weight · vuv_bce``, the vocoder
+        """One Adam step on ``spectral + f0_weight · f0_term + vuv_weight · vuv_bce`` (the F0 term is
+        the estimator head's: ``f0_l1`` or ``f0_ce``), the vocoder
         following the labels; also reports ``mel_l1`` of that audio (nats of mel magnitude)."""
         s, device = self.setup, ctx.placement.device
         rows, audio, seeds = batch
         mel, f0, voiced = self.split(rows.to(device))
         with ctx.placement.precision.autocast():
-            fake, log_f0, logit = self.forward(mel, f0, voiced, seeds)
-        terms = {"spectral": self.loss(fake.float(), audio.to(device)),
-                 **estimator_losses(log_f0.float(), logit.float(), f0, voiced)}
-        loss = terms["spectral"] + s.f0_weight * terms["f0_l1"] + s.vuv_weight * terms["vuv_bce"]
+            fake, y = self.forward(mel, f0, voiced, seeds)
+        estimator = self.model.estimator
+        terms = {"spectral": self.loss(fake.float(), audio.to(device)), **estimator.losses(y, f0, voiced)}
+        loss = terms["spectral"] + s.f0_weight * terms[estimator.head.loss_name] + s.vuv_weight * terms["vuv_bce"]
         ctx.update("model", loss)
         with torch.no_grad():  # the monitored figure, of the teacher-forced audio in training
             terms["mel_l1"] = mel_l1_loss(0.5 * self.mel(fake.float())[:, : mel.shape[1]], 0.5 * mel.float())

@@ -29,12 +29,11 @@ class SourceFilterModel(torch.nn.Module):
         return self.estimator.f0_hz(log_f0), torch.sigmoid(logit)
 
     def teacher_forced(self, log_mel: torch.Tensor, f0: torch.Tensor, voiced: torch.Tensor, seeds: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """The training pass: the vocoder on the labels ``f0 (batch, frames)`` Hz and ``voiced
-        (batch, frames)``, and the estimator on the mel: ``(audio (batch, frames · hop),
-        log_f0 (batch, frames), vuv_logit (batch, frames))``."""
-        log_f0, logit = self.estimator(log_mel)
-        return self.vocoder(log_mel, f0, voiced, seeds), log_f0, logit
+        (batch, frames)``, and the estimator's raw outputs on the mel: ``(audio (batch, frames · hop),
+        y (batch, estimator.head.outputs, frames))`` (score ``y`` with ``estimator.losses``)."""
+        return self.vocoder(log_mel, f0, voiced, seeds), self.estimator.outputs(log_mel)
 
     def forward(self, log_mel: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
         """Audio from the mel alone: the estimator's F0 and its voicing decision (probability

@@ -13,6 +13,7 @@ import torch
 
 from .ddsp import DdspVocoder
 from .estimator import F0Estimator
+from .pitch_heads import HEADS, PitchBinHead, RegressionHead
 from .model import SourceFilterModel
 from .nsf import NsfVocoder
 from .spectral_loss import SPECTRAL_LOSSES
@@ -45,11 +46,13 @@ class SourceFilterSetup:
             (:data:`VOCODER_KEYS`).
         estimator_channels, estimator_layers, estimator_kernel: the F0 / voicing estimator's
             1-D stack; estimator_front_channels, estimator_front_layers: its 2-D front end over
-            mel bands × frames (0 channels: none; see :class:`.estimator.F0Estimator`).
+            mel bands × frames (0 channels: none; see :class:`.estimator.F0Estimator`);
+            estimator_head: its output, ``regression`` (log-F0, L1) or ``bins`` (CREPE's pitch
+            bins, ``estimator_bin_cents`` apart; :mod:`.pitch_heads`).
         fmin, fmax: the F0 range (Hz) of the pyin labels and of the estimator.
         pyin_frame: pyin's window (samples).
         spectral_loss: ``ddsp`` (multi-scale, FFT 2048 … 64) or ``nsf`` (3 resolutions).
-        f0_weight: weight of the estimator's log-F0 L1 (voiced frames).
+        f0_weight: weight of the estimator head's F0 term (voiced frames).
         vuv_weight: weight of its voicing cross-entropy.
 
     Raises:
@@ -63,6 +66,8 @@ class SourceFilterSetup:
     estimator_kernel: int = 5
     estimator_front_channels: int = 0
     estimator_front_layers: int = 3
+    estimator_head: str = "regression"
+    estimator_bin_cents: float = 20.0
     fmin: float = 50.0
     fmax: float = 600.0
     pyin_frame: int = 1024
@@ -71,7 +76,7 @@ class SourceFilterSetup:
     vuv_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        for key, table in (("generator", VOCODERS), ("spectral_loss", SPECTRAL_LOSSES)):
+        for key, table in (("generator", VOCODERS), ("spectral_loss", SPECTRAL_LOSSES), ("estimator_head", HEADS)):
             if getattr(self, key) not in table:
                 raise ValueError(f"inverter.{key}={getattr(self, key)!r}: expected one of {', '.join(table)}")
         for key in ("f0_weight", "vuv_weight"):
@@ -91,7 +96,7 @@ class SourceFilterSetup:
             vocoder_keys={k: icfg[k] for k in keys if icfg.get(k) is not None},
             **{k: type(getattr(d, k))(icfg.get(k, getattr(d, k))) for k in (
                 "estimator_channels", "estimator_layers", "estimator_kernel", "estimator_front_channels",
-                "estimator_front_layers", "fmin", "fmax", "pyin_frame",
+                "estimator_front_layers", "estimator_head", "estimator_bin_cents", "fmin", "fmax", "pyin_frame",
                 "spectral_loss", "f0_weight", "vuv_weight")},
         )
 
@@ -102,8 +107,10 @@ class SourceFilterSetup:
         Raises:
             ValueError: bad sizes (named by the part).
         """
+        head = (PitchBinHead(self.fmin, self.fmax, self.estimator_bin_cents) if self.estimator_head == "bins"
+                else RegressionHead(self.fmin, self.fmax))
         estimator = F0Estimator(n_mels, self.estimator_channels, self.estimator_layers, self.estimator_kernel,
-                                self.fmin, self.fmax, self.estimator_front_channels, self.estimator_front_layers)
+                                self.fmin, self.fmax, self.estimator_front_channels, self.estimator_front_layers, head=head)
         return SourceFilterModel(estimator, VOCODERS[self.generator](self.vocoder_keys, n_mels, sr, hop))
 
     def build_loss(self) -> torch.nn.Module:
