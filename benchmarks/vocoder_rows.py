@@ -17,7 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+import librosa
 import numpy as np
+import torch
+import yaml
+
+from melforge.core.config_options import config_dirs
+from melforge.core.inversion import inversion_parts
 
 #: Inverters that take a checkpoint (the trainable ones of the registry).
 LEARNED = ("hifigan", "istftnet", "melgan", "ddsp", "nsf", "pg_vocoder")
@@ -53,8 +59,6 @@ def librosa_rows(representation, iterations=(32, 100, 500)) -> list[Row]:
     2013's fast Griffin-Lim) from a random phase of seed 0. With 500 iterations this is seed 002's ``griffin-lim``
     baseline (§4.3: the mel's frequency axis and values warped to a magnitude, then [17]'s fast
     Griffin-Lim for 500 iterations)."""
-    import librosa
-
     stft, mel = representation.stft, representation
 
     def run(n_iter: int):
@@ -89,11 +93,6 @@ def registry_inverter(name: str, representation_cfg: dict, **overrides):
     Raises:
         ValueError: the inverter refuses the representation (another mel geometry, names both).
     """
-    import yaml
-
-    from melforge.core.config_options import config_dirs
-    from melforge.core.inversion import inversion_parts
-
     defaults = yaml.safe_load((config_dirs()[0] / "inverter" / f"{name}.yaml").read_text())
     return inversion_parts({"representation": representation_cfg, "inverter": {**defaults, **overrides}})
 
@@ -119,8 +118,6 @@ def train_minutes(checkpoint: Path) -> float | None:
     log = checkpoint.parent.parent / "train.log"
     if not log.exists():
         return None
-    import torch
-
     step = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["step"])
     stamp = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+\]")
     start = end = None
@@ -159,8 +156,6 @@ def _parameters(checkpoint: str) -> int:
     """Parameters of the inference network in a checkpoint: the ``model`` state's tensors, less the
     GAN discriminators' (``discriminator.*``) that inference does not run; a source-filter
     vocoder's count includes its F0 estimator."""
-    import torch
-
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
     return int(sum(t.numel() for k, t in state.items() if torch.is_tensor(t) and not k.startswith("discriminator")))
 

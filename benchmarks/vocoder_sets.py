@@ -26,6 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from melforge.core.features import in_valid_split
+from melforge.datasets.asterisk import AsteriskPrompts
+from melforge.datasets.notes_chords import CHORDS, notes_chords
+
 #: The speech twins' analysis (speech_tiny's MelNet geometry), as a ``log_mel`` config.
 SPEECH_MEL = {"name": "log_mel", "sr": 16000, "n_fft": 1024, "hop_length": 256, "win_length": 1024, "n_mels": 64,
               "fmin": 0.0, "fmax": 8000.0, "floor": 1.0e-5}
@@ -68,9 +72,6 @@ def speech_items(split: str, count: int, max_seconds: float = 4.0) -> list[Item]
     Raises:
         ValueError: an unknown split, or fewer than ``count`` clips of at least 2 s.
     """
-    from melforge.core.features import in_valid_split
-    from melforge.datasets.asterisk import AsteriskPrompts
-
     sr = SPEECH_MEL["sr"]
     if split == "test":
         clips = list(AsteriskPrompts(languages=[TEST_SPEAKER]).clips(sr))
@@ -94,8 +95,6 @@ def music_items(split: str, note_step: int, chord_step: int) -> list[Item]:
         ValueError: an unknown split.
         DatasetError: FluidSynth or a soundfont is missing and cannot be installed.
     """
-    from melforge.datasets.notes_chords import CHORDS, notes_chords
-
     if split not in ("dev", "test"):
         raise ValueError(f"music split must be 'dev' or 'test', got {split!r}")
     soundfont = TEST_SOUNDFONT if split == "test" else TRAIN_SOUNDFONT

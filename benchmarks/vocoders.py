@@ -39,10 +39,15 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
+import numba
 import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
 
+from melforge.core.listening_set import ListeningClip, write_listening_set
 from melforge.core.metrics import harmonic_error
 from melforge.core.periodicity import VOCOS, compare_tracks, track_pitch
+from melforge.core.plugins import registries
 from melforge.core.spectral_distance import log_spectral_distance_audio, mel_l1, multi_resolution_stft_distance
 from melforge.core.speech_quality import pesq_wb, stoi
 from melforge.core.stft import StftParams
@@ -55,10 +60,6 @@ from vocoder_sets import DOMAINS, Item, music_items, speech_items  # noqa: E402
 
 def set_threads(n: int) -> None:
     """Run everything on ``n`` threads: torch, Numba and the BLAS/OpenMP pools."""
-    import numba
-    import torch
-    from threadpoolctl import threadpool_limits
-
     torch.set_num_threads(n)
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     threadpool_limits(n)
@@ -180,8 +181,6 @@ def table(rows: list[Row], results: dict, rtf: dict[int, dict], columns) -> list
 
 def listening(folder: Path, domain: str, items: list[Item], rows: list[Row], kept: dict, melnet: np.ndarray | None) -> None:
     """Write the listening set of one domain into ``folder/domain`` (``melforge-report`` renders it)."""
-    from melforge.core.listening_set import ListeningClip, write_listening_set
-
     clips = [ListeningClip(item.id, f"{domain}, {item.subset}, held-out split", item.audio,
                            {row.label: kept[row.label][k] for row in rows}) for k, item in enumerate(items[:3])]
     if melnet is not None:
@@ -195,8 +194,6 @@ def listening(folder: Path, domain: str, items: list[Item], rows: list[Row], kep
 def domain_rows(domain: str, vocoders: list[str], pg_additions: bool, learned_only: bool = False) -> tuple[object, list[Row]]:
     """The domain's representation and rows (learned rows of another geometry are left out, with
     the reason on stderr)."""
-    from melforge.core.plugins import registries
-
     cfg = DOMAINS[domain]
     representation = registries().representation.build(cfg)
     rows = [] if learned_only else librosa_rows(representation) + classical_rows(cfg)
