@@ -13,9 +13,9 @@ import torch
 
 from .ddsp import DdspVocoder
 from .estimator import F0Estimator
-from .pitch_heads import HEADS, PitchBinHead, RegressionHead
 from .model import SourceFilterModel
 from .nsf import NsfVocoder
+from .pitch_heads import HEADS, PitchBinHead, RegressionHead
 from .spectral_loss import SPECTRAL_LOSSES
 
 #: The keys that size each vocoder (``None``: the vocoder's default, its paper's size).
