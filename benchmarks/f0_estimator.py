@@ -117,7 +117,7 @@ def main() -> None:
           f"{args.steps} steps, batch 8, Adam lr {args.lr:g}, one thread\n")
     print("| front-end maps | head | parameters | training (s) | median cents | mean cents | V/UV accuracy | median / first row |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    reference, trajectory = None, []
+    reference, trajectory, trajectories = None, [], []
 
     def track(step: int, estimator: F0Estimator) -> None:
         if args.every and step % args.every == 0:
@@ -131,10 +131,11 @@ def main() -> None:
         params = sum(p.numel() for p in estimator.parameters())
         print(f"| {front} | {head} | {params:,} | {seconds:.0f} | {f['f0_cents']:.1f} | {f['f0_cents_mean']:.1f} | "
               f"{f['vuv_accuracy']:.3f} | {f['f0_cents'] / reference:.2f} |", flush=True)
-        if trajectory:
-            print(f"\n  front {front}, {head}, every {args.every} steps (median / mean cents): "
-                  + ", ".join(f"{k}: {t['f0_cents']:.0f} / {t['f0_cents_mean']:.0f}" for k, t in trajectory) + "\n", flush=True)
-
+        if trajectory:  # printed under the table, so that its rows stay one table
+            trajectories.append(f"  front {front}, {head}, every {args.every} steps (median / mean cents): "
+                                + ", ".join(f"{k}: {t['f0_cents']:.0f} / {t['f0_cents_mean']:.0f}" for k, t in trajectory))
+    if trajectories:
+        print("\n" + "\n".join(trajectories))
 
 if __name__ == "__main__":
     main()
