@@ -34,7 +34,7 @@ from melforge.plugins.representations.log_mel import LogMel
 from melforge.plugins.source_filter.estimator import F0Estimator
 from melforge.plugins.source_filter.learner import labelled_rows
 from melforge.plugins.source_filter.pitch import cached_pyin_labels, f0_figures
-from melforge.plugins.source_filter.pitch_heads import PitchBinHead, RegressionHead
+from melforge.plugins.source_filter.pitch_heads import build_head
 from vocoder_sets import MUSIC_MEL
 
 #: ``ddsp_music_tiny``'s label settings and split (configs/experiment/ddsp_music_tiny.yaml; a
@@ -80,8 +80,8 @@ def train(front: int, crops: AlignedCrops, steps: int, seed: int, lr: float = 1e
     losses; and the seconds they took (``on_step(step, estimator)``, if given, runs after every
     step, outside the timing)."""
     torch.manual_seed(seed)
-    out = PitchBinHead(FMIN, FMAX, BIN_CENTS) if head == "bins" else RegressionHead(FMIN, FMAX)
-    estimator = F0Estimator(MUSIC_MEL["n_mels"], *STACK, FMIN, FMAX, front_channels=front, head=out)
+    estimator = F0Estimator(MUSIC_MEL["n_mels"], *STACK, FMIN, FMAX, front_channels=front,
+                            head=build_head(head, FMIN, FMAX, BIN_CENTS))
     opt = torch.optim.Adam(estimator.parameters(), lr)
     generator = torch.Generator().manual_seed(seed)
     n = MUSIC_MEL["n_mels"]
@@ -136,6 +136,7 @@ def main() -> None:
                                 + ", ".join(f"{k}: {t['f0_cents']:.0f} / {t['f0_cents_mean']:.0f}" for k, t in trajectory))
     if trajectories:
         print("\n" + "\n".join(trajectories))
+
 
 if __name__ == "__main__":
     main()

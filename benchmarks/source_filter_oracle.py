@@ -31,11 +31,10 @@ from vocoder_sets import MUSIC_MEL, music_items
 def invert_both(model, log_mel: torch.Tensor, f0_nominal: float) -> tuple[np.ndarray, np.ndarray, float]:
     """``log_mel (1, frames, n_mels)`` → ``(audio with the estimator's F0, audio with the nominal
     F0, median |cents| of the estimate on its voiced frames (NaN when none))``; noise seed 0."""
+    estimated = model(log_mel)[0].numpy()  # the inverter's own path
     f0, prob = model.estimate(log_mel)
-    voiced = (prob > 0.5).to(log_mel.dtype)
-    seeds = torch.zeros(1, dtype=torch.int64)
-    estimated = model.vocoder(log_mel, f0, voiced, seeds)[0].numpy()
-    oracle = model.vocoder(log_mel, torch.full_like(f0, f0_nominal), voiced, seeds)[0].numpy()
+    voiced = (prob > 0.5).to(log_mel.dtype)  # the voicing decision of model.forward
+    oracle = model.vocoder(log_mel, torch.full_like(f0, f0_nominal), voiced, torch.zeros(1, dtype=torch.int64))[0].numpy()
     v = voiced[0].bool().numpy()
     off = float(np.median(np.abs(cents(f0[0].numpy()[v], f0_nominal)))) if v.any() else float("nan")
     return estimated, oracle, off
@@ -55,7 +54,7 @@ def main() -> None:
     offsets = []
     for item in items:
         mel_power = np.exp(representation.analyze(item.audio).astype(np.float64))
-        log_mel = torch.log(torch.clamp(torch.from_numpy(mel_power).float(), min=trained.floor))[None]
+        log_mel = trained.log_mel(mel_power[None])
         estimated, oracle, off = invert_both(trained.generator, log_mel, item.f0s_hz[0])
         offsets.append(off)
         for key, audio in (("estimator", estimated), ("oracle", oracle), ("gl100", gl100.invert(mel_power, len(item.audio)))):

@@ -74,6 +74,12 @@ class TrainedGenerator:
         stft = StftParams(**{k: int(v) for k, v in state["stft"].items()})
         return cls(generator, stft, mel_basis, float(state["floor"]), dict(state["representation"]), str(path))
 
+    def log_mel(self, mel_power: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The generator's input: ``log max(mel_power, floor)`` as float32, same shape
+        (``(batch, frames, n_mels)``)."""
+        mel = torch.as_tensor(np.asarray(mel_power), dtype=torch.float32) if not torch.is_tensor(mel_power) else mel_power.float()
+        return torch.log(torch.clamp(mel, min=self.floor))
+
 
 class HifiGan(TrainedMelVocoder):
     """A GAN vocoder: HiFi-GAN (Kong et al. 2020) and, by its ``setup``, MelGAN or iSTFTNet.
@@ -133,8 +139,7 @@ class HifiGan(TrainedMelVocoder):
             ``(batch, frames · hop)`` float32 audio (on the CPU).
         """
         t = self._require()
-        mel = torch.as_tensor(np.asarray(mel_power), dtype=torch.float32) if not torch.is_tensor(mel_power) else mel_power.float()
-        log_mel = torch.log(torch.clamp(mel, min=t.floor))
+        log_mel = t.log_mel(mel_power)
         return torch.cat([t.generator(chunk) for chunk in torch.split(log_mel, self.clips_per_call(*log_mel.shape[:2]))]).cpu()
 
     def clips_per_call(self, clips: int, frames: int) -> int:

@@ -99,7 +99,7 @@ class F0Estimator(torch.nn.Module):
         ``label_f0 (batch, frames)`` Hz and ``label_voiced (batch, frames)`` in {0, 1}."""
         v = label_voiced > 0.5
         f0_term = self.head.f0_loss(y.float(), label_f0, v)
-        vuv = torch.nn.functional.binary_cross_entropy_with_logits(self.head.decode(y.float())[1], label_voiced.float())
+        vuv = torch.nn.functional.binary_cross_entropy_with_logits(y[:, self.head.vuv_channel].float(), label_voiced.float())
         return {self.head.loss_name: f0_term.mean() if f0_term.numel() else y.sum() * 0.0, "vuv_bce": vuv}
 
     def f0_hz(self, log_f0: torch.Tensor) -> torch.Tensor:

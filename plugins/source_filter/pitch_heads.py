@@ -11,7 +11,8 @@ and the loss that trains them against pyin labels. The voicing logit is one more
   ``[fmin, fmax]``.
 
 Both map ``y (batch, channels, frames)`` → ``(log_f0 (batch, frames) nats of Hz, vuv_logit
-(batch, frames))`` with :meth:`decode`, and score ``y`` against labels with :meth:`f0_loss`.
+(batch, frames))`` with :meth:`decode` (the voicing logit is channel ``vuv_channel``), and score
+``y`` against labels with :meth:`f0_loss`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class RegressionHead(torch.nn.Module):
     """
 
     loss_name = "f0_l1"
+    vuv_channel = 1
 
     def __init__(self, fmin: float, fmax: float):
         super().__init__()
@@ -37,7 +39,7 @@ class RegressionHead(torch.nn.Module):
 
     def decode(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``y (batch, 2, frames)`` → ``(log_f0 (batch, frames), vuv_logit (batch, frames))``."""
-        return self.centre + y[:, 0], y[:, 1]
+        return self.centre + y[:, 0], y[:, self.vuv_channel]
 
     def f0_loss(self, y: torch.Tensor, label_f0: torch.Tensor, voiced: torch.Tensor) -> torch.Tensor:
         """Per voiced frame, |log_f0 − log label_f0| (nats); ``label_f0 (batch, frames)`` Hz,
@@ -61,6 +63,7 @@ class PitchBinHead(torch.nn.Module):
     """
 
     loss_name = "f0_ce"
+    vuv_channel = 0
 
     def __init__(self, fmin: float, fmax: float, bin_cents: float = 20.0, sigma_cents: float = 25.0, window: int = 4):
         super().__init__()
@@ -83,7 +86,7 @@ class PitchBinHead(torch.nn.Module):
         near = (torch.arange(p.shape[1], device=y.device)[None, :, None] - peak).abs() <= self.window
         w = p * near
         cents = (w * self.centres[None, :, None]).sum(1) / w.sum(1).clamp(min=1e-12)
-        return self.log_fmin + cents * (math.log(2.0) / 1200.0), y[:, 0]
+        return self.log_fmin + cents * (math.log(2.0) / 1200.0), y[:, self.vuv_channel]
 
     def f0_loss(self, y: torch.Tensor, label_f0: torch.Tensor, voiced: torch.Tensor) -> torch.Tensor:
         """Per voiced frame, the cross-entropy (nats) of the bins' softmax against the normalised
@@ -95,5 +98,18 @@ class PitchBinHead(torch.nn.Module):
         return -(target * log_p).sum(1)
 
 
-#: ``inverter.estimator_head`` → the head's class.
-HEADS = {"regression": RegressionHead, "bins": PitchBinHead}
+#: The values of ``inverter.estimator_head``.
+HEADS = ("regression", "bins")
+
+
+def build_head(name: str, fmin: float, fmax: float, bin_cents: float = 20.0) -> torch.nn.Module:
+    """The head ``name`` (:data:`HEADS`) for the F0 range ``[fmin, fmax]`` Hz (``bin_cents``: the
+    pitch bins' spacing, ``bins`` only).
+
+    Raises:
+        ValueError: an unknown name or a bad spacing (names ``inverter.estimator_head`` /
+            ``inverter.estimator_bin_cents``).
+    """
+    if name not in HEADS:
+        raise ValueError(f"inverter.estimator_head={name!r}: expected one of {', '.join(HEADS)}")
+    return PitchBinHead(fmin, fmax, bin_cents) if name == "bins" else RegressionHead(fmin, fmax)

@@ -15,7 +15,7 @@ from .ddsp import DdspVocoder
 from .estimator import F0Estimator
 from .model import SourceFilterModel
 from .nsf import NsfVocoder
-from .pitch_heads import HEADS, PitchBinHead, RegressionHead
+from .pitch_heads import HEADS, build_head
 from .spectral_loss import SPECTRAL_LOSSES
 
 #: The keys that size each vocoder (``None``: the vocoder's default, its paper's size).
@@ -107,8 +107,7 @@ class SourceFilterSetup:
         Raises:
             ValueError: bad sizes (named by the part).
         """
-        head = (PitchBinHead(self.fmin, self.fmax, self.estimator_bin_cents) if self.estimator_head == "bins"
-                else RegressionHead(self.fmin, self.fmax))
+        head = build_head(self.estimator_head, self.fmin, self.fmax, self.estimator_bin_cents)
         estimator = F0Estimator(n_mels, self.estimator_channels, self.estimator_layers, self.estimator_kernel,
                                 self.fmin, self.fmax, self.estimator_front_channels, self.estimator_front_layers, head=head)
         return SourceFilterModel(estimator, VOCODERS[self.generator](self.vocoder_keys, n_mels, sr, hop))
