@@ -26,7 +26,7 @@ from melforge.core.config_options import config_dirs
 from melforge.core.inversion import inversion_parts
 
 #: Inverters that take a checkpoint (the trainable ones of the registry).
-LEARNED = ("hifigan", "istftnet", "melgan", "ddsp", "nsf", "pg_vocoder")
+LEARNED = ("hifigan", "istftnet", "melgan", "ddsp", "nsf", "nsf_hifigan", "pg_vocoder")
 #: Inverters whose generator inverts a whole batch of mels in one call (``invert_mel_batch``).
 BATCHED = ("hifigan", "istftnet", "melgan")
 

@@ -36,7 +36,7 @@ INVERTERS = {
     "pghi + gradient": {"name": "pghi", "refine": "griffin_lim+gradient", "gl_iters": 2, "refine_iters": 3},
     "gradient": {"name": "gradient", "n_iter": 3, "init_iters": 3},
 }
-NEEDS_CHECKPOINT = {"pg_vocoder", "hifigan", "melgan", "istftnet", "ddsp", "nsf"}
+NEEDS_CHECKPOINT = {"pg_vocoder", "hifigan", "melgan", "istftnet", "ddsp", "nsf", "nsf_hifigan"}
 
 
 @pytest.fixture(scope="module")

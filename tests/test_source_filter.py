@@ -5,6 +5,7 @@ and tiny DDSP / NSF runs through the one loop, cut and resumed exactly, then inv
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -304,13 +305,74 @@ def test_the_nsf_vocoder_shapes_and_its_size_checks():
         NsfVocoder(12, SR, 256, blocks=0)
 
 
+def _nsf_hifigan(n_mels=12, channels=16):
+    from melforge.plugins.gan_vocoders.hifigan import VARIANTS
+    from melforge.plugins.source_filter.nsf_hifigan import NsfHifiGanVocoder
+
+    spec = dataclasses.replace(VARIANTS["v3"], initial_channels=channels)
+    return spec, NsfHifiGanVocoder(n_mels, SR, 256, spec)
+
+
+def test_the_source_downsamplers_bring_the_source_to_every_stage_rate():
+    from melforge.plugins.source_filter.nsf_hifigan import SourceDownsampler
+
+    for ratio in (1, 2, 3, 4, 5, 32):
+        out = SourceDownsampler(3, ratio)(torch.randn(2, 1, 7 * ratio))
+        assert out.shape == (2, 3, 7), ratio
+    with pytest.raises(ValueError, match="ratio ≥ 1"):
+        SourceDownsampler(3, 0)
+
+
+def test_nsf_hifigan_without_its_source_is_hifigans_generator_exactly():
+    """Zero every source injection: the output is HiFi-GAN's generator with the same weights."""
+    from melforge.plugins.gan_vocoders.hifigan import HifiGanGenerator
+
+    torch.manual_seed(0)
+    spec, vocoder = _nsf_hifigan()
+    reference = HifiGanGenerator(spec, 12)
+    vocoder.trunk.load_state_dict(reference.trunk.state_dict())
+    vocoder.conv_post.load_state_dict(reference.conv_post.state_dict())
+    mel, f0, voiced, seeds = torch.randn(2, 5, 12), torch.full((2, 5), 140.0), torch.ones(2, 5), torch.tensor([3, 4])
+    with torch.no_grad():
+        driven = vocoder(mel, f0, voiced, seeds)
+        for down in vocoder.source_downsamplers:
+            down.conv.weight.zero_()
+            down.conv.bias.zero_()
+        assert driven.shape == (2, 5 * 256) and float(driven.abs().max()) <= 1
+        assert not torch.allclose(driven, vocoder(mel, f0, voiced, seeds))  # the source did change the audio
+        torch.testing.assert_close(vocoder(mel, f0, voiced, seeds), reference(mel), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match=r"inverter.upsample_rates \[8, 8, 4\] multiply to 256.*hop_length is 200"):
+        type(vocoder)(12, SR, 200, spec)
+
+
+def test_nsf_hifigans_source_oscillates_at_f0_where_voiced_and_is_noise_where_not():
+    _, vocoder = _nsf_hifigan()
+    with torch.no_grad():
+        vocoder.merge.weight.zero_()
+        vocoder.merge.weight[0, 0] = 1.0  # the fundamental's sine alone
+        vocoder.merge.bias.zero_()
+        frames, f0 = 32, 187.5  # 48 cycles in 4096 samples: an exact FFT bin
+        voiced = torch.cat([torch.ones(1, frames // 2), torch.zeros(1, frames // 2)], dim=1)
+        e = vocoder.source(torch.full((1, frames), f0), voiced, torch.tensor([0]))[0]
+    assert e.shape == (frames * 256,)
+    half = frames * 256 // 2
+    spectrum = torch.fft.rfft(e[: half - 256]).abs()  # voiced, clear of the crossfade
+    assert abs(int(spectrum.argmax()) * SR / (half - 256) - f0) < SR / (half - 256)
+    assert float(spectrum.max()) > 20 * float(spectrum.median())
+    unvoiced = e[half + 256 :]
+    assert 0.01 < float(unvoiced.std()) < 0.1  # hn-NSF's unvoiced noise, deviation α / 3 ≈ 0.033 through tanh
+
+
 # --- training through the one loop, the trained inverter -------------------------------------------
 
 TINY = ("inverter.estimator_channels=8", "inverter.estimator_layers=2", "data.crop_frames=8", "data.valid_crops=2",
         "data.valid_fraction=0.3", "train.batch_size=2", "train.log_every=1", "train.valid_every=2",
         "train.checkpoint_every=2", "threads=1", "dataset=audio_folder")
 SIZES = {"ddsp_tiny": ("inverter.hidden=16", "inverter.mlp_layers=1", "inverter.harmonics=16", "inverter.reverb_taps=64"),
-         "nsf_tiny": ("inverter.channels=4", "inverter.blocks=1", "inverter.layers=3")}
+         "nsf_tiny": ("inverter.channels=4", "inverter.blocks=1", "inverter.layers=3"),
+         # steps 3 and 4 are adversarial: the cut at step 2 resumes into the discriminators' start
+         "nsf_hifigan_tiny": ("inverter.initial_channels=16", "inverter.discriminator_width=0.0625",
+                              "inverter.adversarial_start=2")}
 
 
 @pytest.fixture(scope="module")
@@ -331,7 +393,7 @@ def _cfg(folder, experiment, *extra):
     return OmegaConf.to_container(c, resolve=True)
 
 
-@pytest.fixture(scope="module", params=["ddsp_tiny", "nsf_tiny"])
+@pytest.fixture(scope="module", params=["ddsp_tiny", "nsf_tiny", "nsf_hifigan_tiny"])
 def trained(request, tmp_path_factory, speech_folder):
     """A twin for 4 steps straight, and cut at step 2 and resumed; and the inverter's name."""
     from melforge.core.learners import train
@@ -357,13 +419,21 @@ def test_a_tiny_run_reports_the_estimators_figures_and_resumes_bit_identically(t
     f0_term = {"regression": "train_f0_l1", "bins": "train_f0_ce"}[a["config"]["inverter"]["estimator_head"]]
     assert {"train_spectral", f0_term, "train_vuv_bce"} <= set(metrics)  # ddsp_tiny: regression; nsf_tiny: bins
     assert a["step"] == b["step"] == 4
-    assert any(k.startswith("estimator.") for k in a["model"]) and any(k.startswith("vocoder.") for k in a["model"])
+    adversarial = a["config"]["inverter"]["discriminator"] != "none"
+    prefix = "generator." if adversarial else ""  # with discriminators the model is a GanPair's generator
+    assert any(k.startswith(prefix + "estimator.") for k in a["model"]) and any(k.startswith(prefix + "vocoder.") for k in a["model"])
+    assert adversarial == any(k.startswith("discriminator.") for k in a["model"])
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    sa, sb = a["optimizers"]["model"]["state"], b["optimizers"]["model"]["state"]
-    assert sa.keys() == sb.keys() and len(sa) > 0
-    for k in sa:
-        assert all(torch.equal(sa[k][f], sb[k][f]) for f in sa[k]), k
+    names = ("discriminator", "model") if adversarial else ("model",)
+    assert tuple(a["optimizers"]) == names
+    for name in names:
+        sa, sb = a["optimizers"][name]["state"], b["optimizers"][name]["state"]
+        assert sa.keys() == sb.keys() and len(sa) > 0
+        for k in sa:
+            assert all(torch.equal(sa[k][f], sb[k][f]) for f in sa[k]), k
+    if adversarial:  # the discriminators ran after the warm-up and the generator felt them
+        assert {"train_adversarial", "train_feature_matching", "train_discriminator"} <= set(metrics)
     assert resumed["valid_mel_l1"] == straight["valid_mel_l1"]
     assert resumed["valid_f0_cents"] == straight["valid_f0_cents"]
 
@@ -423,7 +493,7 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path):
         build_source_filter_vocoder(checkpoint=str(path))
 
 
-@pytest.mark.parametrize("name", ["ddsp", "nsf"])
+@pytest.mark.parametrize("name", ["ddsp", "nsf", "nsf_hifigan"])
 def test_each_registered_name_defaults_to_what_its_config_file_says(name):
     from pathlib import Path
 
@@ -434,15 +504,18 @@ def test_each_registered_name_defaults_to_what_its_config_file_says(name):
     cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "inverter" / f"{name}.yaml").read_text())
     regs = registries()
     assert regs.inverter.build({"name": name}).setup == regs.inverter.build(cfg).setup
-    assert cfg["generator"] == name == cfg["spectral_loss"]
+    assert cfg["generator"] == name
+    assert cfg["spectral_loss"] == {"nsf_hifigan": "mrstft"}.get(name, name)
+    assert (cfg["discriminator"] != "none") == (name == "nsf_hifigan")  # DDSP and hn-NSF train without one
 
 
-@pytest.mark.parametrize("generator", ["ddsp", "nsf"])
+@pytest.mark.parametrize("generator", ["ddsp", "nsf", "nsf_hifigan"])
 def test_the_training_pass_under_bf16_autocast_gives_float32_audio_near_fp32(generator):
     from melforge.plugins.source_filter.setup import SourceFilterSetup
 
     torch.manual_seed(0)
-    keys = {"hidden": 16, "mlp_layers": 1, "harmonics": 8} if generator == "ddsp" else {"channels": 8, "blocks": 1, "layers": 3}
+    keys = {"ddsp": {"hidden": 16, "mlp_layers": 1, "harmonics": 8}, "nsf": {"channels": 8, "blocks": 1, "layers": 3},
+            "nsf_hifigan": {"variant": "v3", "initial_channels": 16}}[generator]
     model = SourceFilterSetup(generator=generator, vocoder_keys=keys, estimator_channels=8).build(12, SR, 256)
     args = (torch.randn(2, 6, 12), torch.full((2, 6), 150.0), torch.ones(2, 6), torch.tensor([1, 2]))
     with torch.no_grad():

@@ -16,7 +16,7 @@ from melforge.datasets import fluidsynth
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import vocoder_sets  # noqa: E402
 
-SPEECH_TWINS = ("hifigan_tiny", "istftnet_tiny", "melgan_tiny", "ddsp_tiny", "nsf_tiny")
+SPEECH_TWINS = ("hifigan_tiny", "istftnet_tiny", "melgan_tiny", "ddsp_tiny", "nsf_tiny", "nsf_hifigan_tiny")
 MUSIC_TWINS = ("ddsp_music_tiny", "pg_vocoder_tiny", "pg_vocoder_mixed_tiny")
 MUSIC_DATASETS = ("gm_music", "gm_notes")
 

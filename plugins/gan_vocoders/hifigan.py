@@ -130,14 +130,25 @@ class Upsampler(torch.nn.Module):
             ))
         self.out_channels = h >> len(spec.upsample_rates)
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor, injections: list[torch.Tensor] | None = None) -> torch.Tensor:
         """``mel: (batch, n_mels, frames)`` → ``(batch, out_channels, frames · hop)``, before
-        the output activation."""
+        the output activation.
+
+        ``injections``: optional, one tensor per upsampling stage, added to that stage's output
+        before its MRF (an excitation signal at each stage's rate, as NSF-HiFiGAN adds its sine
+        source); stage ``i``'s is ``(batch, channels_i, frames · rate_0 ⋯ rate_i)``.
+        """
         x = self.conv_pre(mel)
-        for up, mrf in zip(self.ups, self.mrfs):
+        for i, (up, mrf) in enumerate(zip(self.ups, self.mrfs)):
             x = up(F.leaky_relu(x, SLOPE))
+            if injections is not None:
+                x = x + injections[i]
             x = sum(block(x) for block in mrf) / len(mrf)
         return x
+
+    def stage_channels(self) -> list[int]:
+        """The channels of each upsampling stage's output."""
+        return [up.out_channels for up in self.ups]
 
 
 class HifiGanGenerator(torch.nn.Module):

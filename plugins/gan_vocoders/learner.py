@@ -21,9 +21,10 @@ from melforge.core.clips import split_clips
 from melforge.core.inverter import InverterTrainingParts
 from melforge.core.learner import Learner, OptimizerSpec, Placement, StepContext
 
+from .adversary import Adversary
 from .crops import AlignedCrops
 from .layers import count_parameters
-from .losses import ADVERSARIAL, MultiResolutionStftLoss, feature_matching_loss, mel_l1_loss
+from .losses import MultiResolutionStftLoss, mel_l1_loss
 from .mel import MelGeometry, TorchLogMel
 from .setup import GanSetup
 
@@ -86,11 +87,11 @@ class GanVocoderLearner(Learner):
                 f"factors of {self.geometry.stft.hop_length}"
             )
         self.pair = GanPair(generator, setup.build_discriminator())
-        self.generate, self.judge = self.pair.generator, self.pair.discriminator
+        self.generate = self.pair.generator
+        self.adversary = Adversary(self.pair.discriminator, setup.adversarial, setup.feature_last)
         g = self.geometry
         self.mel = TorchLogMel(g.stft, g.mel_basis, g.floor)
         self.stft_loss = MultiResolutionStftLoss()
-        self.d_loss, self.g_loss = ADVERSARIAL[setup.adversarial]
         self.free_keys = frozenset(f"inverter.{k}" for k in inference_keys)
         self.clips: dict[str, Any] = {}
 
@@ -122,9 +123,8 @@ class GanVocoderLearner(Learner):
         self.pair.to(placement.device)
         self.mel.to(placement.device)
         self.stft_loss.to(placement.device)
-        group = placement.group
-        self.generate = group.wrap(self.pair.generator, "forward", placement.device, find_unused=False)
-        self.judge = group.wrap(self.pair.discriminator, "forward", placement.device, find_unused=False)
+        self.generate = placement.group.wrap(self.pair.generator, "forward", placement.device, find_unused=False)
+        self.adversary.place(placement)
 
     def optimizers(self) -> list[OptimizerSpec]:
         """``"discriminator"`` then ``"generator"``, both from the ``optimizer`` section; gradient
@@ -147,14 +147,6 @@ class GanVocoderLearner(Learner):
             terms["mrstft"] = self.stft_loss(fake, audio)
         return terms
 
-    def judge_both(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[list, list]:
-        """The discriminators' judgements of ``real`` and ``fake (batch, samples)`` from one
-        forward pass over both (one pass per backward, as data-parallel training needs)."""
-        n = real.shape[0]
-        judged = self.judge(torch.cat([real, fake]))
-        return ([(s[:n], [f[:n] for f in fs]) for s, fs in judged],
-                [(s[n:], [f[n:] for f in fs]) for s, fs in judged])
-
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], ctx: StepContext) -> dict[str, float]:
         """One step: during the warm-up (``step < adversarial_start``) the generator alone on
         ``warmup_stft_weight · MR-STFT + mel_weight · mel L1``; afterwards the discriminators on
@@ -169,13 +161,8 @@ class GanVocoderLearner(Learner):
             loss = s.mel_weight * terms["mel_l1"] + s.warmup_stft_weight * terms.get("mrstft", 0.0)
             ctx.update("generator", loss)
             return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
-        with ctx.placement.precision.autocast():
-            d_loss = self.d_loss(*self.judge_both(audio, fake.detach()))
-        ctx.update("discriminator", d_loss.float())
-        with ctx.placement.precision.autocast():
-            real, judged = self.judge_both(audio, fake)
-        adversarial = self.g_loss(judged).float()
-        fm = feature_matching_loss(real, judged, last=s.feature_last).float()
+        d_loss = self.adversary.update_discriminator(audio, fake, ctx)
+        adversarial, fm = self.adversary.generator_terms(audio, fake, ctx)
         terms = self.reconstruction(fake, audio, mel, s.stft_weight)
         loss = adversarial + s.feature_weight * fm + s.mel_weight * terms["mel_l1"] + s.stft_weight * terms.get("mrstft", 0.0)
         ctx.update("generator", loss)

@@ -1,4 +1,4 @@
-"""A trained source-filter vocoder (DDSP, hn-NSF) as an inverter: mel power → log-mel → F0 /
+"""A trained source-filter vocoder (DDSP, hn-NSF, NSF-HiFiGAN) as an inverter: mel power → log-mel → F0 /
 voicing estimator → vocoder → audio, batched in torch.
 
 It is a :class:`melforge.plugins.gan_vocoders.inverter.HifiGan` in all but what it loads: the
@@ -16,7 +16,7 @@ from melforge.core.checkpoint import load_checkpoint
 from melforge.core.inverter import InverterTrainingParts
 from melforge.core.mel_vocoder import check_vocoder_checkpoint
 from melforge.core.stft import StftParams
-from melforge.plugins.gan_vocoders.inverter import HifiGan, TrainedGenerator
+from melforge.plugins.gan_vocoders.inverter import HifiGan, TrainedGenerator, fold_weight_norm
 
 from .learner import SourceFilterLearner
 from .setup import VOCODERS, SourceFilterSetup
@@ -37,13 +37,19 @@ def load_trained(path: str | Path) -> TrainedGenerator:
     icfg = state["config"]["inverter"]
     mel_basis = state["mel_basis"].numpy().astype(np.float32)
     stft = StftParams(**{k: int(v) for k, v in state["stft"].items()})
-    model = SourceFilterSetup.from_config(icfg).build(mel_basis.shape[0], stft.sr, stft.hop_length)
-    model.load_state_dict(state["model"])
-    return TrainedGenerator(model.eval(), stft, mel_basis, float(state["floor"]), dict(state["representation"]), str(path))
+    setup = SourceFilterSetup.from_config(icfg)
+    model = setup.build(mel_basis.shape[0], stft.sr, stft.hop_length)
+    weights = state["model"]
+    if setup.discriminator != "none":  # trained as a GanPair: the model is its generator
+        prefix = "generator."
+        weights = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    model.load_state_dict(weights)
+    model = fold_weight_norm(model).eval()
+    return TrainedGenerator(model, stft, mel_basis, float(state["floor"]), dict(state["representation"]), str(path))
 
 
 class SourceFilterVocoder(HifiGan):
-    """A DDSP or hn-NSF vocoder with its F0 / voicing estimator.
+    """A DDSP, hn-NSF or NSF-HiFiGAN vocoder with its F0 / voicing estimator.
 
     Args:
         trained: the loaded model and its geometry, or ``None`` for one still to be trained.
@@ -82,6 +88,13 @@ def build_source_filter_vocoder(
     sines: int | None = None,
     voiced_cutoff: float | None = None,
     unvoiced_cutoff: float | None = None,
+    variant: str | None = None,
+    initial_channels: int | None = None,
+    upsample_rates: list | None = None,
+    upsample_kernels: list | None = None,
+    resblock_kernels: list | None = None,
+    resblock_dilations: list | None = None,
+    resblock: int | None = None,
     estimator_channels: int = 64,
     estimator_layers: int = 4,
     estimator_kernel: int = 5,
@@ -95,9 +108,17 @@ def build_source_filter_vocoder(
     spectral_loss: str = "ddsp",
     f0_weight: float = 1.0,
     vuv_weight: float = 1.0,
+    mel_weight: float = 0.0,
+    discriminator: str = "none",
+    discriminator_width: float = 1.0,
+    adversarial: str = "lsgan",
+    feature_weight: float = 2.0,
+    feature_last: bool = True,
+    adversarial_start: int = 0,
 ) -> SourceFilterVocoder:
     """A source-filter vocoder, trained (``checkpoint``) or to be trained; the keys are
-    :class:`.setup.SourceFilterSetup`'s (see ``configs/inverter/ddsp.yaml`` and ``nsf.yaml``).
+    :class:`.setup.SourceFilterSetup`'s (see ``configs/inverter/ddsp.yaml``, ``nsf.yaml`` and
+    ``nsf_hifigan.yaml``).
 
     Raises:
         ValueError, CheckpointError: bad values or checkpoint (named).
@@ -106,5 +127,6 @@ def build_source_filter_vocoder(
     keys.pop("checkpoint")
     setup = SourceFilterSetup.from_config(keys)
     setup.build(8, 16000, 256)  # sizes are checked now, not at the first training step
+    setup.build_discriminator()
     trained = load_trained(checkpoint) if checkpoint else None
     return SourceFilterVocoder(trained, setup)

@@ -1,7 +1,9 @@
-"""Training a source-filter vocoder (DDSP, hn-NSF) as a :class:`melforge.core.learner.Learner`
-on the one training loop: aligned (log-mel, pyin label, audio) crops of the run's clips, one
-optimiser for the vocoder and its F0 / voicing estimator together, the vocoder's spectral loss
-plus the estimator's terms.
+"""Training a source-filter vocoder (DDSP, hn-NSF, NSF-HiFiGAN) as a
+:class:`melforge.core.learner.Learner` on the one training loop: aligned (log-mel, pyin label,
+audio) crops of the run's clips, one optimiser for the vocoder and its F0 / voicing estimator
+together, the vocoder's spectral loss (and optionally its mel L1) plus the estimator's terms;
+with discriminators, also a GAN vocoder's adversarial step (:class:`.adversary.Adversary`,
+the discriminators updated first) once the STFT warm-up is over.
 
 The vocoder follows the pyin labels in training (teacher forcing, as DDSP follows CREPE's F0);
 validation inverts the way an inverter does, with the estimator's F0 and voicing, and also
@@ -19,9 +21,10 @@ import torch
 from melforge.core.clips import split_clips
 from melforge.core.inverter import InverterTrainingParts
 from melforge.core.learner import Learner, OptimizerSpec, Placement, StepContext
+from melforge.plugins.gan_vocoders.adversary import Adversary
 from melforge.plugins.gan_vocoders.crops import AlignedCrops
 from melforge.plugins.gan_vocoders.layers import count_parameters
-from melforge.plugins.gan_vocoders.learner import mel_checkpoint_extras
+from melforge.plugins.gan_vocoders.learner import GanPair, mel_checkpoint_extras
 from melforge.plugins.gan_vocoders.losses import mel_l1_loss
 from melforge.plugins.gan_vocoders.mel import MelGeometry, TorchLogMel
 
@@ -46,7 +49,12 @@ class SourceFilterLearner(Learner):
     vocoder's (``data.trim_db``, ``data.valid_fraction``, ``data.crop_frames``,
     ``data.valid_crops``); pyin labels every clip once (cached under ``$MELFORGE_CACHE/pyin``).
     One optimiser (the ``optimizer`` section; DDSP and NSF: Adam) updates both networks on
-    ``spectral + f0_weight · f0_l1 + vuv_weight · vuv_bce``.
+    ``spectral + f0_weight · f0_l1 + vuv_weight · vuv_bce + mel_weight · mel_l1``. With
+    discriminators (``inverter.discriminator``), the trained module is a
+    :class:`melforge.plugins.gan_vocoders.learner.GanPair` (``generator``: the source-filter
+    model), a second optimiser of the same section, ``"discriminator"``, steps first, and from
+    step ``adversarial_start`` on the model's loss adds ``adversarial + feature_weight ·
+    feature matching``.
 
     Args:
         parts: the run's config, representation (a mel representation, ``log_mel``) and dataset.
@@ -68,6 +76,9 @@ class SourceFilterLearner(Learner):
         self.geometry = g = MelGeometry(parts.representation)
         self.model = setup.build(g.n_mels, g.stft.sr, g.stft.hop_length)
         self.forward = self.model.teacher_forced
+        discriminator = setup.build_discriminator()
+        self.adversary = None if discriminator is None else Adversary(discriminator, setup.adversarial, setup.feature_last)
+        self.trained = self.model if discriminator is None else GanPair(self.model, discriminator)
         self.mel = TorchLogMel(g.stft, g.mel_basis, g.floor)
         self.loss = setup.build_loss()
         self.free_keys = frozenset(f"inverter.{k}" for k in inference_keys)
@@ -75,7 +86,7 @@ class SourceFilterLearner(Learner):
 
     @property
     def module(self) -> torch.nn.Module:
-        return self.model
+        return self.trained
 
     def prepare(self) -> None:
         """Read and split the clips, analyse their log-mels, label them with pyin and cut the crops.
@@ -105,10 +116,17 @@ class SourceFilterLearner(Learner):
         self.mel.to(placement.device)
         self.loss.to(placement.device)
         self.forward = placement.group.wrap(self.model, "teacher_forced", placement.device, find_unused=False)
+        if self.adversary is not None:
+            self.adversary.place(placement)
 
     def optimizers(self) -> list[OptimizerSpec]:
-        """One optimiser, ``"model"``, over the vocoder and the estimator (norms measured, not clipped)."""
-        return [OptimizerSpec("model", list(self.model.parameters()), self.parts.cfg["optimizer"])]
+        """``"model"``, over the vocoder and the estimator, after ``"discriminator"`` when there are
+        discriminators; both from the ``optimizer`` section (norms measured, not clipped)."""
+        opt = self.parts.cfg["optimizer"]
+        model = [OptimizerSpec("model", list(self.model.parameters()), opt)]
+        if self.adversary is None:
+            return model
+        return [OptimizerSpec(self.adversary.optimizer, list(self.adversary.discriminator.parameters()), opt), *model]
 
     def draw(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(rows (batch, crop_frames, n_mels + 2), audio (batch, crop_frames · hop), seeds (batch,))``:
@@ -122,20 +140,30 @@ class SourceFilterLearner(Learner):
         return rows[..., :n], rows[..., n], rows[..., n + 1]
 
     def train_step(self, batch, ctx: StepContext) -> dict[str, float]:
-        """One Adam step on ``spectral + f0_weight · f0_term + vuv_weight · vuv_bce`` (the F0 term is
-        the estimator head's: ``f0_l1`` or ``f0_ce``), the vocoder
-        following the labels; also reports ``mel_l1`` of that audio (nats of mel magnitude)."""
+        """One step on ``spectral + f0_weight · f0_term + vuv_weight · vuv_bce + mel_weight ·
+        mel_l1`` (the F0 term is the estimator head's: ``f0_l1`` or ``f0_ce``; ``mel_l1`` in nats
+        of mel magnitude, always reported), the vocoder following the labels. With discriminators
+        and ``step ≥ adversarial_start``, they step first on real and detached generated audio,
+        and the model's loss adds ``adversarial + feature_weight · feature_matching``."""
         s, device = self.setup, ctx.placement.device
         rows, audio, seeds = batch
+        audio = audio.to(device)
         mel, f0, voiced = self.split(rows.to(device))
         with ctx.placement.precision.autocast():
             fake, y = self.forward(mel, f0, voiced, seeds)
+        fake = fake.float()
+        adversarial = self.adversary is not None and ctx.step >= s.adversarial_start
+        terms = {"discriminator": self.adversary.update_discriminator(audio, fake, ctx)} if adversarial else {}
         estimator = self.model.estimator
-        terms = {"spectral": self.loss(fake.float(), audio.to(device)), **estimator.losses(y, f0, voiced)}
-        loss = terms["spectral"] + s.f0_weight * terms[estimator.head.loss_name] + s.vuv_weight * terms["vuv_bce"]
+        terms.update(spectral=self.loss(fake, audio), **estimator.losses(y, f0, voiced))
+        with torch.set_grad_enabled(s.mel_weight > 0):  # otherwise only monitored
+            terms["mel_l1"] = mel_l1_loss(0.5 * self.mel(fake)[:, : mel.shape[1]], 0.5 * mel.float())
+        loss = (terms["spectral"] + s.f0_weight * terms[estimator.head.loss_name] + s.vuv_weight * terms["vuv_bce"]
+                + s.mel_weight * terms["mel_l1"])
+        if adversarial:
+            terms["adversarial"], terms["feature_matching"] = self.adversary.generator_terms(audio, fake, ctx)
+            loss = loss + terms["adversarial"] + s.feature_weight * terms["feature_matching"]
         ctx.update("model", loss)
-        with torch.no_grad():  # the monitored figure, of the teacher-forced audio in training
-            terms["mel_l1"] = mel_l1_loss(0.5 * self.mel(fake.float())[:, : mel.shape[1]], 0.5 * mel.float())
         return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
     @torch.no_grad()
@@ -180,6 +208,7 @@ class SourceFilterLearner(Learner):
                      "vuv_accuracy: share of frames whose voicing matches pyin's",
             "vocoder_parameters": count_parameters(self.model.vocoder),
             "estimator_parameters": count_parameters(self.model.estimator),
+            "discriminator_parameters": count_parameters(self.adversary.discriminator) if self.adversary else 0,
             "train_clips": self.clips.get("train"), "valid_clips": self.clips.get("valid"),
             "train_seconds_of_audio": self.clips.get("train_seconds"),
         }

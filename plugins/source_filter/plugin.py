@@ -1,4 +1,4 @@
-"""Registers the source-filter vocoders (DDSP, hn-NSF) through the hook a third-party plugin uses."""
+"""Registers the source-filter vocoders (DDSP, hn-NSF, NSF-HiFiGAN) through the hook a third-party plugin uses."""
 
 import inspect
 
@@ -9,6 +9,8 @@ from melforge.core.hookspecs import hookimpl
 NAMES = {
     "ddsp": "DDSP harmonic-plus-noise vocoder (Engel et al. 2020) with a mel → F0 / voicing estimator.",
     "nsf": "hn-NSF neural source-filter vocoder (Wang et al. 2019) with a mel → F0 / voicing estimator.",
+    "nsf_hifigan": "NSF-HiFiGAN: HiFi-GAN's generator and discriminators with hn-NSF's sine source at every "
+                   "upsampling stage, F0 / voicing from a mel estimator.",
 }
 
 

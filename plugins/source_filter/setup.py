@@ -1,7 +1,8 @@
 """What a source-filter vocoder run fits, from the ``inverter`` config section: which vocoder
-(DDSP or hn-NSF) and its sizes, the F0 / voicing estimator's sizes, the pyin label range, the
-spectral loss and the weights of the estimator's terms. The vocoders are rows of a table
-(:data:`VOCODERS`), so both are one learner."""
+(DDSP, hn-NSF or NSF-HiFiGAN) and its sizes, the F0 / voicing estimator's sizes, the pyin label
+range, the spectral loss, the weights of the estimator's terms and, optionally, discriminators
+(a GAN vocoder's: HiFi-GAN's MPD + MSD or MelGAN's) with their losses and an STFT warm-up. The
+vocoders are rows of a table (:data:`VOCODERS`), so all are one learner."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ from typing import Any
 
 import torch
 
+from melforge.plugins.gan_vocoders.hifigan import spec_from_config
+from melforge.plugins.gan_vocoders.losses import ADVERSARIAL
+from melforge.plugins.gan_vocoders.setup import DISCRIMINATORS
+
 from .ddsp import DdspVocoder
 from .estimator import F0Estimator
 from .model import SourceFilterModel
 from .nsf import NsfVocoder
+from .nsf_hifigan import NsfHifiGanVocoder
 from .pitch_heads import HEADS, build_head
 from .spectral_loss import SPECTRAL_LOSSES
 
@@ -22,6 +28,8 @@ from .spectral_loss import SPECTRAL_LOSSES
 VOCODER_KEYS = {
     "ddsp": ("hidden", "mlp_layers", "harmonics", "noise_bands", "reverb_taps"),
     "nsf": ("channels", "blocks", "layers", "sines", "voiced_cutoff", "unvoiced_cutoff"),
+    "nsf_hifigan": ("variant", "initial_channels", "upsample_rates", "upsample_kernels", "resblock_kernels",
+                    "resblock_dilations", "resblock", "sines"),
 }
 
 
@@ -33,8 +41,17 @@ def _nsf(keys: Mapping[str, Any], n_mels: int, sr: int, hop: int) -> torch.nn.Mo
     return NsfVocoder(n_mels, sr, hop, **keys)
 
 
+def _nsf_hifigan(keys: Mapping[str, Any], n_mels: int, sr: int, hop: int) -> torch.nn.Module:
+    sizes = {k: v for k, v in keys.items() if k not in ("variant", "sines")}
+    spec = spec_from_config(keys.get("variant") or "v1", sizes)
+    return NsfHifiGanVocoder(n_mels, sr, hop, spec, int(keys.get("sines") or 8))
+
+
 #: ``{name: build(keys, n_mels, sr, hop) → module (log_mel, f0, voiced, seeds) → audio}``.
-VOCODERS: dict[str, Callable[[Mapping[str, Any], int, int, int], torch.nn.Module]] = {"ddsp": _ddsp, "nsf": _nsf}
+VOCODERS: dict[str, Callable[[Mapping[str, Any], int, int, int], torch.nn.Module]] = {
+    "ddsp": _ddsp, "nsf": _nsf, "nsf_hifigan": _nsf_hifigan}
+#: Discriminator choices: ``none`` or a GAN vocoder's (:data:`melforge.plugins.gan_vocoders.setup.DISCRIMINATORS`).
+DISCRIMINATOR_CHOICES = ("none", *DISCRIMINATORS)
 
 
 @dataclass(frozen=True)
@@ -51,9 +68,18 @@ class SourceFilterSetup:
             bins, ``estimator_bin_cents`` apart; :mod:`.pitch_heads`).
         fmin, fmax: the F0 range (Hz) of the pyin labels and of the estimator.
         pyin_frame: pyin's window (samples).
-        spectral_loss: ``ddsp`` (multi-scale, FFT 2048 … 64) or ``nsf`` (3 resolutions).
+        spectral_loss: ``ddsp`` (multi-scale, FFT 2048 … 64), ``nsf`` (3 resolutions) or
+            ``mrstft`` (Parallel WaveGAN's, auraloss).
         f0_weight: weight of the estimator head's F0 term (voiced frames).
         vuv_weight: weight of its voicing cross-entropy.
+        mel_weight: weight of the mel L1 of the teacher-forced audio (HiFi-GAN eq. 3; 0: only
+            monitored, as DDSP and hn-NSF train).
+        discriminator: ``none`` or a GAN vocoder's discriminators (``hifigan``: MPD + MSD;
+            ``melgan``), ``discriminator_width`` the fraction of their paper's channels;
+            adversarial: ``lsgan`` or ``hinge``; feature_weight, feature_last: feature matching
+            (HiFi-GAN: 2, with the score layer); adversarial_start: steps of warm-up before the
+            discriminators start (Parallel WaveGAN §3.2), the vocoder alone on its spectral,
+            mel and estimator terms until then.
 
     Raises:
         ValueError: an unknown choice, a negative weight or a bad F0 range (names the key).
@@ -74,12 +100,20 @@ class SourceFilterSetup:
     spectral_loss: str = "ddsp"
     f0_weight: float = 1.0
     vuv_weight: float = 1.0
+    mel_weight: float = 0.0
+    discriminator: str = "none"
+    discriminator_width: float = 1.0
+    adversarial: str = "lsgan"
+    feature_weight: float = 2.0
+    feature_last: bool = True
+    adversarial_start: int = 0
 
     def __post_init__(self) -> None:
-        for key, table in (("generator", VOCODERS), ("spectral_loss", SPECTRAL_LOSSES), ("estimator_head", HEADS)):
+        for key, table in (("generator", VOCODERS), ("spectral_loss", SPECTRAL_LOSSES), ("estimator_head", HEADS),
+                           ("discriminator", DISCRIMINATOR_CHOICES), ("adversarial", ADVERSARIAL)):
             if getattr(self, key) not in table:
                 raise ValueError(f"inverter.{key}={getattr(self, key)!r}: expected one of {', '.join(table)}")
-        for key in ("f0_weight", "vuv_weight"):
+        for key in ("f0_weight", "vuv_weight", "mel_weight", "feature_weight", "adversarial_start"):
             if getattr(self, key) < 0:
                 raise ValueError(f"inverter.{key}={getattr(self, key)!r}: expected a number >= 0")
         if not 0 < self.fmin < self.fmax:
@@ -97,7 +131,8 @@ class SourceFilterSetup:
             **{k: type(getattr(d, k))(icfg.get(k, getattr(d, k))) for k in (
                 "estimator_channels", "estimator_layers", "estimator_kernel", "estimator_front_channels",
                 "estimator_front_layers", "estimator_head", "estimator_bin_cents", "fmin", "fmax", "pyin_frame",
-                "spectral_loss", "f0_weight", "vuv_weight")},
+                "spectral_loss", "f0_weight", "vuv_weight", "mel_weight", "discriminator", "discriminator_width",
+                "adversarial", "feature_weight", "feature_last", "adversarial_start")},
         )
 
     def build(self, n_mels: int, sr: int, hop: int) -> torch.nn.Module:
@@ -116,9 +151,22 @@ class SourceFilterSetup:
         """The spectral loss module (``pred, target (batch, samples) → scalar``)."""
         return SPECTRAL_LOSSES[self.spectral_loss]()
 
+    def build_discriminator(self) -> torch.nn.Module | None:
+        """The discriminators (one module returning every sub-discriminator's judgement), or
+        ``None`` when ``discriminator`` is ``none``.
+
+        Raises:
+            ValueError: a width out of range (named).
+        """
+        if self.discriminator == "none":
+            return None
+        return DISCRIMINATORS[self.discriminator](self.discriminator_width)
+
 
 #: The keys each registered name sets (its config file says the same).
 PRESETS: dict[str, dict[str, Any]] = {
     "ddsp": {"generator": "ddsp", "spectral_loss": "ddsp"},
     "nsf": {"generator": "nsf", "spectral_loss": "nsf"},
+    "nsf_hifigan": {"generator": "nsf_hifigan", "spectral_loss": "mrstft", "variant": "v1", "mel_weight": 45.0,
+                    "discriminator": "hifigan", "estimator_head": "bins"},
 }

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import torch
 
+from melforge.plugins.gan_vocoders.losses import MultiResolutionStftLoss
+
 #: DDSP's FFT sizes.
 DDSP_FFT_SIZES = (2048, 1024, 512, 256, 128, 64)
 
@@ -72,5 +74,6 @@ class NsfSpectralLoss(torch.nn.Module):
         return total
 
 
-#: ``{name: loss class}`` selectable as ``inverter.spectral_loss``.
-SPECTRAL_LOSSES = {"ddsp": MultiScaleSpectralLoss, "nsf": NsfSpectralLoss}
+#: ``{name: loss class}`` selectable as ``inverter.spectral_loss`` (``mrstft``: Parallel WaveGAN's
+#: multi-resolution STFT loss, auraloss, as the GAN vocoders use it).
+SPECTRAL_LOSSES = {"ddsp": MultiScaleSpectralLoss, "nsf": NsfSpectralLoss, "mrstft": MultiResolutionStftLoss}
