@@ -63,6 +63,9 @@ COMMANDS = {
     "inverter.checkpoint=runs/ddsp_tiny/.../checkpoints/last.pt": "test_source_filter_commands",
     "melforge-invert input=speech.wav output=out.wav inverter=nsf "
     "inverter.checkpoint=runs/nsf_tiny/.../checkpoints/last.pt": "test_source_filter_commands",
+    "melforge-train experiment=nsf_hifigan_tiny": "test_source_filter_commands",
+    "melforge-invert input=speech.wav output=out.wav inverter=nsf_hifigan "
+    "inverter.checkpoint=runs/nsf_hifigan_tiny/.../checkpoints/last.pt": "test_source_filter_commands",
     "melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
     "inverter.checkpoint=runs/pg_vocoder_tiny/.../checkpoints/last.pt": "test_pg_vocoder_commands",
     "melforge-invert input=music.wav output=out.wav inverter=pg_vocoder "
@@ -232,10 +235,11 @@ def test_gan_vocoder_commands(tmp_path, speech_clips):
 TINY_SOURCE_FILTER = {
     "ddsp": ("inverter.hidden=16", "inverter.mlp_layers=1", "inverter.harmonics=16"),
     "nsf": ("inverter.channels=4", "inverter.blocks=1", "inverter.layers=3"),
+    "nsf_hifigan": ("inverter.initial_channels=16", "inverter.discriminator_width=0.0625", "inverter.adversarial_start=1"),
 }
 
 
-@pytest.mark.parametrize("name", ["ddsp", "nsf"])
+@pytest.mark.parametrize("name", ["ddsp", "nsf", "nsf_hifigan"])
 def test_source_filter_commands(tmp_path, speech_clips, name):
     folder = tmp_path / "speech"
     folder.mkdir()
