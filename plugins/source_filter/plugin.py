@@ -4,7 +4,7 @@ import inspect
 
 from melforge.core.hookspecs import hookimpl
 
-#: ``{registered name: the first line of its description}``; both build through
+#: ``{registered name: the first line of its description}``; all build through
 #: :func:`.inverter.build_source_filter_vocoder`, whose keys their config files set.
 NAMES = {
     "ddsp": "DDSP harmonic-plus-noise vocoder (Engel et al. 2020) with a mel → F0 / voicing estimator.",
