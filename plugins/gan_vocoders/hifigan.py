@@ -69,6 +69,9 @@ class HifiGanSpec:
         return out
 
 
+#: The config keys that size a HiFi-GAN trunk (:class:`HifiGanSpec`'s fields, Table 5).
+SPEC_KEYS: tuple[str, ...] = tuple(HifiGanSpec.__dataclass_fields__)
+
 #: Table 5's variants.
 VARIANTS: dict[str, HifiGanSpec] = {
     "v1": HifiGanSpec(),

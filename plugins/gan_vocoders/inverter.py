@@ -20,7 +20,7 @@ from melforge.core.mel_vocoder import TrainedMelVocoder, check_vocoder_checkpoin
 from melforge.core.stft import StftParams
 from torch.nn.utils import parametrize
 
-from .learner import GanVocoderLearner
+from .learner import GanPair, GanVocoderLearner
 from .setup import GENERATORS, GanSetup
 
 
@@ -68,8 +68,7 @@ class TrainedGenerator:
         icfg = state["config"]["inverter"]
         mel_basis = state["mel_basis"].numpy().astype(np.float32)
         generator = GanSetup.from_config(icfg).build_generator(mel_basis.shape[0])
-        prefix = "generator."
-        generator.load_state_dict({k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)})
+        generator.load_state_dict(GanPair.generator_weights(state["model"]))
         generator = fold_weight_norm(generator).eval()
         stft = StftParams(**{k: int(v) for k, v in state["stft"].items()})
         return cls(generator, stft, mel_basis, float(state["floor"]), dict(state["representation"]), str(path))

@@ -50,6 +50,12 @@ class GanPair(torch.nn.Module):
         super().__init__()
         self.generator, self.discriminator = generator, discriminator
 
+    @staticmethod
+    def generator_weights(model_state: Mapping[str, Any]) -> dict:
+        """The ``generator.*`` entries of a pair's state dict, keyed as the generator's own."""
+        prefix = "generator."
+        return {k[len(prefix):]: v for k, v in model_state.items() if k.startswith(prefix)}
+
 
 class GanVocoderLearner(Learner):
     """A generator and its discriminators trained on the run's mels.

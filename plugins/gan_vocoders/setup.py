@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .discriminators import hifigan_discriminators
-from .hifigan import HifiGanGenerator, spec_from_config
+from .hifigan import SPEC_KEYS, HifiGanGenerator, spec_from_config
 from .istftnet import IstftNetGenerator
 from .losses import ADVERSARIAL
 from .melgan import MelGanDiscriminator, MelGanGenerator
@@ -26,8 +26,7 @@ GENERATOR_KEYS = ("variant", "initial_channels", "upsample_rates", "upsample_ker
 
 
 def _hifigan(keys: Mapping[str, Any], n_mels: int) -> torch.nn.Module:
-    sizes = {k: keys.get(k) for k in ("initial_channels", "upsample_rates", "upsample_kernels", "resblock_kernels",
-                                      "resblock_dilations", "resblock")}
+    sizes = {k: keys.get(k) for k in SPEC_KEYS}
     return HifiGanGenerator(spec_from_config(keys.get("variant") or "v1", sizes), n_mels)
 
 
@@ -38,8 +37,7 @@ def _melgan(keys: Mapping[str, Any], n_mels: int) -> torch.nn.Module:
 
 
 def _istftnet(keys: Mapping[str, Any], n_mels: int) -> torch.nn.Module:
-    sizes = {k: keys.get(k) for k in ("initial_channels", "upsample_rates", "upsample_kernels", "resblock_kernels",
-                                      "resblock_dilations", "resblock")}
+    sizes = {k: keys.get(k) for k in SPEC_KEYS}
     sizes["upsample_rates"] = sizes["upsample_rates"] or (8, 8)  # C8C8I: two ×8 stages, then the iSTFT
     sizes["upsample_kernels"] = sizes["upsample_kernels"] or (16, 16)
     return IstftNetGenerator(spec_from_config(keys.get("variant") or "v1", sizes), n_mels,

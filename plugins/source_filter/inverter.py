@@ -17,6 +17,7 @@ from melforge.core.inverter import InverterTrainingParts
 from melforge.core.mel_vocoder import check_vocoder_checkpoint
 from melforge.core.stft import StftParams
 from melforge.plugins.gan_vocoders.inverter import HifiGan, TrainedGenerator, fold_weight_norm
+from melforge.plugins.gan_vocoders.learner import GanPair
 
 from .learner import SourceFilterLearner
 from .setup import VOCODERS, SourceFilterSetup
@@ -39,11 +40,8 @@ def load_trained(path: str | Path) -> TrainedGenerator:
     stft = StftParams(**{k: int(v) for k, v in state["stft"].items()})
     setup = SourceFilterSetup.from_config(icfg)
     model = setup.build(mel_basis.shape[0], stft.sr, stft.hop_length)
-    weights = state["model"]
-    if setup.discriminator != "none":  # trained as a GanPair: the model is its generator
-        prefix = "generator."
-        weights = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
-    model.load_state_dict(weights)
+    adversarial = setup.discriminator != "none"  # trained as a GanPair: the model is its generator
+    model.load_state_dict(GanPair.generator_weights(state["model"]) if adversarial else state["model"])
     model = fold_weight_norm(model).eval()
     return TrainedGenerator(model, stft, mel_basis, float(state["floor"]), dict(state["representation"]), str(path))
 

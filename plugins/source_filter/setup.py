@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from melforge.plugins.gan_vocoders.hifigan import spec_from_config
+from melforge.plugins.gan_vocoders.hifigan import SPEC_KEYS, spec_from_config
 from melforge.plugins.gan_vocoders.losses import ADVERSARIAL
 from melforge.plugins.gan_vocoders.setup import DISCRIMINATORS
 
@@ -28,8 +28,7 @@ from .spectral_loss import SPECTRAL_LOSSES
 VOCODER_KEYS = {
     "ddsp": ("hidden", "mlp_layers", "harmonics", "noise_bands", "reverb_taps"),
     "nsf": ("channels", "blocks", "layers", "sines", "voiced_cutoff", "unvoiced_cutoff"),
-    "nsf_hifigan": ("variant", "initial_channels", "upsample_rates", "upsample_kernels", "resblock_kernels",
-                    "resblock_dilations", "resblock", "sines"),
+    "nsf_hifigan": ("variant", *SPEC_KEYS, "sines"),
 }
 
 
@@ -42,7 +41,7 @@ def _nsf(keys: Mapping[str, Any], n_mels: int, sr: int, hop: int) -> torch.nn.Mo
 
 
 def _nsf_hifigan(keys: Mapping[str, Any], n_mels: int, sr: int, hop: int) -> torch.nn.Module:
-    sizes = {k: v for k, v in keys.items() if k not in ("variant", "sines")}
+    sizes = {k: keys.get(k) for k in SPEC_KEYS}
     spec = spec_from_config(keys.get("variant") or "v1", sizes)
     return NsfHifiGanVocoder(n_mels, sr, hop, spec, int(keys.get("sines") or 8))
 
@@ -59,7 +58,7 @@ class SourceFilterSetup:
     """A source-filter vocoder's parts and loss weights.
 
     Attributes:
-        generator: a :data:`VOCODERS` name (``ddsp`` or ``nsf``); ``vocoder_keys`` its sizes
+        generator: a :data:`VOCODERS` name (``ddsp``, ``nsf`` or ``nsf_hifigan``); ``vocoder_keys`` its sizes
             (:data:`VOCODER_KEYS`).
         estimator_channels, estimator_layers, estimator_kernel: the F0 / voicing estimator's
             1-D stack; estimator_front_channels, estimator_front_layers: its 2-D front end over
